@@ -1,0 +1,71 @@
+"""Typed configuration, read once from the environment (SPEC §3)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = REPO_ROOT / "instance"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; names are the environment variables of SPEC §3."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    DATABASE_URL: str = f"sqlite:///{INSTANCE_DIR / 'talesrunner.db'}"
+    REDIS_URL: str = "redis://localhost:6379/0"
+    DATA_DIR: Path = INSTANCE_DIR / "data"
+    SECRET_KEY: str = "dev-only-change-me"
+
+    TALES_CAPTIONER: Literal["blip", "openai", "none"] = "none"
+    TALES_WRITER: Literal["kot5", "openai", "template"] = "template"
+    TALES_TRANSLATOR: Literal["hf", "openai", "none"] = "none"
+    TALES_BLIP_MODEL: str = "Salesforce/blip-image-captioning-base"
+    TALES_KOT5_DIR: str = "wisenut-nlp-team/KoT5-base"
+    TALES_TRANSLATOR_MODEL: str = "Helsinki-NLP/opus-mt-tc-big-en-ko"
+    TALES_DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
+
+    OPENAI_API_KEY: str | None = None
+    OPENAI_BASE_URL: str | None = None
+    TALES_OPENAI_MODEL: str = "gpt-4o"
+    TALES_OPENAI_TIMEOUT: float = 60.0
+
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = 25
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_FROM: str = "talesrunner@localhost"
+    SMTP_STARTTLS: bool = False
+    # The address users reach this server at, for links in emails (e.g. https://books.example.org).
+    TALES_PUBLIC_URL: str | None = None
+
+    # Upload limits (SPEC §7).
+    TALES_MAX_IMAGES: int = Field(default=10, ge=1, le=10)
+    TALES_MAX_IMAGE_BYTES: int = 25 * 1024 * 1024
+    TALES_MAX_IMAGE_PIXELS: int = 60_000_000
+    # Books a user may have in progress at once.
+    TALES_MAX_ACTIVE_BOOKS: int = 3
+    # Work older than this in a running state is taken as lost and enqueued again.
+    TALES_STALE_AFTER_S: int = 900
+    TALES_FONT: str | None = None
+    TALES_PAGE_SIZE: Literal["A5", "square"] = "A5"
+
+    @field_validator("DATA_DIR")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,93 @@
+"""Queues, task names and routing in one place; enqueueing happens only after commit."""
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Queue(str, enum.Enum):
+    GPU = "gpu"
+    CPU = "cpu"
+
+
+class TaskName(str, enum.Enum):
+    CAPTION = "worker.tasks.caption_book"
+    SUGGEST = "worker.tasks.suggest_keywords"
+    WRITE = "worker.tasks.write_book"
+    RENDER = "worker.tasks.render_pdf"
+    EMAIL = "worker.tasks.send_email"
+    RECONCILE = "worker.tasks.reconcile"
+
+
+ROUTES: dict[TaskName, Queue] = {
+    TaskName.CAPTION: Queue.GPU,
+    TaskName.WRITE: Queue.GPU,
+    TaskName.SUGGEST: Queue.CPU,
+    TaskName.RENDER: Queue.CPU,
+    TaskName.EMAIL: Queue.CPU,
+    TaskName.RECONCILE: Queue.CPU,
+}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings shared by the web tier (sender) and the workers (SPEC §7)."""
+    return {
+        "broker_url": settings.REDIS_URL,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": Queue.CPU.value,
+        "task_routes": {name.value: {"queue": queue.value} for name, queue in ROUTES.items()},
+        "worker_hijack_root_logger": False,
+        "beat_schedule": {
+            "reconcile": {"task": TaskName.RECONCILE.value, "schedule": 60.0},
+        },
+    }
+
+
+def make_celery(settings: Settings, name: str = "talesrunner") -> Celery:
+    """A Celery app configured for this deployment."""
+    app = Celery(name)
+    app.config_from_object(celery_config(settings))
+    return app
+
+
+_PENDING = "talesrunner_pending_jobs"
+
+
+def enqueue_after_commit(session: Session, celery: Celery, task: TaskName, *args: Any) -> None:
+    """Send `task(*args)` once the session's transaction commits; never if it rolls back."""
+    session.info.setdefault(_PENDING, []).append((celery, task, args))
+
+
+def send_now(celery: Celery, task: TaskName, *args: Any) -> None:
+    """Publish a task message carrying ids only."""
+    celery.send_task(task.value, args=list(args), queue=ROUTES[task].value)
+
+
+@event.listens_for(Session, "after_commit")
+def _send_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, [])
+    for celery, task, args in pending:
+        try:
+            send_now(celery, task, *args)
+        except Exception:  # the row is committed; the reconciler re-sends lost work
+            log.exception("could not enqueue %s%r; the reconciler will retry", task.value, args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)

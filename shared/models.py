@@ -1,0 +1,136 @@
+"""SQLAlchemy 2.0 models: the database is the source of truth for every book."""
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.status import BookStatus
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the same on SQLite and PostgreSQL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_public_id() -> str:
+    """An unguessable id for a book, used in URLs."""
+    return secrets.token_hex(16)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    books: Mapped[list[Book]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class ApiToken(Base):
+    """A personal API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(100), default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Book(Base):
+    __tablename__ = "books"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[BookStatus] = mapped_column(
+        Enum(BookStatus, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]),
+        default=BookStatus.QUEUED,
+        index=True,
+    )
+    stage: Mapped[str | None] = mapped_column(String(32))
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Plain-language remarks about how the book was made (offline writer, untranslated captions).
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    email_when_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    pdf_name: Mapped[str | None] = mapped_column(String(255))
+    pdf_bytes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="books")
+    scenes: Mapped[list[Scene]] = relationship(
+        back_populates="book", cascade="all, delete-orphan", order_by="Scene.index"
+    )
+    emails: Mapped[list[EmailRequest]] = relationship(back_populates="book", cascade="all, delete-orphan")
+
+    @property
+    def has_annotations(self) -> bool:
+        return bool(self.scenes) and all(scene.annotations for scene in self.scenes)
+
+
+class Scene(Base):
+    __tablename__ = "scenes"
+    __table_args__ = (UniqueConstraint("book_id", "index", name="uq_scenes_book_id_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[str] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), index=True)
+    # 1-based position of the scene in the book, as the user ordered the photos.
+    index: Mapped[int] = mapped_column(Integer)
+    image_name: Mapped[str] = mapped_column(String(255))
+    image_format: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    annotations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    caption: Mapped[str | None] = mapped_column(Text)
+    caption_lang: Mapped[str | None] = mapped_column(String(8))
+    caption_source: Mapped[str | None] = mapped_column(Text)
+    suggestions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    text: Mapped[str | None] = mapped_column(Text)
+    text_source: Mapped[str | None] = mapped_column(String(16))
+
+    book: Mapped[Book] = relationship(back_populates="scenes")
+
+
+class EmailRequest(Base):
+    """One request to mail a finished book; sent at most once."""
+
+    __tablename__ = "email_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[str] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), index=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    book: Mapped[Book] = relationship(back_populates="emails")

@@ -1,0 +1,97 @@
+"""Validation of what users send, shared by the JSON API and the pages (SPEC §4)."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+
+CLASSIFICATIONS: tuple[str, ...] = ("의사소통", "자연탐구", "사회관계", "예술경험", "신체운동_건강")
+Classification = Literal["의사소통", "자연탐구", "사회관계", "예술경험", "신체운동_건강"]
+
+Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Optional_ = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None
+
+# Korean labels for the fields, for messages and forms.
+FIELD_LABELS: dict[str, str] = {
+    "name": "주인공",
+    "i_action": "주인공의 행동",
+    "classification": "이야기 분류",
+    "character": "캐릭터",
+    "setting": "배경",
+    "action": "행동",
+    "feeling": "감정",
+    "causalRelationship": "원인",
+    "outcomeResolution": "결과",
+    "prediction": "예측",
+}
+
+
+class SceneAnnotation(BaseModel):
+    """The hints for one scene: three required, seven optional (comma-separated items)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Required
+    i_action: Required
+    classification: Classification
+    character: Optional_ = None
+    setting: Optional_ = None
+    action: Optional_ = None
+    feeling: Optional_ = None
+    causalRelationship: Optional_ = None
+    outcomeResolution: Optional_ = None
+    prediction: Optional_ = None
+
+    def as_fields(self) -> dict[str, str]:
+        """The annotation as a plain dict without empty optional fields."""
+        return {key: value for key, value in self.model_dump().items() if value}
+
+
+class BookRequest(BaseModel):
+    """The `book` JSON part of POST /api/v1/books."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    scenes: list[SceneAnnotation] | None = None
+    email_when_done: bool = False
+
+
+class ScenesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenes: list[SceneAnnotation] = Field(min_length=1, max_length=10)
+
+
+class TextEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
+
+
+class EmailBook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: EmailStr | None = None
+
+
+def describe_error(exc: ValidationError) -> tuple[str, str | None]:
+    """The first validation problem as (message a person can act on, dotted field path)."""
+    first = exc.errors()[0]
+    location = [str(part) for part in first.get("loc", ())]
+    field = ".".join(location) or None
+    message = first.get("msg", "invalid value")
+    if first.get("type") == "literal_error" and location and location[-1] == "classification":
+        message = "classification must be one of: " + ", ".join(CLASSIFICATIONS)
+    elif first.get("type") == "missing":
+        message = "this field is required"
+    elif first.get("type") == "extra_forbidden":
+        message = "unknown field"
+    return (f"{field}: {message}" if field else message), field

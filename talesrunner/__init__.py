@@ -1,0 +1,1 @@
+"""The `talesrunner` command line: migrations, web, worker, demo, tiny models."""

@@ -1,0 +1,115 @@
+"""`talesrunner db upgrade | web | worker | demo | make-tiny-models` (SPEC §3)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _db(args: argparse.Namespace) -> int:
+    from migrations import upgrade
+    from shared.config import get_settings
+
+    url = get_settings().DATABASE_URL
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url, args.revision)
+    print(f"database is at {args.revision}")
+    return 0
+
+
+def _web(args: argparse.Namespace) -> int:
+    from web import create_app
+
+    app = create_app()
+    # The development server is enough for one machine; run behind gunicorn in production.
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def worker_pool(queues: list[str]) -> str:
+    """The Celery pool for these queues.
+
+    A worker serving `gpu` runs `solo`: one process that loads the models once and keeps
+    them, with no fork after CUDA is initialised (CUDA does not survive fork) and no
+    `worker_process_init` time limit on loading. CPU-only workers use prefork.
+    """
+    return "solo" if "gpu" in queues else "prefork"
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from worker import celery
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    unknown = set(queues) - {"gpu", "cpu"}
+    if unknown:
+        print(f"unknown queue(s): {', '.join(sorted(unknown))}; use gpu and/or cpu", file=sys.stderr)
+        return 2
+    pool = worker_pool(queues)
+    argv = ["worker", "-Q", ",".join(queues), "--pool", pool, "--loglevel", args.loglevel]
+    if pool != "solo":
+        argv += ["--concurrency", str(args.concurrency)]
+    if args.beat:
+        argv += ["--beat", "--schedule", args.schedule]
+    celery.worker_main(argv)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from talesrunner.demo import run_demo
+
+    return run_demo(timeout=args.timeout)
+
+
+def _tiny(args: argparse.Namespace) -> int:
+    from worker.tiny_models import make_tiny_models
+
+    for path in make_tiny_models(args.directory):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="talesrunner", description="Photos + hints -> a Korean picture book (PDF).")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    up = db_commands.add_parser("upgrade", help="apply migrations to DATABASE_URL")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=_db)
+
+    web = commands.add_parser("web", help="serve the web tier")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=5000)
+    web.set_defaults(func=_web)
+
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--queues", default="gpu,cpu", help="gpu (captions, writing) and/or cpu (PDF, email)")
+    worker.add_argument("--concurrency", type=int, default=2, help="processes for a cpu-only worker")
+    worker.add_argument("--beat", action="store_true", help="also run the periodic reconciler (one per deployment)")
+    worker.add_argument("--schedule", default="instance/celerybeat-schedule")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(func=_worker)
+
+    demo = commands.add_parser("demo", help="sample scenes -> PDF through the real web tier, queue and worker")
+    demo.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the book")
+    demo.set_defaults(func=_demo)
+
+    tiny = commands.add_parser("make-tiny-models", help="write small random-weight BLIP and KoT5 models (offline)")
+    tiny.add_argument("directory")
+    tiny.set_defaults(func=_tiny)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""`talesrunner demo`: sample scenes -> PDF through the real web tier, Redis queue and worker.
+
+It migrates the configured database (SQLite by default), starts the web server and one
+worker as child processes, drives the HTTP API like any client, saves the PDF and stops
+what it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import requests
+
+from shared.config import INSTANCE_DIR, get_settings
+from talesrunner import samples
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(args: list[str], log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "wb")  # noqa: SIM115 - closed when the process is stopped
+    return subprocess.Popen([sys.executable, "-m", "talesrunner.cli", *args], stdout=log, stderr=subprocess.STDOUT,
+                            env=os.environ.copy(), start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(base: str, web: subprocess.Popen, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if web.poll() is not None:
+            raise RuntimeError("the web server exited during start-up; see instance/demo/web.log")
+        try:
+            response = requests.get(f"{base}/healthz", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except requests.ConnectionError:
+            last = "not listening yet"
+        time.sleep(0.3)
+    raise RuntimeError(f"the web server did not become healthy: {last}")
+
+
+def run_demo(timeout: float = 900.0) -> int:
+    """Make one book from the sample scenes; prints the PDF's path. Returns an exit code."""
+    settings = get_settings()
+    out_dir = INSTANCE_DIR / "demo"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    print(f"database: {settings.DATABASE_URL}\nbroker:   {settings.REDIS_URL}")
+    print(f"models:   captioner={settings.TALES_CAPTIONER} writer={settings.TALES_WRITER} translator={settings.TALES_TRANSLATOR}")
+
+    from talesrunner.cli import main as cli_main
+
+    cli_main(["db", "upgrade"])
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with ExitStack() as stack:
+        web = _start(["web", "--port", str(port)], out_dir / "web.log")
+        stack.callback(_stop, web)
+        worker = _start(["worker", "--queues", "gpu,cpu"], out_dir / "worker.log")
+        stack.callback(_stop, worker)
+        _wait_healthy(base, web, time.monotonic() + 60)
+        print(f"web tier: {base} (pid {web.pid}), worker pid {worker.pid}")
+
+        api = requests.Session()
+        email, password = f"demo-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(12)
+        api.post(f"{base}/api/v1/users", json={"email": email, "password": password}, timeout=10).raise_for_status()
+        token = api.post(f"{base}/api/v1/tokens", json={"email": email, "password": password}, timeout=10).json()["token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+
+        photos = samples.sample_photos()
+        book_json = {"title": samples.TITLE, "scenes": samples.SCENES}
+        response = api.post(
+            f"{base}/api/v1/books",
+            files=[("images", (name, data, "image/jpeg")) for name, data in photos],
+            data={"book": json.dumps(book_json, ensure_ascii=False)},
+            timeout=60,
+        )
+        if response.status_code != 202:
+            print(f"upload refused: {response.status_code} {response.text}", file=sys.stderr)
+            return 1
+        book = response.json()
+        print(f"book {book['id']}: {len(photos)} photos uploaded")
+
+        last = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                print("the worker exited; see instance/demo/worker.log", file=sys.stderr)
+                return 1
+            book = api.get(f"{base}{book['url']}", timeout=10).json()
+            line = f"  {book['status']:<22} {book['stage'] or '':<8} {book['progress']['done']}/{book['progress']['total']}"
+            if line != last:
+                print(f"{time.monotonic() - started:6.1f}s{line}")
+                last = line
+            if book["status"] in ("done", "failed"):
+                break
+            time.sleep(0.3)
+        if book["status"] != "done":
+            print(f"the book did not finish: {book['status']} {book.get('error') or ''}", file=sys.stderr)
+            return 1
+
+        pdf = api.get(f"{base}{book['pdf_url']}", timeout=60)
+        pdf.raise_for_status()
+        target = out_dir / f"{book['id']}.pdf"
+        target.write_bytes(pdf.content)
+        for scene in book["scenes"]:
+            print(f"  scene {scene['index']}: {scene['text']}")
+        for note in book["notes"]:
+            print(f"  note: {note}")
+        print(f"done in {time.monotonic() - started:.1f}s, {len(pdf.content) / 1024:.0f} KiB")
+        print(target)
+    return 0

@@ -1,0 +1,163 @@
+"""Stages, state moves and the queue, against the real database and Redis (no worker)."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from shared.config import Settings
+from shared.db import session_factory
+from shared.jobs import TaskName, enqueue_after_commit, make_celery
+from shared.lifecycle import claim
+from shared.models import Book, EmailRequest, utcnow
+from shared.status import BookStatus, InvalidTransition, check_transition
+from shared.storage import Storage
+from tests.helpers import sample_form
+from worker import pipeline
+
+
+class Recorder:
+    """An enqueue that records what a stage asks for, only when the session commits."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+
+    def __call__(self, session, task: TaskName, arg: str) -> None:
+        from sqlalchemy import event
+
+        @event.listens_for(session, "after_commit", once=True)
+        def _sent(_session):
+            self.sent.append((task.value, arg))
+
+
+@pytest.fixture
+def ctx(db, service_env) -> pipeline.Context:
+    settings = Settings(**service_env)
+    return pipeline.Context(settings=settings, sessions=session_factory(db), storage=Storage(settings.DATA_DIR), enqueue=Recorder())
+
+
+def _create(client, api, with_scenes=True, headers=None) -> str:
+    headers = headers or api.user()
+    return client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=sample_form(with_scenes)).json["id"]
+
+
+def _book(ctx, book_id) -> Book:
+    with ctx.sessions() as session:
+        book = session.get(Book, book_id)
+        _ = book.scenes, book.emails
+        return book
+
+
+def _run_all(ctx, book_id):
+    pipeline.caption_stage(ctx, book_id)
+    pipeline.write_stage(ctx, book_id)
+    pipeline.render_stage(ctx, book_id)
+
+
+def test_stages_take_a_book_to_done(client, api, ctx):
+    book_id = _create(client, api)
+    _run_all(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE
+    assert (book.progress_done, book.progress_total) == (4, 4)
+    assert all(scene.text and scene.text_source == "template" for scene in book.scenes)
+    assert ctx.storage.path(book.pdf_name).stat().st_size == book.pdf_bytes
+    assert ctx.enqueue.sent == [(TaskName.WRITE.value, book_id), (TaskName.RENDER.value, book_id)]
+
+
+def test_every_stage_run_twice_leaves_one_result(client, api, ctx):
+    book_id = _create(client, api)
+    for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.render_stage):
+        stage(ctx, book_id)
+        stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE
+    # Each next step was enqueued once, not twice.
+    assert ctx.enqueue.sent == [(TaskName.WRITE.value, book_id), (TaskName.RENDER.value, book_id)]
+    pdfs = list(ctx.storage.book_dir(book_id).glob("*.pdf"))
+    assert [p.name for p in pdfs] == ["book.pdf"]
+    assert not list(ctx.storage.book_dir(book_id).glob(".tmp-*"))
+    texts = [scene.text for scene in book.scenes]
+    pipeline.write_stage(ctx, book_id)  # a late duplicate after done changes nothing
+    assert [scene.text for scene in _book(ctx, book_id).scenes] == texts
+
+
+def test_email_when_done_makes_one_request_even_if_render_repeats(client, api, ctx):
+    headers = api.user()
+    form = sample_form()
+    form["book"] = json.dumps({**json.loads(form["book"]), "email_when_done": True}, ensure_ascii=False)
+    book_id = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=form).json["id"]
+    _run_all(ctx, book_id)
+    with ctx.sessions.begin() as session:  # an edit re-renders the finished book
+        book = session.get(Book, book_id)
+        book.status = BookStatus.RENDERING
+    pipeline.render_stage(ctx, book_id)
+    with ctx.sessions() as session:
+        requests_ = session.scalars(select(EmailRequest).where(EmailRequest.book_id == book_id)).all()
+        assert [r.to_address for r in requests_] == ["parent@example.com"]
+    assert [t for t, _ in ctx.enqueue.sent].count(TaskName.EMAIL.value) == 1
+
+
+def test_draft_flow_stops_for_annotations_with_suggestions(client, api, ctx):
+    book_id = _create(client, api, with_scenes=False)
+    pipeline.caption_stage(ctx, book_id)
+    assert ctx.enqueue.sent == [(TaskName.SUGGEST.value, book_id)]
+    pipeline.suggest_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.AWAITING_ANNOTATIONS
+    for scene in book.scenes:
+        assert set(scene.suggestions) == {"setting", "action", "feeling"}
+        assert all(3 <= len(words) <= 5 for words in scene.suggestions.values())
+    pipeline.write_stage(ctx, book_id)  # nothing to write before the user annotates
+    assert _book(ctx, book_id).status is BookStatus.AWAITING_ANNOTATIONS
+
+
+def test_claim_is_compare_and_set(client, api, ctx):
+    book_id = _create(client, api)
+    with ctx.sessions.begin() as session:
+        assert claim(session, book_id, [BookStatus.QUEUED], BookStatus.CAPTIONING) is not None
+    with ctx.sessions.begin() as session:
+        assert claim(session, book_id, [BookStatus.QUEUED], BookStatus.CAPTIONING) is None
+
+
+def test_transitions_refuse_going_back_from_done_to_queued():
+    with pytest.raises(InvalidTransition):
+        check_transition(BookStatus.DONE, BookStatus.QUEUED)
+    check_transition(BookStatus.FAILED, BookStatus.QUEUED)
+
+
+def test_reconciler_resends_stale_books_only(client, api, ctx):
+    headers = api.user()
+    stale, fresh = _create(client, api, headers=headers), _create(client, api, headers=headers)
+    with ctx.sessions.begin() as session:
+        book = session.get(Book, stale)
+        book.status = BookStatus.WRITING
+        book.updated_at = utcnow() - timedelta(hours=1)
+    assert pipeline.reconcile(ctx, timedelta(minutes=15)) == [stale]
+    assert ctx.enqueue.sent == [(TaskName.WRITE.value, stale)]
+    assert fresh not in [arg for _, arg in ctx.enqueue.sent]
+    # Touched: the next sweep does not resend it again at once.
+    assert pipeline.reconcile(ctx, timedelta(minutes=15)) == []
+
+
+def test_enqueue_happens_only_after_commit(db, spare_redis_url):
+    celery = make_celery(Settings(REDIS_URL=spare_redis_url))
+    queue = redis.Redis.from_url(spare_redis_url)
+    sessions = session_factory(db)
+
+    with sessions() as session:
+        enqueue_after_commit(session, celery, TaskName.RENDER, "rolled-back")
+        session.rollback()
+    assert queue.llen("cpu") == 0
+
+    with sessions() as session:
+        enqueue_after_commit(session, celery, TaskName.RENDER, "committed")
+        assert queue.llen("cpu") == 0  # not before the commit
+        session.commit()
+    assert queue.llen("cpu") == 1
+    message = json.loads(queue.lindex("cpu", 0))
+    assert message["headers"]["task"] == TaskName.RENDER.value
+    assert message["headers"]["argsrepr"] == "['committed']"  # ids only

@@ -1,0 +1,48 @@
+"""Users and API tokens."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from shared.models import User
+from shared.schemas import Credentials
+from web.api import api
+from web.auth import find_user, hash_password, issue_token
+from web.db import get_session
+from web.errors import ApiError
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 that says what was wrong."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "send a JSON object with Content-Type: application/json")
+    return data
+
+
+@api.post("/users")
+def create_user():
+    """Sign up with an email and a password (8+ characters)."""
+    credentials = Credentials.model_validate(json_body())
+    db = get_session()
+    user = User(email=credentials.email.lower(), password_hash=hash_password(credentials.password))
+    db.add(user)
+    try:
+        db.commit()
+    except IntegrityError:
+        # The email was already taken, which made the unique constraint fail.
+        db.rollback()
+        raise ApiError(409, "email_taken", "an account with this email already exists", "email") from None
+    return jsonify(id=user.id, email=user.email), 201
+
+
+@api.post("/tokens")
+def create_token():
+    """Exchange an email and password for a bearer token."""
+    credentials = Credentials.model_validate(json_body())
+    user = find_user(credentials.email, credentials.password)
+    if user is None:
+        raise ApiError(401, "bad_credentials", "wrong email or password")
+    token = issue_token(user)
+    get_session().commit()
+    return jsonify(token=token, token_type="Bearer"), 201

@@ -1,0 +1,172 @@
+"""Books: create from photos, poll, annotate, generate, edit, download, email, delete."""
+from __future__ import annotations
+
+from flask import jsonify, request, send_file, url_for
+from sqlalchemy import func, select
+
+from shared.models import Book
+from shared.schemas import EmailBook, ScenesUpdate, TextEdit
+from shared.status import BookStatus
+from web import books_service as service
+from web.api import api
+from web.api.accounts import json_body
+from web.auth import current_user, token_required
+from web.db import get_session
+from web.errors import ApiError
+
+
+def book_json(book: Book, detail: bool = True) -> dict:
+    """The public view of a book."""
+    data = {
+        "id": book.id,
+        "title": book.title,
+        "status": book.status.value,
+        "stage": book.stage,
+        "progress": {"done": book.progress_done, "total": book.progress_total},
+        "error": book.error,
+        "notes": list(book.notes or []),
+        "email_when_done": book.email_when_done,
+        "created_at": book.created_at.isoformat() + "Z",
+        "updated_at": book.updated_at.isoformat() + "Z",
+        "url": url_for("api.get_book", book_id=book.id),
+    }
+    if book.status is BookStatus.DONE and book.pdf_name:
+        data["pdf_url"] = url_for("api.get_pdf", book_id=book.id)
+    if detail:
+        data["scenes"] = [
+            {
+                "index": scene.index,
+                "image_url": url_for("api.get_image", book_id=book.id, index=scene.index),
+                "caption": scene.caption,
+                "caption_lang": scene.caption_lang,
+                "suggestions": scene.suggestions,
+                "annotations": scene.annotations,
+                "text": scene.text,
+                "text_source": scene.text_source,
+            }
+            for scene in book.scenes
+        ]
+        data["emails"] = [
+            {"to": e.to_address, "status": e.status, "attempts": e.attempts, "error": e.last_error}
+            for e in book.emails
+        ]
+    return data
+
+
+@api.post("/books")
+@token_required
+def create_book():
+    """Upload 1-10 photos (in order) and optional hints; starts captioning."""
+    book_request = service.parse_book_request(request.form.get("book"))
+    uploads = service.read_uploads(request.files.getlist("images"), service.settings())
+    book = service.create_book(current_user(), book_request, uploads)
+    response = jsonify(book_json(book))
+    response.headers["Location"] = url_for("api.get_book", book_id=book.id)
+    return response, 202
+
+
+@api.get("/books")
+@token_required
+def list_books():
+    """The caller's books, newest first, paginated (?page=1&per_page=20)."""
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    per_page = min(max(request.args.get("per_page", 20, type=int) or 20, 1), 100)
+    db = get_session()
+    mine = select(Book).where(Book.user_id == current_user().id)
+    total = db.scalar(select(func.count()).select_from(mine.subquery()))
+    books = db.scalars(mine.order_by(Book.created_at.desc(), Book.id).offset((page - 1) * per_page).limit(per_page)).all()
+    return jsonify(books=[book_json(b, detail=False) for b in books], page=page, per_page=per_page, total=total)
+
+
+@api.get("/books/<book_id>")
+@token_required
+def get_book(book_id: str):
+    """Status, progress, captions, suggestions and paragraphs of one book."""
+    return jsonify(book_json(service.owned_book(current_user(), book_id)))
+
+
+@api.put("/books/<book_id>/scenes")
+@token_required
+def put_scenes(book_id: str):
+    """Give the hints for every scene of a book waiting for them."""
+    book = service.owned_book(current_user(), book_id)
+    update = ScenesUpdate.model_validate(json_body())
+    service.put_annotations(book, update.scenes)
+    return jsonify(book_json(book))
+
+
+@api.post("/books/<book_id>/generate")
+@token_required
+def generate(book_id: str):
+    """Start writing once the annotations are in."""
+    book = service.owned_book(current_user(), book_id)
+    service.start_writing(book)
+    return jsonify(book_json(book)), 202
+
+
+@api.patch("/books/<book_id>/scenes/<int:index>")
+@token_required
+def edit_scene(book_id: str, index: int):
+    """Replace one paragraph; the PDF is rebuilt."""
+    book = service.owned_book(current_user(), book_id)
+    edit = TextEdit.model_validate(json_body())
+    service.edit_text(book, index, edit.text)
+    return jsonify(book_json(book)), 202
+
+
+@api.post("/books/<book_id>/scenes/<int:index>/regenerate")
+@token_required
+def regenerate(book_id: str, index: int):
+    """Write one scene again; the PDF is rebuilt."""
+    book = service.owned_book(current_user(), book_id)
+    service.regenerate_scene(book, index)
+    return jsonify(book_json(book)), 202
+
+
+@api.post("/books/<book_id>/retry")
+@token_required
+def retry(book_id: str):
+    """Start a failed book again, keeping finished work."""
+    book = service.owned_book(current_user(), book_id)
+    service.retry_book(book)
+    return jsonify(book_json(book)), 202
+
+
+@api.post("/books/<book_id>/email")
+@token_required
+def email(book_id: str):
+    """Mail the finished book to the caller or to `to`."""
+    book = service.owned_book(current_user(), book_id)
+    body = EmailBook.model_validate(request.get_json(silent=True) or {})
+    service.request_email(book, str(body.to or current_user().email))
+    return jsonify(book_json(book)), 202
+
+
+@api.get("/books/<book_id>/pdf")
+@token_required
+def get_pdf(book_id: str):
+    """Download the finished book."""
+    book = service.owned_book(current_user(), book_id)
+    if book.status is not BookStatus.DONE or not book.pdf_name:
+        raise ApiError(409, "not_ready", f"the PDF is not ready yet; the book is {book.status.value}")
+    path = service.storage().path(book.pdf_name)
+    if not path.is_file():
+        raise ApiError(409, "not_ready", "the PDF is being rebuilt; try again shortly")
+    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"talesrunner-{book.id[:8]}.pdf")
+
+
+@api.get("/books/<book_id>/scenes/<int:index>/image")
+@token_required
+def get_image(book_id: str, index: int):
+    """The uploaded photo of one scene."""
+    book = service.owned_book(current_user(), book_id)
+    scene = service.scene_of(book, index)
+    return send_file(service.storage().path(scene.image_name), max_age=3600)
+
+
+@api.delete("/books/<book_id>")
+@token_required
+def delete_book(book_id: str):
+    """Remove the book's rows and files."""
+    service.delete_book(service.owned_book(current_user(), book_id))
+    return "", 204

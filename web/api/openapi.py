@@ -1,0 +1,91 @@
+"""GET /api/v1/openapi.json: the spec of the JSON API, with request schemas from the pydantic models."""
+from __future__ import annotations
+
+from flask import jsonify
+
+from shared.schemas import BookRequest, Credentials, EmailBook, ScenesUpdate, TextEdit
+from shared.status import BookStatus
+from web.api import api
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_BOOK = {"$ref": "#/components/schemas/Book"}
+
+
+def _op(summary: str, ok: str, body: str | None = None, multipart: bool = False, auth: bool = True, ok_schema=_BOOK) -> dict:
+    op: dict = {"summary": summary, "responses": {ok: {"description": "success"}}}
+    if ok_schema is not None and ok != "204":
+        op["responses"][ok]["content"] = {"application/json": {"schema": ok_schema}}
+    for status in ("400", "401", "404", "409", "429") if auth else ("400", "409"):
+        op["responses"][status] = {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
+    if multipart:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {
+                "type": "object",
+                "required": ["images"],
+                "properties": {
+                    "images": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": 10},
+                    "book": {"type": "string", "description": "JSON text of BookRequest"},
+                },
+            }}},
+        }
+    if not auth:
+        op["security"] = []
+    return op
+
+
+def _id_param(*extra: str) -> list[dict]:
+    params = [{"name": "book_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    params += [{"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}} for name in extra]
+    return params
+
+
+def build_spec() -> dict:
+    """The OpenAPI 3.1 document."""
+    schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
+               for model in (Credentials, BookRequest, ScenesUpdate, TextEdit, EmailBook)}
+    for model_schema in list(schemas.values()):
+        schemas.update(model_schema.pop("$defs", {}))
+    schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}}
+    schemas["Book"] = {"type": "object", "required": ["id", "status", "progress"], "properties": {
+        "id": {"type": "string"}, "title": {"type": ["string", "null"]},
+        "status": {"type": "string", "enum": [s.value for s in BookStatus]}, "stage": {"type": ["string", "null"]},
+        "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
+        "scenes": {"type": "array", "items": {"type": "object"}}, "pdf_url": {"type": "string"}, "error": {"type": ["string", "null"]},
+    }}
+    book = "/books/{book_id}"
+    scene = book + "/scenes/{index}"
+    paths = {
+        "/users": {"post": _op("Sign up", "201", "Credentials", auth=False, ok_schema={"type": "object"})},
+        "/tokens": {"post": _op("Get a bearer token", "201", "Credentials", auth=False, ok_schema={"type": "object"})},
+        "/books": {
+            "post": _op("Create a book from 1-10 photos", "202", multipart=True),
+            "get": _op("List my books, newest first", "200", ok_schema={"type": "object"}),
+        },
+        book: {"parameters": _id_param(), "get": _op("Get a book", "200"), "delete": _op("Delete a book", "204", ok_schema=None)},
+        book + "/scenes": {"parameters": _id_param(), "put": _op("Annotate every scene", "200", "ScenesUpdate")},
+        book + "/generate": {"parameters": _id_param(), "post": _op("Start writing", "202")},
+        book + "/retry": {"parameters": _id_param(), "post": _op("Retry a failed book", "202")},
+        book + "/email": {"parameters": _id_param(), "post": _op("Email the book", "202", "EmailBook")},
+        book + "/pdf": {"parameters": _id_param(), "get": _op("Download the PDF", "200", ok_schema=None)},
+        scene: {"parameters": _id_param("index"), "patch": _op("Edit a paragraph", "202", "TextEdit")},
+        scene + "/regenerate": {"parameters": _id_param("index"), "post": _op("Regenerate a scene", "202")},
+        scene + "/image": {"parameters": _id_param("index"), "get": _op("The scene's photo", "200", ok_schema=None)},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "TalesRunner API", "version": "1"},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": schemas},
+        "paths": paths,
+    }
+
+
+@api.get("/openapi.json")
+def openapi_json():
+    """The OpenAPI document for this API."""
+    return jsonify(build_spec())

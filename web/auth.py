@@ -1,0 +1,79 @@
+"""Who is asking: a bearer token (API) or, for pages, the login session."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+
+from flask import g, request, session
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shared.models import ApiToken, User, utcnow
+from web.db import get_session
+from web.errors import ApiError
+
+TOKEN_PREFIX = "tr_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def find_user(email: str, password: str) -> User | None:
+    """The user with these credentials, or None (same answer for unknown email and bad password)."""
+    user = get_session().scalar(select(User).where(User.email == email.lower()))
+    if user is None or not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def issue_token(user: User, name: str = "api") -> str:
+    """Create a token for `user`; the plain token is returned once and only its hash is stored."""
+    token = new_token()
+    get_session().add(ApiToken(user=user, token_hash=hash_token(token), prefix=token[:10], name=name))
+    return token
+
+
+def _user_from_bearer() -> User | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    db = get_session()
+    record = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
+    if record is None:
+        return None
+    record.last_used_at = utcnow()
+    db.commit()
+    return record.user
+
+
+def current_user() -> User | None:
+    """The caller: bearer token first, then the browser session."""
+    if "user" not in g:
+        user = _user_from_bearer()
+        if user is None and session.get("user_id") is not None:
+            user = get_session().get(User, session["user_id"])
+        g.user = user
+    return g.user
+
+
+def token_required(view):
+    """401 JSON unless the request carries a valid token or session."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            raise ApiError(401, "unauthorized", "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)")
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,205 @@
+"""Book operations shared by the JSON API and the pages: create, annotate, generate, edit."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from flask import current_app
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+
+from shared.config import Settings
+from shared.images import ImageRejected, sniff_image
+from shared.jobs import TaskName, enqueue_after_commit
+from shared.lifecycle import move, set_progress
+from shared.models import Book, EmailRequest, Scene, User
+from shared.schemas import BookRequest, SceneAnnotation
+from shared.status import ACTIVE, BookStatus, InvalidTransition, Stage
+from shared.storage import Storage
+from web.db import get_session, settings
+from web.errors import ApiError
+
+
+def storage() -> Storage:
+    return current_app.extensions["talesrunner.storage"]
+
+
+def enqueue(task: TaskName, *args: str) -> None:
+    enqueue_after_commit(get_session(), current_app.extensions["talesrunner.celery"], task, *args)
+
+
+def owned_book(user: User, book_id: str) -> Book:
+    """The caller's book, or 404: someone else's book does not exist for them."""
+    book = get_session().scalar(select(Book).where(Book.id == book_id, Book.user_id == user.id))
+    if book is None:
+        raise ApiError(404, "not_found", "no such book")
+    return book
+
+
+def scene_of(book: Book, index: int) -> Scene:
+    for scene in book.scenes:
+        if scene.index == index:
+            return scene
+    raise ApiError(404, "not_found", f"this book has no scene {index} (scenes are 1..{len(book.scenes)})")
+
+
+def parse_book_request(raw: str | None) -> BookRequest:
+    """The `book` form field: JSON text, optional."""
+    if raw is None or not raw.strip():
+        return BookRequest()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the 'book' field is not valid JSON: {exc.msg}", "book") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "the 'book' field must be a JSON object", "book")
+    try:
+        return BookRequest.model_validate(data)
+    except ValidationError as exc:
+        from shared.schemas import describe_error
+
+        message, field = describe_error(exc)
+        raise ApiError(400, "invalid", f"book.{message}", f"book.{field}" if field else "book") from None
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    extension: str
+    format: str
+    width: int
+    height: int
+
+
+def read_uploads(files: list[FileStorage], config: Settings) -> list[Upload]:
+    """Check the uploaded photos: 1..N files, each a real image within the limits."""
+    files = [f for f in files if f and (f.filename or f.content_length)]
+    if not files:
+        raise ApiError(400, "no_images", "add 1 to 10 photos in the 'images' field, in story order", "images")
+    if len(files) > config.TALES_MAX_IMAGES:
+        raise ApiError(400, "too_many_images", f"at most {config.TALES_MAX_IMAGES} photos per book; got {len(files)}", "images")
+    uploads = []
+    for position, file in enumerate(files, start=1):
+        data = file.read(config.TALES_MAX_IMAGE_BYTES + 1)
+        label = f"photo {position} ({file.filename or 'unnamed'})"
+        try:
+            info = sniff_image(data, filename=label, max_bytes=config.TALES_MAX_IMAGE_BYTES, max_pixels=config.TALES_MAX_IMAGE_PIXELS)
+        except ImageRejected as exc:
+            raise ApiError(400, "bad_image", str(exc), f"images[{position - 1}]") from None
+        uploads.append(Upload(data, info.extension, info.format, info.width, info.height))
+    return uploads
+
+
+def check_quota(user: User, config: Settings) -> None:
+    active = get_session().scalar(
+        select(func.count()).select_from(Book).where(Book.user_id == user.id, Book.status.in_(list(ACTIVE)))
+    )
+    if active >= config.TALES_MAX_ACTIVE_BOOKS:
+        raise ApiError(
+            429, "too_many_books_in_progress",
+            f"you already have {active} books being made; wait for one to finish (limit {config.TALES_MAX_ACTIVE_BOOKS})",
+        )
+
+
+def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Book:
+    """Store the photos and rows, commit, then enqueue captioning."""
+    config = settings()
+    if request_.scenes is not None and len(request_.scenes) != len(uploads):
+        raise ApiError(400, "scene_count", f"{len(request_.scenes)} scene annotations for {len(uploads)} photos: give one per photo", "book.scenes")
+    check_quota(user, config)
+    db = get_session()
+    book = Book(user_id=user.id, title=request_.title or None, email_when_done=request_.email_when_done, status=BookStatus.QUEUED)
+    db.add(book)
+    db.flush()
+    saved: list[str] = []
+    try:
+        for position, upload in enumerate(uploads, start=1):
+            name = storage().save_photo(book.id, upload.data, upload.extension)
+            saved.append(name)
+            annotations = request_.scenes[position - 1].as_fields() if request_.scenes else None
+            db.add(Scene(book_id=book.id, index=position, image_name=name, image_format=upload.format,
+                         width=upload.width, height=upload.height, annotations=annotations))
+        set_progress(book, Stage.CAPTION, 0, len(uploads))
+        enqueue(TaskName.CAPTION, book.id)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        storage().delete_book(book.id)
+        raise
+    return book
+
+
+def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
+    """Store the hints for every scene of a book that waits for them."""
+    if book.status not in (BookStatus.AWAITING_ANNOTATIONS, BookStatus.FAILED):
+        raise ApiError(409, "wrong_state", f"annotations can be changed while the book waits for them; it is {book.status.value}")
+    if len(scenes) != len(book.scenes):
+        raise ApiError(400, "scene_count", f"this book has {len(book.scenes)} scenes; send exactly that many annotations", "scenes")
+    for scene, annotation in zip(book.scenes, scenes, strict=True):
+        scene.annotations = annotation.as_fields()
+        scene.text = None
+    get_session().commit()
+
+
+def start_writing(book: Book) -> None:
+    """Move an annotated book to writing and enqueue the writer."""
+    if book.status is not BookStatus.AWAITING_ANNOTATIONS:
+        raise ApiError(409, "wrong_state", f"only a book waiting for annotations can be generated; it is {book.status.value}")
+    if not book.has_annotations:
+        raise ApiError(409, "annotations_missing", "PUT the scene annotations first (name, i_action, classification per scene)")
+    _advance(book, BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
+
+
+def edit_text(book: Book, index: int, text: str) -> None:
+    """Replace one paragraph and rebuild the PDF."""
+    if book.status is not BookStatus.DONE:
+        raise ApiError(409, "wrong_state", f"pages can be edited once the book is done; it is {book.status.value}")
+    scene = scene_of(book, index)
+    scene.text, scene.text_source = text, "user"
+    _advance(book, BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
+
+
+def regenerate_scene(book: Book, index: int) -> None:
+    """Write one scene again, then rebuild the PDF."""
+    if book.status is not BookStatus.DONE:
+        raise ApiError(409, "wrong_state", f"a scene can be regenerated once the book is done; it is {book.status.value}")
+    scene = scene_of(book, index)
+    scene.text, scene.text_source = None, None
+    _advance(book, BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
+
+
+def retry_book(book: Book) -> None:
+    """Start a failed book again; finished work (captions, paragraphs) is kept."""
+    if book.status is not BookStatus.FAILED:
+        raise ApiError(409, "wrong_state", f"only a failed book can be retried; it is {book.status.value}")
+    _advance(book, BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
+
+
+def request_email(book: Book, to: str) -> EmailRequest:
+    if book.status is not BookStatus.DONE:
+        raise ApiError(409, "wrong_state", f"the book can be emailed once it is done; it is {book.status.value}")
+    email = EmailRequest(book_id=book.id, to_address=to)
+    db = get_session()
+    db.add(email)
+    db.flush()
+    enqueue(TaskName.EMAIL, str(email.id))
+    db.commit()
+    return email
+
+
+def delete_book(book: Book) -> None:
+    db = get_session()
+    db.delete(book)
+    db.commit()
+    storage().delete_book(book.id)
+
+
+def _advance(book: Book, target: BookStatus, stage: Stage, task: TaskName) -> None:
+    try:
+        move(book, target)
+    except InvalidTransition as exc:
+        raise ApiError(409, "wrong_state", str(exc)) from None
+    set_progress(book, stage, 0, len(book.scenes))
+    enqueue(task, book.id)
+    get_session().commit()

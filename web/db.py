@@ -1,0 +1,30 @@
+"""One database session per request."""
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from shared.config import Settings
+from shared.db import session_factory
+
+
+def settings() -> Settings:
+    return current_app.extensions["talesrunner.settings"]
+
+
+def get_session() -> Session:
+    """The request's session, opened on first use."""
+    if "db_session" not in g:
+        g.db_session = session_factory(settings().DATABASE_URL)()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()  # nothing uncommitted survives a request
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(_close_session)
