@@ -23,6 +23,12 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.
 REDIS_BASE = os.environ.get("TEST_REDIS_BASE", "redis://127.0.0.1:6379")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the tests that need a worker process, models or a browser last, after the fast ones."""
+    slow = ("e2e", "browser", "models")
+    items.sort(key=lambda item: any(item.get_closest_marker(m) for m in slow))
+
+
 def _sqlalchemy_url(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
 

@@ -34,6 +34,14 @@ class Recorder:
 
 
 @pytest.fixture
+def client(db, service_env, spare_redis_url):
+    """An app whose messages go to a Redis database no worker reads, so only the test runs stages."""
+    from web import create_app
+
+    return create_app({**service_env, "REDIS_URL": spare_redis_url}).test_client()
+
+
+@pytest.fixture
 def ctx(db, service_env) -> pipeline.Context:
     settings = Settings(**service_env)
     return pipeline.Context(settings=settings, sessions=session_factory(db), storage=Storage(settings.DATA_DIR), enqueue=Recorder())
