@@ -83,3 +83,28 @@ def test_duplicate_messages_leave_one_book(client, api, app, worker_process, dat
     assert book["status"] == "done", book["error"]
     files = sorted(p.name for p in (data_dir / "books" / book["id"]).glob("*.pdf"))
     assert files == ["book.pdf"]
+
+
+def test_reconciler_recovers_a_book_whose_message_was_lost(client, api, app, worker_process, db):
+    from datetime import timedelta
+
+    from shared.db import session_factory
+    from shared.jobs import TaskName, send_now
+    from shared.models import Book, utcnow
+    from shared.status import BookStatus
+
+    headers = api.user()
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=sample_form())
+    book = wait_for(client, headers, created.json["url"], {"done", "failed"})
+    # As if a worker died while writing and Redis lost the message: the row says "writing", no message exists.
+    with session_factory(db).begin() as session:
+        row = session.get(Book, book["id"])
+        row.status, row.pdf_name = BookStatus.WRITING, None
+        row.updated_at = utcnow() - timedelta(hours=1)
+        for scene_ in row.scenes[1:]:
+            scene_.text = None
+    send_now(app.extensions["talesrunner.celery"], TaskName.RECONCILE)
+    book = wait_for(client, headers, created.json["url"], {"done", "failed"})
+    assert book["status"] == "done", book["error"]
+    assert all(s["text"] for s in book["scenes"])
+    assert client.get(book["pdf_url"], headers=headers).status_code == 200
