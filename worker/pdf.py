@@ -1,31 +1,75 @@
-"""The book as a PDF: a cover, then one page per scene with the photo and its paragraph."""
+"""The book as a PDF a parent would print: a cover, then one page per scene, photo above its paragraph.
+
+Drawn with reportlab's canvas (the layout is fixed, so a flowing document template would only get
+in the way) and its Paragraph for text. Paragraph with the default word wrap breaks lines at
+spaces only, which is how Korean is set: between 어절, never inside one. A word wider than the
+line is the one exception (reportlab's splitLongWords), so nothing runs off the page.
+"""
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 from xml.sax.saxutils import escape
 
-from PIL import Image, ImageOps
-from reportlab.lib.pagesizes import A5
+from reportlab.lib.colors import Color, HexColor
+from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Image as RLImage
-from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Paragraph
 
-FONT_NAME = "TalesKorean"
-PAGE_SIZES = {"A5": A5, "square": (200 * mm, 200 * mm)}
-SYSTEM_FONTS = (
-    "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
-    "/usr/share/fonts/truetype/nanum/NanumBarunGothic.ttf",
-)
+from worker import photos
+from worker.fonts import BookFonts, FontError, register_fonts, resolve_fonts
+
+__all__ = ["BookSpec", "FontError", "Page", "RenderReport", "render_book", "resolve_fonts", "to_markup"]
+
+PageSize = Literal["A5", "square"]
+
+INK = HexColor("#3b3838")
+TITLE_INK = HexColor("#4a3f5c")
+SOFT_INK = HexColor("#8a6f5a")
+PAPER = HexColor("#fdf4e3")  # warm cream cover
+STITCH = HexColor("#e7c9a5")
+ACCENTS = (HexColor("#f6b8a6"), HexColor("#bfe3cf"), HexColor("#bcd6ec"), HexColor("#fbe2a0"))
+WHITE = HexColor("#ffffff")
 
 
-class FontNotFound(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class Layout:
+    """Measures of one page size, in points."""
+
+    width: float
+    height: float
+    margin: float  # left and right
+    top: float
+    bottom: float  # the page number sits inside it
+    photo_height: float  # the photo frame on a scene page; its width is the text width
+    gap: float  # between photo and paragraph
+    body_size: float  # the paragraph starts at this size and shrinks down to min_body_size
+    min_body_size: float
+    title_size: float
+    min_title_size: float
+
+    @property
+    def text_width(self) -> float:
+        return self.width - 2 * self.margin
+
+
+LAYOUTS: dict[str, Layout] = {
+    # A5 prints on any home printer (two per A4 sheet) and is the common Korean picture-book size.
+    "A5": Layout(148 * mm, 210 * mm, 16 * mm, 16 * mm, 20 * mm, 98 * mm, 9 * mm, 16, 11, 26, 15),
+    # A square 20 cm book, the other classic picture-book shape (photo books print it).
+    "square": Layout(200 * mm, 200 * mm, 18 * mm, 16 * mm, 20 * mm, 104 * mm, 8 * mm, 18, 12, 30, 16),
+}
+BODY_LEADING = 1.65  # Korean for young readers wants generous line spacing
+TITLE_LEADING = 1.3
+PHOTO_RADIUS = 4 * mm
+COVER_MAX_CROP = 0.3  # the cover frame follows the photo's shape, after a moderate trim
 
 
 @dataclass(frozen=True)
@@ -41,36 +85,34 @@ class BookSpec:
     protagonist: str
     made_on: date
     pages: list[Page]
+    author: str = "TalesRunner"
 
 
-def resolve_font(configured: str | None) -> Path:
-    """The configured TrueType font, else a system Korean font; a clear error otherwise."""
-    candidates = [configured] if configured else list(SYSTEM_FONTS)
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise FontNotFound(
-        "no Korean TrueType font found: install fonts-nanum (apt-get install fonts-nanum) "
-        "or set TALES_FONT to a .ttf file"
-    )
+@dataclass
+class RenderReport:
+    """What a build did: pages written, photos scaled now and photos taken from the cache."""
+
+    pages: int = 0
+    photos_made: int = 0
+    photos_reused: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+    photo_files: list[Path] = field(default_factory=list)
 
 
-def _register(font: Path) -> None:
-    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT_NAME, str(font)))
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _print_copy(source: Path, cache: Path, max_side: int = 1400) -> Path:
-    """A JPEG of the photo, upright and scaled for print, cached by source name."""
-    target = cache / (source.stem + ".jpg")
-    if target.exists():
-        return target
-    with Image.open(source) as image:
-        image.draft("RGB", (max_side, max_side))
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image.thumbnail((max_side, max_side))
-        image.save(target, "JPEG", quality=85)
-    return target
+def to_markup(text: str) -> str:
+    """User text as Paragraph markup that prints exactly what was typed.
+
+    `<`, `&` and `>` are escaped so they print literally and never open a tag; line breaks the
+    user typed become <br/>, runs of spaces one space; control characters (which reportlab's
+    parser chokes on) are dropped.
+    """
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "<br/>".join(escape(line) for line in lines if line)
 
 
 def render_book(
@@ -80,28 +122,190 @@ def render_book(
     font_path: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     page_size: str = "A5",
-) -> None:
-    """Write the book's PDF to out_path."""
-    _register(resolve_font(font_path))
-    title_style = ParagraphStyle("title", fontName=FONT_NAME, fontSize=24, leading=32, alignment=1)
-    body = ParagraphStyle("body", fontName=FONT_NAME, fontSize=13, leading=20)
-    doc = SimpleDocTemplate(
-        str(out_path), pagesize=PAGE_SIZES[page_size], leftMargin=15 * mm, rightMargin=15 * mm,
-        topMargin=15 * mm, bottomMargin=15 * mm, title=spec.title, author="TalesRunner", lang="ko",
+) -> RenderReport:
+    """Write the book's PDF to out_path; scaled photos are cached in print_dir for rebuilds."""
+    started = time.perf_counter()
+    if page_size not in LAYOUTS:
+        raise ValueError(f"unknown page size {page_size!r}; use one of {', '.join(LAYOUTS)}")
+    layout = LAYOUTS[page_size]
+    fonts = register_fonts(font_path)
+    report = RenderReport()
+    title = " ".join(spec.title.split()) or (f"{spec.protagonist.strip()}의 이야기" if spec.protagonist.strip() else "우리의 그림책")
+
+    # initialFontName: otherwise every page names Helvetica, a font the PDF does not embed.
+    canvas = Canvas(
+        str(out_path), pagesize=(layout.width, layout.height), pageCompression=1, lang="ko",
+        initialFontName=fonts.regular, initialFontSize=layout.body_size,
     )
-    story = [
-        Spacer(1, 50 * mm),
-        Paragraph(escape(spec.title), title_style),
-        Paragraph(escape(f"{spec.protagonist} · {spec.made_on.isoformat()}"), body),
-        PageBreak(),
-    ]
-    width = PAGE_SIZES[page_size][0] - 30 * mm
+    canvas.setTitle(title)
+    canvas.setAuthor(spec.author)
+    canvas.setSubject(f"{spec.protagonist.strip()}의 그림책" if spec.protagonist.strip() else "사진으로 만든 그림책")
+    canvas.setKeywords(["그림책", "picture book", "TalesRunner"])
+    canvas.setCreator("TalesRunner")
+
+    book = _Book(canvas, layout, fonts, Path(print_dir), report)
+    book.cover(title, spec.protagonist.strip(), spec.made_on, spec.pages[0].image_path if spec.pages else None)
     for done, page in enumerate(spec.pages, start=1):
-        photo = _print_copy(page.image_path, print_dir)
-        with Image.open(photo) as image:
-            w, h = image.size
-        scale = min(width / w, (PAGE_SIZES[page_size][1] * 0.5) / h)
-        story += [RLImage(str(photo), w * scale, h * scale), Spacer(1, 6 * mm), Paragraph(escape(page.text), body), PageBreak()]
+        book.scene(page)
         if progress:
             progress(done, len(spec.pages))
-    doc.build(story[:-1])
+    canvas.save()
+    report.seconds = time.perf_counter() - started
+    report.bytes = Path(out_path).stat().st_size
+    return report
+
+
+class _Book:
+    """Draws pages one after the other on a canvas, numbering all but the cover."""
+
+    def __init__(self, canvas: Canvas, layout: Layout, fonts: BookFonts, print_dir: Path, report: RenderReport):
+        self.canvas, self.layout, self.fonts, self.print_dir, self.report = canvas, layout, fonts, print_dir, report
+
+    def _photo(self, source: Path, box_pt: tuple[float, float], max_crop: float) -> tuple[photos.PrintPhoto, float, float]:
+        """The print copy for a frame of box_pt points, and the size it is drawn at (points)."""
+        box_px = (photos.pixels_for(box_pt[0]), photos.pixels_for(box_pt[1]))
+        copy = photos.print_copy(source, self.print_dir, box_px, max_crop)
+        if copy.reused:
+            self.report.photos_reused += 1
+        else:
+            self.report.photos_made += 1
+        self.report.photo_files.append(copy.path)
+        # The copy was fitted in box_px pixels, so the frame's points-per-pixel draws it at full size.
+        # A photo smaller than the frame is scaled up to fill the same share of it.
+        scale = min(box_pt[0] / copy.size[0], box_pt[1] / copy.size[1])
+        return copy, copy.size[0] * scale, copy.size[1] * scale
+
+    def _draw_rounded(self, path: Path, x: float, y: float, w: float, h: float) -> None:
+        c = self.canvas
+        c.saveState()
+        clip = c.beginPath()
+        clip.roundRect(x, y, w, h, PHOTO_RADIUS)
+        c.clipPath(clip, stroke=0, fill=0)
+        c.drawImage(str(path), x, y, w, h)
+        c.restoreState()
+
+    def _finish_page(self) -> None:
+        self.report.pages += 1
+        self.canvas.showPage()
+
+    def _page_number(self) -> None:
+        number = self.canvas.getPageNumber() - 1  # the cover is not counted
+        c, layout = self.canvas, self.layout
+        x, y = layout.width / 2, layout.bottom / 2
+        c.setFillColor(ACCENTS[(number - 1) % len(ACCENTS)])
+        c.circle(x, y, 3.6 * mm, stroke=0, fill=1)
+        c.setFillColor(INK)
+        c.setFont(self.fonts.regular, 9)
+        c.drawCentredString(x, y - 3.1, str(number))
+
+    def cover(self, title: str, protagonist: str, made_on: date, photo: Path | None) -> None:
+        """Cream paper with a stitched border, the title, the first photo framed, who and when."""
+        c, layout = self.canvas, self.layout
+        w, h = layout.width, layout.height
+        c.setFillColor(PAPER)
+        c.rect(0, 0, w, h, stroke=0, fill=1)
+        # Soft dots peeking in from two corners: a picture-book feel without competing with the photo.
+        for (cx, cy, r), colour in zip(((0, h, 34 * mm), (w, 0, 40 * mm), (w - 6 * mm, h - 20 * mm, 7 * mm)), ACCENTS):
+            c.setFillColor(colour)
+            c.circle(cx, cy, r, stroke=0, fill=1)
+        c.setStrokeColor(STITCH)
+        c.setLineWidth(1.1)
+        c.setDash(3, 3)
+        c.roundRect(7 * mm, 7 * mm, w - 14 * mm, h - 14 * mm, 6 * mm, stroke=1, fill=0)
+        c.setDash()
+
+        inner = layout.text_width - 4 * mm
+        top = h - layout.top - 14 * mm
+        title_par, title_h = self._fit(to_markup(title), self.fonts.bold, inner, layout.height * 0.3,
+                                      layout.title_size, layout.min_title_size, TITLE_LEADING, TITLE_INK)
+        title_par.drawOn(c, (w - inner) / 2, top - title_h)
+
+        lines = [escape(protagonist)] if protagonist else []
+        lines.append(f"{made_on.year}년 {made_on.month}월 {made_on.day}일")
+        byline = Paragraph("<br/>".join(lines), self._style(self.fonts.regular, 12, 1.6, SOFT_INK))
+        _, byline_h = byline.wrap(inner, layout.height)
+        byline_y = layout.bottom + 12 * mm
+        byline.drawOn(c, (w - inner) / 2, byline_y)
+
+        if photo is not None:
+            space_top, space_bottom = top - title_h - 10 * mm, byline_y + byline_h + 10 * mm
+            border = 3 * mm
+            box = (inner - 8 * mm - 2 * border, space_top - space_bottom - 2 * border)
+            if box[1] > 20 * mm:  # a very long title may leave no room: then the cover has none
+                copy, dw, dh = self._photo(photo, box, COVER_MAX_CROP)
+                x, y = (w - dw) / 2, space_bottom + border + (box[1] - dh) / 2
+                # A white mount with a faint shadow, like a photo pasted into a scrapbook.
+                c.setFillColor(Color(0.55, 0.45, 0.35, alpha=0.18))
+                c.roundRect(x - border + 1.2, y - border - 1.8, dw + 2 * border, dh + 2 * border, PHOTO_RADIUS + border, stroke=0, fill=1)
+                c.setFillColor(WHITE)
+                c.roundRect(x - border, y - border, dw + 2 * border, dh + 2 * border, PHOTO_RADIUS + border, stroke=0, fill=1)
+                self._draw_rounded(copy.path, x, y, dw, dh)
+        c.setFillColor(SOFT_INK)
+        c.setFont(self.fonts.regular, 8)
+        c.drawCentredString(w / 2, 11 * mm, "TalesRunner")
+        self._finish_page()
+
+    def scene(self, page: Page) -> None:
+        """Photo in the upper frame, the paragraph below; text that does not fit flows on."""
+        c, layout = self.canvas, self.layout
+        frame_top = layout.height - layout.top
+        copy, dw, dh = self._photo(page.image_path, (layout.text_width, layout.photo_height), photos.MAX_CROP)
+        # Centred in its frame, so a portrait photo sits in the middle and the text stays put.
+        x = layout.margin + (layout.text_width - dw) / 2
+        y = frame_top - layout.photo_height + (layout.photo_height - dh) / 2
+        self._draw_rounded(copy.path, x, y, dw, dh)
+
+        text_top = frame_top - layout.photo_height - layout.gap
+        room = text_top - layout.bottom
+        markup = to_markup(page.text)
+        if markup:
+            paragraph, used = self._fit(markup, self.fonts.regular, layout.text_width, room,
+                                        layout.body_size, layout.min_body_size, BODY_LEADING, INK)
+            if used <= room:
+                # Short text sits in the upper part of its space, the way picture books set it.
+                paragraph.drawOn(c, layout.margin, text_top - used - (room - used) * 0.3)
+            else:
+                self._flow(paragraph, text_top, room)
+                return
+        self._page_number()
+        self._finish_page()
+
+    def _flow(self, paragraph: Paragraph, top: float, room: float) -> None:
+        """At the smallest size and still too long: fill this page, continue on text-only pages."""
+        c, layout = self.canvas, self.layout
+        while True:
+            parts = paragraph.split(layout.text_width, room)
+            if len(parts) < 2:  # fits now (the last piece), or not a line fits: draw what there is
+                _, used = paragraph.wrap(layout.text_width, room)
+                paragraph.drawOn(c, layout.margin, top - used)
+                self._page_number()
+                self._finish_page()
+                return
+            first, paragraph = parts[0], parts[1]
+            _, used = first.wrap(layout.text_width, room)
+            first.drawOn(c, layout.margin, top - used)
+            self._page_number()
+            self._finish_page()
+            top = layout.height - layout.top
+            room = top - layout.bottom
+
+    def _fit(self, markup: str, font: str, width: float, room: float, size: float, smallest: float,
+             leading: float, colour: Color) -> tuple[Paragraph, float]:
+        """The paragraph at the largest size (one point steps) whose height fits in `room`.
+
+        If none does, the smallest size is returned with its full height, for the caller to flow.
+        """
+        while True:
+            paragraph = Paragraph(markup, self._style(font, size, leading, colour))
+            _, height = paragraph.wrap(width, room)
+            if height <= room or size <= smallest:
+                return paragraph, height
+            size = max(smallest, size - 1)
+
+    @staticmethod
+    def _style(font: str, size: float, leading: float, colour: Color) -> ParagraphStyle:
+        # wordWrap stays None (break at spaces): "CJK" would break inside Korean words.
+        return ParagraphStyle(
+            f"{font}-{size}", fontName=font, fontSize=size, leading=size * leading,
+            alignment=TA_CENTER, textColor=colour, splitLongWords=1,
+        )

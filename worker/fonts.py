@@ -1,0 +1,143 @@
+"""The Korean TrueType fonts a book is set in: found, checked, and registered with reportlab once.
+
+reportlab embeds TrueType fonts as subsets (only the glyphs used), which keeps a Korean book
+small and its text extractable. It cannot embed OpenType fonts with CFF (PostScript) outlines,
+the `.otf` files many Korean fonts ship as, so those are refused up front with that reason
+rather than failing deep inside the PDF build.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
+
+log = logging.getLogger(__name__)
+
+# Drop a Korean .ttf here to ship it with the package (pyproject includes *.ttf as package data).
+PACKAGE_FONT_DIR = Path(__file__).resolve().parent / "fonts"
+SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype/nanum")  # Debian/Ubuntu fonts-nanum
+# (regular, bold) pairs in order of preference: the rounded face suits a children's book.
+NANUM_FAMILIES = (
+    ("NanumSquareRoundR.ttf", "NanumSquareRoundB.ttf"),
+    ("NanumBarunGothic.ttf", "NanumBarunGothicBold.ttf"),
+    ("NanumGothic.ttf", "NanumGothicBold.ttf"),
+)
+HOW_TO_FIX = (
+    "install Debian's fonts-nanum (apt-get install fonts-nanum, as scripts/setup.sh does) "
+    "or set TALES_FONT to a TrueType (.ttf) font that has Hangul, e.g. NanumGothic.ttf"
+)
+_HANGUL_PROBE = "가나다한글"
+_TRUETYPE_MAGIC = (b"\x00\x01\x00\x00", b"true", b"ttcf")
+
+
+class FontError(RuntimeError):
+    """No usable Korean TrueType font; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class BookFonts:
+    """reportlab names of the registered body and title fonts, and the files they came from."""
+
+    regular: str
+    bold: str
+    regular_path: Path
+    bold_path: Path
+
+
+def resolve_fonts(configured: str | None) -> tuple[Path, Path]:
+    """(regular, bold) font files: TALES_FONT if set, else a shipped font, else fonts-nanum.
+
+    A configured font is used for both (there is no way to know its bold sibling) and must be
+    usable: a wrong TALES_FONT is an error, never silently replaced by another font.
+    """
+    if configured:
+        path = Path(configured).expanduser()
+        check_font(path, origin="TALES_FONT")
+        return path, path
+    rejected: list[str] = []
+    for regular, bold in _candidates():
+        try:
+            check_font(regular)
+        except FontError as error:
+            rejected.append(str(error))
+            continue
+        try:
+            check_font(bold)
+        except FontError:
+            bold = regular  # a missing bold face costs emphasis only
+        return regular, bold
+    detail = f" (tried and refused: {'; '.join(rejected)})" if rejected else ""
+    raise FontError(f"no Korean TrueType font found: {HOW_TO_FIX}{detail}")
+
+
+def check_font(path: Path, origin: str = "font") -> None:
+    """Raise FontError unless `path` is a TrueType font reportlab can embed and that has Hangul."""
+    if not path.is_file():
+        raise FontError(f"{origin} {path} does not exist or is not a file: {HOW_TO_FIX}")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == b"OTTO":
+        raise FontError(
+            f"{origin} {path} is an OpenType font with CFF (PostScript) outlines, which reportlab "
+            f"cannot embed in a PDF: use a TrueType (.ttf) font instead; {HOW_TO_FIX}"
+        )
+    if magic not in _TRUETYPE_MAGIC:
+        raise FontError(f"{origin} {path} is not a TrueType font file (WOFF and bitmap fonts cannot be embedded): {HOW_TO_FIX}")
+    font = _load(path)
+    missing = [ch for ch in _HANGUL_PROBE if ord(ch) not in font.face.charToGlyph]
+    if missing:
+        raise FontError(f"{origin} {path} has no Hangul glyphs, so Korean text would print as empty boxes: {HOW_TO_FIX}")
+
+
+def register_fonts(configured: str | None) -> BookFonts:
+    """Find, check and register the book's fonts with reportlab (once per process per file)."""
+    regular, bold = resolve_fonts(configured)
+    return BookFonts(_register(regular), _register(bold), regular, bold)
+
+
+def _candidates() -> list[tuple[Path, Path]]:
+    pairs: list[tuple[Path, Path]] = []
+    if PACKAGE_FONT_DIR.is_dir():
+        pairs += [(path, path) for path in sorted(PACKAGE_FONT_DIR.glob("*.ttf"))]
+    pairs += [(SYSTEM_FONT_DIR / regular, SYSTEM_FONT_DIR / bold) for regular, bold in NANUM_FAMILIES]
+    if not any(regular.is_file() for regular, _ in pairs):
+        pairs += [(path, path) for path in _fontconfig_korean()]
+    return pairs
+
+
+def _fontconfig_korean() -> list[Path]:
+    """Korean fonts fontconfig knows (other distributions, other paths); CFF ones are refused later."""
+    if shutil.which("fc-list") is None:
+        return []
+    try:
+        listing = subprocess.run(
+            ["fc-list", ":lang=ko", "file"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    files = {line.strip().rstrip(":") for line in listing.splitlines() if line.strip()}
+    return sorted(Path(name) for name in files if name.lower().endswith((".ttf", ".ttc")))
+
+
+@lru_cache(maxsize=16)
+def _load(path: Path) -> TTFont:
+    name = "Tales-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+    try:
+        return TTFont(name, str(path))
+    except TTFError as error:
+        # reportlab says "postscript outlines are not supported" for CFF inside a collection.
+        raise FontError(f"font {path} cannot be embedded by reportlab ({error}): {HOW_TO_FIX}") from None
+
+
+def _register(path: Path) -> str:
+    font = _load(path)
+    if font.fontName not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(font)
+    return font.fontName
