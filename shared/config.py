@@ -55,6 +55,28 @@ class Settings(BaseSettings):
     TALES_FONT: str | None = None
     TALES_PAGE_SIZE: Literal["A5", "square"] = "A5"
 
+    # Web tier security. Secure cookies need https: turn on for any deployment reached over TLS.
+    TALES_SECURE_COOKIES: bool = False
+    # Reverse proxies in front of the web tier whose X-Forwarded-For/-Proto headers are trusted
+    # (the rate limits key on the client's address, so this must match the deployment).
+    TALES_TRUSTED_PROXIES: int = Field(default=0, ge=0, le=5)
+    TALES_SESSION_DAYS: int = Field(default=14, ge=1)
+    # Rate limits (Flask-Limiter syntax, ";" separates several), stored in Redis at REDIS_URL.
+    TALES_RATELIMIT_ENABLED: bool = True
+    TALES_RATELIMIT_LOGIN: str = "10 per minute;100 per day"  # failed logins per client address
+    TALES_RATELIMIT_SIGNUP: str = "10 per hour"  # new accounts per client address
+    TALES_RATELIMIT_TOKENS: str = "20 per hour"  # API tokens created per user (or address)
+    TALES_RATELIMIT_BOOKS: str = "30 per hour"  # book submissions per user
+    TALES_RATELIMIT_EMAILS: str = "20 per hour"  # email requests per user
+    TALES_BOOKS_PER_PAGE: int = Field(default=10, ge=1, le=100)
+
+    # Email: PDFs up to this size are attached; larger ones are sent as a signed link
+    # (needs TALES_PUBLIC_URL) that expires after TALES_LINK_MAX_AGE_S.
+    TALES_EMAIL_ATTACH_MAX_BYTES: int = 8 * 1024 * 1024
+    TALES_LINK_MAX_AGE_S: int = 7 * 24 * 3600
+    # First retry delay after an SMTP failure; doubles each attempt (capped at 10 minutes).
+    TALES_EMAIL_RETRY_BASE_S: float = Field(default=5.0, ge=0)
+
     @field_validator("DATA_DIR")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

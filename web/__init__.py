@@ -13,24 +13,26 @@ from shared.storage import Storage
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment (or `test_config` overrides), extensions, blueprints."""
+    overrides = dict(test_config or {})
+    # Keys that name a setting change the settings; any other key is Flask config (WTF_CSRF_ENABLED…).
+    flask_config = {key: overrides.pop(key) for key in list(overrides) if key not in Settings.model_fields}
     settings = get_settings()
-    if test_config:
-        settings = settings.model_copy(update=dict(test_config))
+    if overrides:
+        settings = Settings.model_validate({**settings.model_dump(), **overrides})
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_mapping(
         SECRET_KEY=settings.SECRET_KEY,
         # Whole request: every photo at its limit plus the form fields.
         MAX_CONTENT_LENGTH=settings.TALES_MAX_IMAGES * settings.TALES_MAX_IMAGE_BYTES + 1024 * 1024,
         JSON_AS_ASCII=False,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
     )
+    app.config.update(flask_config)
     app.json.ensure_ascii = False
     app.extensions["talesrunner.settings"] = settings
     app.extensions["talesrunner.storage"] = Storage(settings.DATA_DIR)
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
 
-    from web import db, errors
+    from web import accounts, book_pages, db, errors, pages, security, shared_links
     from web.api import api
     from web.health import bp as health
 
@@ -38,4 +40,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(book_pages.bp)
+    app.register_blueprint(shared_links.bp)
+    # After the blueprints: CSRF exemptions and rate limits name their views.
+    security.init_app(app, api)
     return app

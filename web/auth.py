@@ -5,11 +5,13 @@ import functools
 import hashlib
 import secrets
 
-from flask import g, request, session
+from flask import g, redirect, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import ApiToken, User, utcnow
+from shared.schemas import Credentials
 from web.db import get_session
 from web.errors import ApiError
 
@@ -31,9 +33,45 @@ def hash_password(password: str) -> str:
 def find_user(email: str, password: str) -> User | None:
     """The user with these credentials, or None (same answer for unknown email and bad password)."""
     user = get_session().scalar(select(User).where(User.email == email.lower()))
-    if user is None or not check_password_hash(user.password_hash, password):
+    if user is None:
+        # Hash anyway, so the answer takes as long as for a real account and does not reveal one.
+        check_password_hash(_dummy_hash(), password)
+        return None
+    if not check_password_hash(user.password_hash, password):
         return None
     return user
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def register(credentials: Credentials) -> User:
+    """Create an account; 409 when the email is taken."""
+    db = get_session()
+    user = User(email=credentials.email.lower(), password_hash=hash_password(credentials.password))
+    db.add(user)
+    try:
+        db.commit()
+    except IntegrityError:
+        # The email was already taken, which made the unique constraint fail.
+        db.rollback()
+        raise ApiError(409, "email_taken", "an account with this email already exists", "email") from None
+    return user
+
+
+def log_in(user: User) -> None:
+    """Start a browser session for `user` (a fresh cookie, so no earlier session carries over)."""
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user.id
+    g.user = user
+
+
+def log_out() -> None:
+    session.clear()
+    g.pop("user", None)
 
 
 def issue_token(user: User, name: str = "api") -> str:
@@ -74,6 +112,18 @@ def token_required(view):
     def wrapped(*args, **kwargs):
         if current_user() is None:
             raise ApiError(401, "unauthorized", "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def login_required(view):
+    """Pages: send a visitor without a session to the login page, then back here."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
     return wrapped

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from shared.config import Settings
 
-ATTACH_LIMIT_BYTES = 8 * 1024 * 1024
-
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -26,14 +24,16 @@ def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
     message["From"] = settings.SMTP_FROM
     message["To"] = mail.to
     message["Subject"] = f"[TalesRunner] 그림책이 완성되었어요: {mail.title}"
-    if mail.pdf_bytes <= ATTACH_LIMIT_BYTES or not mail.link:
+    # Without a public address there is no link to send, so even a large PDF goes attached.
+    if mail.pdf_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES or not mail.link:
         message.set_content(f"'{mail.title}' 그림책을 첨부했어요.\n\nTalesRunner")
         message.add_attachment(
             mail.pdf_path.read_bytes(), maintype="application", subtype="pdf", filename="book.pdf"
         )
     else:
         message.set_content(
-            f"'{mail.title}' 그림책이 완성되었어요. 아래 링크에서 내려받을 수 있어요 (7일 동안 유효):\n\n"
+            f"'{mail.title}' 그림책이 완성되었어요. 아래 링크에서 내려받을 수 있어요 "
+            f"({_days(settings.TALES_LINK_MAX_AGE_S)} 동안 유효):\n\n"
             f"{mail.link}\n\nTalesRunner"
         )
     return message
@@ -49,3 +49,14 @@ def send(settings: Settings, message: EmailMessage) -> None:
         if settings.SMTP_USER:
             smtp.login(settings.SMTP_USER, settings.SMTP_PASSWORD or "")
         smtp.send_message(message)
+
+
+def _days(seconds: int) -> str:
+    return f"{seconds // 86400}일" if seconds >= 86400 else f"{max(seconds // 3600, 1)}시간"
+
+
+def is_permanent(exc: Exception) -> bool:
+    """True for SMTP answers that retrying cannot fix (5xx: bad address, refused)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500

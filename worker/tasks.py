@@ -9,7 +9,6 @@ from functools import lru_cache
 
 from celery import Task
 from celery.signals import worker_process_init, worker_ready
-from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from shared.config import get_settings
 from shared.db import session_factory
 from shared.jobs import TaskName, enqueue_after_commit, send_now
+from shared.links import book_link
 from shared.models import EmailRequest, utcnow
 from shared.storage import Storage
 from worker import celery, mailer, pipeline
@@ -113,15 +113,6 @@ def reconcile() -> list[str]:
     return pipeline.reconcile(ctx, timedelta(seconds=ctx.settings.TALES_STALE_AFTER_S))
 
 
-def download_link(book_id: str) -> str | None:
-    """A signed, expiring link to the PDF, when the server knows its public address."""
-    settings = get_settings()
-    if not settings.TALES_PUBLIC_URL:
-        return None
-    token = URLSafeTimedSerializer(settings.SECRET_KEY, salt="pdf-link").dumps(book_id)
-    return f"{settings.TALES_PUBLIC_URL.rstrip('/')}/shared/{token}.pdf"
-
-
 @celery.task(bind=True, name=TaskName.EMAIL.value, max_retries=MAX_RETRIES)
 def send_email(self: Task, request_id: str) -> None:
     """Mail a finished book once: the request is claimed before sending and never sent twice."""
@@ -141,19 +132,21 @@ def send_email(self: Task, request_id: str) -> None:
             title=book.title or pipeline.default_title((book.scenes[0].annotations or {}).get("name")),
             pdf_path=ctx.storage.path(book.pdf_name),
             pdf_bytes=book.pdf_bytes or 0,
-            link=download_link(book.id),
+            link=book_link(ctx.settings, book.id),
         )
         attempts = request.attempts
     try:
         mailer.send(ctx.settings, mailer.build_message(ctx.settings, outgoing))
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:
-        final = attempts > MAX_RETRIES or isinstance(exc, RuntimeError)
+        # No SMTP server configured, or a 5xx answer (bad address): waiting will not help.
+        final = attempts > MAX_RETRIES or isinstance(exc, RuntimeError) or mailer.is_permanent(exc)
         with ctx.sessions.begin() as session:
             request = session.get(EmailRequest, int(request_id))
             request.status = "failed" if final else "pending"
             request.last_error = f"{type(exc).__name__}: {exc}"
         if not final:
-            raise self.retry(exc=exc, countdown=min(2 ** attempts * 5, 600)) from exc
+            delay = min(ctx.settings.TALES_EMAIL_RETRY_BASE_S * 2 ** (attempts - 1), 600)
+            raise self.retry(exc=exc, countdown=delay) from exc
         return
     with ctx.sessions.begin() as session:
         request = session.get(EmailRequest, int(request_id))

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 from flask import jsonify, request
-from sqlalchemy.exc import IntegrityError
 
-from shared.models import User
 from shared.schemas import Credentials
 from web.api import api
-from web.auth import find_user, hash_password, issue_token
+from web.auth import find_user, issue_token, register
 from web.db import get_session
 from web.errors import ApiError
 
@@ -23,16 +21,7 @@ def json_body() -> dict:
 @api.post("/users")
 def create_user():
     """Sign up with an email and a password (8+ characters)."""
-    credentials = Credentials.model_validate(json_body())
-    db = get_session()
-    user = User(email=credentials.email.lower(), password_hash=hash_password(credentials.password))
-    db.add(user)
-    try:
-        db.commit()
-    except IntegrityError:
-        # The email was already taken, which made the unique constraint fail.
-        db.rollback()
-        raise ApiError(409, "email_taken", "an account with this email already exists", "email") from None
+    user = register(Credentials.model_validate(json_body()))
     return jsonify(id=user.id, email=user.email), 201
 
 

@@ -1,0 +1,127 @@
+"""Pages for accounts: sign up, log in, log out, and personal API tokens on the settings page."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from shared.models import ApiToken
+from shared.schemas import Credentials
+from web.auth import current_user, find_user, issue_token, log_in, log_out, login_required, register
+from web.db import get_session
+from web.errors import ApiError, korean
+
+bp = Blueprint("accounts", __name__)
+
+FIELD_MESSAGES = {
+    "email": "올바른 이메일 주소를 적어 주세요.",
+    "password": "비밀번호는 8자 이상이어야 해요.",
+}
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: only a path on this site, never another host."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("pages.my_books")
+
+
+def _credentials() -> tuple[Credentials | None, dict[str, str]]:
+    """The posted email and password, or the problems with them by field."""
+    try:
+        return Credentials(email=request.form.get("email", "").strip(), password=request.form.get("password", "")), {}
+    except ValidationError as exc:
+        fields = {str(error["loc"][0]) for error in exc.errors() if error.get("loc")}
+        return None, {field: FIELD_MESSAGES.get(field, "확인해 주세요.") for field in fields}
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    """Create an account and sign in."""
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        credentials, errors = _credentials()
+        if credentials and request.form.get("password") != request.form.get("password_confirm"):
+            errors["password_confirm"] = "두 비밀번호가 같지 않아요."
+        if not errors:
+            try:
+                user = register(credentials)
+            except ApiError as exc:
+                errors["email"] = korean(exc)
+            else:
+                log_in(user)
+                flash("가입을 환영해요! 첫 그림책을 만들어 보세요.", "success")
+                return redirect(url_for("pages.new_book"))
+    return render_template("accounts/signup.html", errors=errors), (400 if errors else 200)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with email and password."""
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        credentials, errors = _credentials()
+        user = find_user(credentials.email, credentials.password) if credentials else None
+        if credentials and user is None:
+            errors["form"] = "이메일 또는 비밀번호가 맞지 않아요."
+        if user is not None:
+            log_in(user)
+            return redirect(_safe_next(request.form.get("next")))
+        # 401 for a wrong password: the login rate limit counts only these.
+        status = 401 if credentials else 400
+    elif current_user() is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("accounts/login.html", errors=errors, next=request.values.get("next", "")), status
+
+
+@bp.post("/logout")
+def logout():
+    """End the browser session."""
+    log_out()
+    flash("로그아웃했어요.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+def _tokens_page(new_token: str | None = None):
+    tokens = get_session().scalars(
+        select(ApiToken).where(ApiToken.user_id == current_user().id).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    ).all()
+    response = render_template("accounts/settings.html", tokens=tokens, new_token=new_token)
+    # The page may show a token in the clear: keep it out of every cache.
+    return response, 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/settings")
+@login_required
+def settings_page():
+    """Account details and personal API tokens."""
+    return _tokens_page()
+
+
+@bp.post("/settings/tokens")
+@login_required
+def create_token():
+    """Make a personal API token and show it once."""
+    name = request.form.get("name", "").strip()[:100] or "api"
+    token = issue_token(current_user(), name)
+    get_session().commit()
+    return _tokens_page(new_token=token)
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    """Delete one of my tokens; API calls with it stop working at once."""
+    db = get_session()
+    token = db.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == current_user().id))
+    if token is None:
+        raise ApiError(404, "not_found", "no such token")
+    db.delete(token)
+    db.commit()
+    flash(f"토큰 ‘{token.name}’({token.prefix}…)을 지웠어요.", "info")
+    return redirect(url_for("accounts.settings_page"))

@@ -1,0 +1,131 @@
+"""The book page and its forms: hints, edit, regenerate, retry, email, delete."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from pydantic import ValidationError
+
+from shared.models import Book
+from shared.schemas import EmailBook, TextEdit
+from web import books_service as service
+from web.auth import current_user, login_required
+from web.errors import ApiError, error_page, korean
+from web.forms import SceneForm, error_summary, read_scenes
+from web.thumbnails import SIZES, thumbnail as make_thumbnail
+
+bp = Blueprint("book_pages", __name__, url_prefix="/books/<book_id>")
+
+
+def _mine(book_id: str) -> Book:
+    return service.owned_book(current_user(), book_id)
+
+
+def _back(book: Book, message: str, category: str = "success", anchor: str | None = None):
+    flash(message, category)
+    # 303: after a form post the browser fetches the book page with GET, so reload does not resubmit.
+    return redirect(url_for("book_pages.show", book_id=book.id, _anchor=anchor), code=303)
+
+
+def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list[str] | None = None, status: int = 200):
+    if scene_forms is None:
+        scene_forms = [SceneForm(values=dict(scene.annotations or {})) for scene in book.scenes]
+    return render_template("books/show.html", book=book, scene_forms=scene_forms, problems=problems or []), status
+
+
+@bp.errorhandler(ApiError)
+def _refused(exc: ApiError):
+    # A button pressed on a page that is out of date (the book moved on): say so on the book page.
+    if exc.status == 404 or request.method == "GET":
+        return error_page(exc.status, korean(exc))
+    flash(korean(exc), "error")
+    return redirect(url_for("book_pages.show", book_id=request.view_args["book_id"]), code=303)
+
+
+@bp.get("")
+@login_required
+def show(book_id: str):
+    """Progress while the book is made; the hint form while it waits; the pages when done."""
+    return _page(_mine(book_id))
+
+
+@bp.get("/scenes/<int:index>/photo-<int:size>.jpg")
+@login_required
+def thumbnail(book_id: str, index: int, size: int):
+    """A scene's photo, shrunk for the page."""
+    if size not in SIZES:
+        abort(404)
+    scene = service.scene_of(_mine(book_id), index)
+    response = send_file(make_thumbnail(service.storage(), scene, size), mimetype="image/jpeg", max_age=86400)
+    response.cache_control.public, response.cache_control.private = False, True  # the user's photos: no shared caches
+    return response
+
+
+@bp.post("/annotations")
+@login_required
+def annotate(book_id: str):
+    """Save every scene's hints and start writing."""
+    book = _mine(book_id)
+    annotations, scene_forms = read_scenes(request.form, len(book.scenes))
+    if annotations is None:
+        return _page(book, scene_forms, error_summary(scene_forms), 400)
+    try:
+        service.put_annotations(book, annotations)
+        service.start_writing(book)
+    except ApiError as exc:
+        return _page(book, scene_forms, [korean(exc)], exc.status)
+    return _back(book, "힌트를 받았어요. 이제 이야기를 써요.")
+
+
+@bp.post("/scenes/<int:index>/text")
+@login_required
+def edit_text(book_id: str, index: int):
+    """Replace one paragraph with the user's words; the PDF is rebuilt."""
+    book = _mine(book_id)
+    try:
+        edit = TextEdit(text=request.form.get("text", ""))
+    except ValidationError:
+        return _back(book, f"{index}쪽 글이 비어 있거나 너무 길어요 (2000자까지).", "error", f"scene-{index}")
+    service.edit_text(book, index, edit.text)
+    return _back(book, f"{index}쪽 글을 고쳤어요. PDF를 다시 만들고 있어요.")
+
+
+@bp.post("/scenes/<int:index>/regenerate")
+@login_required
+def regenerate(book_id: str, index: int):
+    """Write one scene again; the PDF is rebuilt."""
+    book = _mine(book_id)
+    service.regenerate_scene(book, index)
+    return _back(book, f"{index}쪽 글을 새로 쓰고 있어요.")
+
+
+@bp.post("/retry")
+@login_required
+def retry(book_id: str):
+    """Start a stopped book again from where it stopped."""
+    book = _mine(book_id)
+    service.retry_book(book)
+    return _back(book, "다시 시작했어요.")
+
+
+@bp.post("/email")
+@login_required
+def email(book_id: str):
+    """Mail the finished book to me or to someone else."""
+    book = _mine(book_id)
+    to = current_user().email if request.form.get("recipient", "me") == "me" else request.form.get("to", "").strip()
+    try:
+        address = str(EmailBook(to=to).to)
+    except ValidationError:
+        return _back(book, "받는 사람의 이메일 주소를 확인해 주세요.", "error", "email")
+    service.request_email(book, address)
+    return _back(book, f"{address} 주소로 그림책을 보내고 있어요.", anchor="email")
+
+
+@bp.post("/delete")
+@login_required
+def delete(book_id: str):
+    """Delete the book, its photos and its PDF."""
+    book = _mine(book_id)
+    title = book.title or "그림책"
+    service.delete_book(book)
+    flash(f"‘{title}’ 책을 지웠어요.", "info")
+    return redirect(url_for("pages.my_books"), code=303)

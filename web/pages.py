@@ -1,0 +1,85 @@
+"""Pages: the front page, my books (paginated), and the new-book form."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from shared.models import Book
+from shared.schemas import BookRequest
+from web import books_service as service
+from web.auth import current_user, login_required
+from web.db import get_session, settings
+from web.errors import ApiError, korean
+from web import forms, labels
+from web.forms import error_summary, read_scenes
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.app_context_processor
+def _template_globals() -> dict:
+    # Every template sees who is signed in and the shared Korean vocabulary.
+    return {"user": current_user(), **forms.template_globals(), **labels.template_globals()}
+
+
+@bp.get("/")
+def index():
+    """The front page for visitors; signed-in users go to their books."""
+    if current_user() is not None:
+        return redirect(url_for("pages.my_books"))
+    return render_template("index.html")
+
+
+@bp.get("/books")
+@login_required
+def my_books():
+    """My books with their status, newest first, a page at a time."""
+    per_page = settings().TALES_BOOKS_PER_PAGE
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    db = get_session()
+    mine = select(Book).where(Book.user_id == current_user().id)
+    total = db.scalar(select(func.count()).select_from(mine.subquery()))
+    pages = max((total + per_page - 1) // per_page, 1)
+    if page > pages:
+        return redirect(url_for("pages.my_books", page=pages))
+    books = db.scalars(mine.order_by(Book.created_at.desc(), Book.id).offset((page - 1) * per_page).limit(per_page)).all()
+    return render_template("books/list.html", books=books, page=page, pages=pages, total=total)
+
+
+def _new_book_form(problems: list[str], status: int, form: dict | None = None):
+    config = settings()
+    return render_template(
+        "books/new.html", problems=problems, form=form or {},
+        max_images=config.TALES_MAX_IMAGES, max_mb=config.TALES_MAX_IMAGE_BYTES // 1_000_000,
+    ), status
+
+
+@bp.route("/books/new", methods=["GET", "POST"])
+@login_required
+def new_book():
+    """Pick photos in story order, write hints now or after the captions arrive, and submit."""
+    if request.method == "GET":
+        return _new_book_form([], 200)
+    form = request.form
+    files = [f for f in request.files.getlist("images") if f and f.filename]
+    later = form.get("hints") == "later"
+    annotations, scene_forms = (None, []) if later else read_scenes(form, len(files))
+    problems = error_summary(scene_forms)
+    if len(form.get("title", "").strip()) > 200:
+        problems.append("제목은 200자까지 쓸 수 있어요.")
+    keep = {"title": form.get("title", ""), "email_when_done": bool(form.get("email_when_done")), "hints": form.get("hints", "now")}
+    try:
+        uploads = service.read_uploads(files, settings())
+    except ApiError as exc:
+        problems.insert(0, korean(exc))
+    if problems:
+        # Browsers never refill a file input, so the message says to pick the photos again.
+        problems.append("사진을 다시 골라 주세요 (보안 때문에 브라우저가 고른 사진을 기억하지 못해요).")
+        return _new_book_form(problems, 400, keep)
+    book_request = BookRequest(title=keep["title"].strip() or None, scenes=annotations, email_when_done=keep["email_when_done"])
+    try:
+        book = service.create_book(current_user(), book_request, uploads)
+    except ApiError as exc:
+        return _new_book_form([korean(exc)], exc.status, keep)
+    flash("사진을 받았어요. 그림책을 만드는 동안 이 페이지에서 진행 상황을 볼 수 있어요.", "success")
+    return redirect(url_for("book_pages.show", book_id=book.id), code=303)

@@ -1,0 +1,127 @@
+"""CSRF, cookie flags, security headers and rate limits, in one place for the whole web tier."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Flask, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from web.auth import current_user
+from web.db import settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# The page's own files only: no CDN, no inline script; photo previews are blob: URLs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def user_or_address() -> str:
+    """Count per signed-in user; before sign-in, per client address."""
+    user = current_user()
+    return f"user:{user.id}" if user is not None else f"addr:{get_remote_address()}"
+
+
+def _failed(response) -> bool:
+    # Only wrong passwords count towards the login limit: a person who signs in is not guessing.
+    return response.status_code in (400, 401)
+
+
+# endpoint -> [(setting with the limit, shared scope, key, count only failures?)]
+# A scope shared by a page and its API twin makes them draw on one allowance.
+LIMITS: dict[str, list[tuple[str, str, object, bool]]] = {
+    "accounts.login": [("TALES_RATELIMIT_LOGIN", "login", get_remote_address, True)],
+    "api.create_token": [
+        ("TALES_RATELIMIT_LOGIN", "login", get_remote_address, True),
+        ("TALES_RATELIMIT_TOKENS", "tokens", get_remote_address, False),
+    ],
+    "accounts.create_token": [("TALES_RATELIMIT_TOKENS", "tokens", user_or_address, False)],
+    "accounts.signup": [("TALES_RATELIMIT_SIGNUP", "signup", get_remote_address, False)],
+    "api.create_user": [("TALES_RATELIMIT_SIGNUP", "signup", get_remote_address, False)],
+    "pages.new_book": [("TALES_RATELIMIT_BOOKS", "books", user_or_address, False)],
+    "api.create_book": [("TALES_RATELIMIT_BOOKS", "books", user_or_address, False)],
+    "book_pages.email": [("TALES_RATELIMIT_EMAILS", "emails", user_or_address, False)],
+    "api.email": [("TALES_RATELIMIT_EMAILS", "emails", user_or_address, False)],
+}
+
+
+def _limit_value(setting: str):
+    return lambda: getattr(settings(), setting)
+
+
+def _init_limiter(app: Flask) -> Limiter:
+    config = app.extensions["talesrunner.settings"]
+    app.config.update(
+        RATELIMIT_ENABLED=config.TALES_RATELIMIT_ENABLED,
+        RATELIMIT_STORAGE_URI=config.REDIS_URL,
+        RATELIMIT_KEY_PREFIX="talesrunner",
+        RATELIMIT_HEADERS_ENABLED=True,
+        # If Redis blinks, let people in rather than fail every login: the queue is down anyway.
+        RATELIMIT_SWALLOW_ERRORS=True,
+    )
+    # One limiter per app: Flask-Limiter keeps its storage on the instance, not on the app.
+    limiter = Limiter(key_func=get_remote_address, app=app)
+    for endpoint, limits in LIMITS.items():
+        view = app.view_functions[endpoint]
+        for setting, scope, key, failures_only in limits:
+            view = limiter.shared_limit(
+                _limit_value(setting), scope=scope, key_func=key, methods=["POST"],
+                deduct_when=_failed if failures_only else None,
+            )(view)
+        app.view_functions[endpoint] = view
+    app.extensions["talesrunner.limiter"] = limiter
+    return limiter
+
+
+def _init_csrf(app: Flask, api: Blueprint) -> None:
+    app.config.setdefault("WTF_CSRF_ENABLED", True)
+    # Valid for the whole session: a parent may spend an hour on the hints before pressing submit.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    csrf = CSRFProtect(app)
+    # API clients send a bearer token, which a forged cross-site request cannot carry.
+    csrf.exempt(api)
+
+    @app.before_request
+    def _csrf_for_session_api_calls():
+        # The browser's own scripts may call the API with the session cookie; that cookie
+        # rides along on forged requests too, so unsafe calls need the X-CSRFToken header.
+        if (
+            request.blueprint == api.name
+            and request.method not in SAFE_METHODS
+            and "Authorization" not in request.headers
+            and session.get("user_id") is not None
+            and app.config["WTF_CSRF_ENABLED"]
+        ):
+            csrf.protect()
+
+
+def init_app(app: Flask, api: Blueprint) -> None:
+    """CSRF on every form post, secure session cookies, headers, and the rate limits."""
+    config = app.extensions["talesrunner.settings"]
+    if config.TALES_TRUSTED_PROXIES:
+        n = config.TALES_TRUSTED_PROXIES
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.TALES_SECURE_COOKIES,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=config.TALES_SESSION_DAYS),
+    )
+    _init_csrf(app, api)
+    _init_limiter(app)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if config.TALES_SECURE_COOKIES:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response

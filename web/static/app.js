@@ -1,0 +1,244 @@
+// TalesRunner pages: photo order and previews, suggestion chips, live progress. No libraries.
+"use strict";
+
+(function () {
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+  // Forms that destroy something ask first (the form still works without script).
+  function initConfirms() {
+    document.addEventListener("submit", (event) => {
+      const message = event.target.dataset && event.target.dataset.confirm;
+      if (message && !window.confirm(message)) event.preventDefault();
+    });
+  }
+
+  function initCopy() {
+    $$("[data-copy]").forEach((button) => {
+      button.addEventListener("click", async () => {
+        const field = $(button.dataset.copy);
+        field.select();
+        try { await navigator.clipboard.writeText(field.value); } catch (e) { document.execCommand("copy"); }
+        button.textContent = "복사했어요";
+      });
+    });
+  }
+
+  // A suggestion chip adds its word to the field it names; optional fields hold comma-separated items.
+  function initChips() {
+    document.addEventListener("click", (event) => {
+      const chip = event.target.closest(".chip[data-fill]");
+      if (!chip) return;
+      const field = document.getElementById(chip.dataset.fill);
+      const word = chip.dataset.value;
+      const items = field.value.split(",").map((s) => s.trim()).filter(Boolean);
+      if (!items.includes(word)) items.push(word);
+      field.value = items.join(", ");
+      chip.setAttribute("aria-pressed", "true");
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+  }
+
+  function initEmailForm() {
+    const form = $("#email");
+    if (!form) return;
+    const other = $("[data-recipient-field]", form);
+    const input = $("#email-to", form);
+    const update = () => {
+      const toOther = $("input[name=recipient]:checked", form).value === "other";
+      other.hidden = !toOther;
+      input.required = toOther;
+    };
+    $$("input[name=recipient]", form).forEach((radio) => radio.addEventListener("change", update));
+    update();
+  }
+
+  // New book: the chosen photos live in `items`, in story order; the file input is rebuilt from
+  // them after every change, so a plain form post sends the photos in the order shown.
+  function initNewBook(form) {
+    const input = $("#images", form);
+    const list = $("#scene-list", form);
+    const template = $("#scene-template");
+    const announce = $("#order-status", form);
+    const error = $("#images-error", form);
+    const max = Number(form.dataset.max);
+    const maxBytes = Number(form.dataset.maxMb) * 1e6;
+    const items = [];
+    const canRebuildFiles = typeof DataTransfer === "function";
+
+    const hintsLater = () => ($("input[name=hints]:checked", form) || {}).value === "later";
+
+    function applyHintsMode() {
+      const later = hintsLater();
+      $$(".scene-hints", list).forEach((box) => {
+        box.hidden = later;
+        $$("input, select, textarea", box).forEach((field) => { field.disabled = later; });
+      });
+      $("#hints-now-help").hidden = later;
+    }
+
+    function renumber() {
+      items.forEach((item, position) => {
+        const n = position + 1;
+        $$("[id], [for], [name], [data-fill], [aria-describedby]", item.node).forEach((el) => {
+          for (const attr of ["id", "for", "name", "data-fill", "aria-describedby"]) {
+            const value = el.getAttribute(attr);
+            if (value) el.setAttribute(attr, value.replace(/^(scenes?-)(?:\d+|__i__)-/, `$1${position}-`));
+          }
+        });
+        $(".scene-no", item.node).textContent = n;
+        $(".preview", item.node).alt = `장면 ${n} 사진 (${item.file.name})`;
+        const [up, down] = $$("[data-move]", item.node);
+        up.disabled = position === 0;
+        down.disabled = position === items.length - 1;
+        up.setAttribute("aria-label", `장면 ${n} 사진을 앞으로`);
+        down.setAttribute("aria-label", `장면 ${n} 사진을 뒤로`);
+        $("[data-remove]", item.node).setAttribute("aria-label", `장면 ${n} 사진 빼기`);
+      });
+    }
+
+    function syncFiles() {
+      if (!canRebuildFiles) return;
+      const transfer = new DataTransfer();
+      items.forEach((item) => transfer.items.add(item.file));
+      input.files = transfer.files;
+    }
+
+    function showProblems(problems) {
+      error.hidden = problems.length === 0;
+      error.textContent = problems.join(" ");
+    }
+
+    input.addEventListener("change", () => {
+      const problems = [];
+      const picked = Array.from(input.files);
+      // Without DataTransfer the input cannot be rebuilt: it then holds exactly the latest pick.
+      if (!canRebuildFiles) { items.splice(0).forEach((item) => { item.node.remove(); URL.revokeObjectURL(item.url); }); }
+      for (const file of picked) {
+        if (items.length >= max) { problems.push(`사진은 ${max}장까지예요: ${file.name}은 넣지 않았어요.`); continue; }
+        if (!file.type.startsWith("image/")) { problems.push(`${file.name}은 사진 파일이 아니에요.`); continue; }
+        if (file.size > maxBytes) { problems.push(`${file.name}은 너무 커요 (${form.dataset.maxMb}MB까지).`); continue; }
+        const node = template.content.firstElementChild.cloneNode(true);
+        const url = URL.createObjectURL(file);
+        $(".preview", node).src = url;
+        $(".file-name", node).textContent = file.name;
+        items.push({ file, url, node });
+        list.appendChild(node);
+      }
+      showProblems(problems);
+      renumber();
+      syncFiles();
+      applyHintsMode();
+      announce.textContent = `사진 ${items.length}장을 골랐어요.`;
+    });
+
+    list.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-move], button[data-remove]");
+      if (!button) return;
+      const node = button.closest(".scene-card");
+      const from = items.findIndex((item) => item.node === node);
+      if (button.hasAttribute("data-remove")) {
+        const [gone] = items.splice(from, 1);
+        URL.revokeObjectURL(gone.url);
+        node.remove();
+        renumber();
+        syncFiles();
+        announce.textContent = `${gone.file.name} 사진을 뺐어요. 이제 ${items.length}장이에요.`;
+        const next = items[Math.min(from, items.length - 1)];
+        (next ? $("[data-remove]", next.node) : input).focus();
+        return;
+      }
+      const to = from + Number(button.dataset.move);
+      if (to < 0 || to >= items.length) return;
+      const [moved] = items.splice(from, 1);
+      items.splice(to, 0, moved);
+      list.insertBefore(node, items[to + 1] ? items[to + 1].node : null);
+      renumber();
+      syncFiles();
+      announce.textContent = `${moved.file.name} 사진을 ${to + 1}번째 장면으로 옮겼어요.`;
+      // Keep the keyboard where it was; at either end the pressed button turns off, so use its twin.
+      const again = $(`[data-move="${button.dataset.move}"]`, node);
+      (again.disabled ? $(`[data-move="${-Number(button.dataset.move)}"]`, node) : again).focus();
+    });
+
+    $$("input[name=hints]", form).forEach((radio) => radio.addEventListener("change", applyHintsMode));
+    applyHintsMode();
+
+    form.addEventListener("submit", () => {
+      const button = $("#submit-book", form);
+      button.disabled = true;
+      button.textContent = "사진을 올리고 있어요…";
+    });
+  }
+
+  // Book page: poll the JSON API with the session cookie while the book is being made or an
+  // email is on its way; a change of status reloads the page, which then shows the next step.
+  function initBook(root) {
+    const active = new Set(root.dataset.active.split(" "));
+    const status = root.dataset.status;
+    const statusLabels = JSON.parse(root.dataset.statusLabels);
+    const stageLabels = JSON.parse(root.dataset.stageLabels);
+    const norm = (text) => text.split(" ").filter(Boolean).sort().join(" ");
+    let emails = norm(root.dataset.emails);
+    const waiting = () => active.has(status) || /pending|sending/.test(emails);
+    let delay = 1500;
+
+    function show(book) {
+      const done = book.progress.done, total = book.progress.total || 1;
+      const bar = $("#progress-bar");
+      if (bar) { bar.max = total; bar.value = done; bar.textContent = `${done} / ${total}`; }
+      const count = $("#progress-count");
+      if (count) count.textContent = `${done} / ${book.progress.total}`;
+      const stage = $("#stage-label");
+      if (stage) stage.textContent = stageLabels[book.stage] || "준비";
+      const line = $("#status-line");
+      if (line) line.textContent = `${statusLabels[book.status]}…`;
+      for (const scene of book.scenes) {
+        const page = $(`[data-scene="${scene.index}"]`, root);
+        if (!page) continue;
+        const caption = $("[data-caption]", page), text = $("[data-text]", page);
+        if (scene.caption && caption.textContent !== scene.caption) caption.textContent = scene.caption;
+        if (scene.text && text.textContent !== scene.text) { text.textContent = scene.text; page.classList.add("arrived"); }
+      }
+    }
+
+    async function refreshEmails() {
+      const html = await (await fetch(window.location.pathname, { credentials: "same-origin" })).text();
+      const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("emails");
+      const here = document.getElementById("emails");
+      if (fresh && here) here.replaceWith(fresh);
+    }
+
+    async function tick() {
+      try {
+        const response = await fetch(root.dataset.poll, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+        if (response.status === 401 || response.status === 404) { window.location.reload(); return; }
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const book = await response.json();
+        if (book.status !== status) { window.location.reload(); return; }
+        show(book);
+        const now = norm(book.emails.map((e) => `${e.status}:${e.attempts}`).join(" "));
+        if (now !== emails) { emails = now; await refreshEmails(); }
+        delay = 1500;
+      } catch (err) {
+        delay = Math.min(delay * 2, 15000);  // the server is busy or restarting: ask less often
+      }
+      if (waiting()) window.setTimeout(tick, document.hidden ? Math.max(delay, 5000) : delay);
+    }
+
+    if (waiting()) window.setTimeout(tick, delay);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    initConfirms();
+    initCopy();
+    initChips();
+    initEmailForm();
+    const focus = $("[data-focus]");
+    if (focus) focus.focus();
+    const form = $("#new-book");
+    if (form) initNewBook(form);
+    const book = $("#book");
+    if (book) initBook(book);
+  });
+})();
