@@ -25,8 +25,12 @@ _STORE_AS = {
 MARK = (220, 30, 30)  # the red disc drawn near the top-left corner of the upright picture
 
 
-def upright_picture(width: int, height: int, seed: int = 0) -> Image.Image:
-    """The picture as a person should see it: gradients, noise, and a red disc at the top left."""
+def upright_picture(width: int, height: int, seed: int = 0, texture: bool = False) -> Image.Image:
+    """The picture as a person should see it: gradients, noise, and a red disc at the top left.
+
+    With `texture`, colour speckles a few pixels wide cover it: fine detail that survives scaling
+    down to print size, as foliage or gravel does, the worst case for the size of a book.
+    """
     rng = np.random.default_rng(seed)
     # Gradients are smooth, so draw them small and let Pillow enlarge them (fast, in C).
     small = (max(2, width // 10), max(2, height // 10))
@@ -43,6 +47,10 @@ def upright_picture(width: int, height: int, seed: int = 0) -> Image.Image:
     # Luminance noise at full size, what makes a phone JPEG weigh megabytes.
     grain = Image.fromarray(rng.integers(0, 24, size=(height, width), dtype=np.uint8), "L")
     picture = ImageChops.add(base, Image.merge("RGB", (grain, grain, grain)), offset=-12)
+    if texture:
+        cells = rng.integers(0, 160, size=(height // 6, width // 6, 3), dtype=np.uint8)
+        speckle = Image.fromarray(cells, "RGB").resize((width, height), Image.Resampling.NEAREST)
+        picture = ImageChops.add(picture, speckle, offset=-80)
     draw = ImageDraw.Draw(picture)
     side = min(width, height)
     draw.ellipse((side * 0.05, side * 0.05, side * 0.3, side * 0.3), fill=MARK)
@@ -58,9 +66,11 @@ def stored_as(picture: Image.Image, orientation: int) -> Image.Image:
     return picture.transpose(_STORE_AS[orientation]) if orientation in _STORE_AS else picture.copy()
 
 
-def phone_jpeg(width: int = 4000, height: int = 3000, seed: int = 0, orientation: int = 1, quality: int = 90) -> bytes:
+def phone_jpeg(
+    width: int = 4000, height: int = 3000, seed: int = 0, orientation: int = 1, quality: int = 90, texture: bool = False
+) -> bytes:
     """A JPEG of an upright width x height picture, stored turned per EXIF `orientation`."""
-    stored = stored_as(upright_picture(width, height, seed), orientation)
+    stored = stored_as(upright_picture(width, height, seed, texture), orientation)
     exif = Image.Exif()
     exif[0x0112] = orientation
     buffer = io.BytesIO()

@@ -96,13 +96,16 @@ def sample_book(sample_photos, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def phone_photos(tmp_path_factory) -> list[Path]:
-    """Ten 12-megapixel phone JPEGs; portraits (EXIF 6, 8) are stored sideways as phones do."""
+    """Ten 12-megapixel phone JPEGs; portraits (EXIF 6, 8) are stored sideways as phones do.
+
+    Covered in fine speckles that survive scaling down, the worst case for the book's size.
+    """
     folder = tmp_path_factory.mktemp("phone")
     paths = []
     for i, orientation in enumerate((1, 6, 3, 8, 1, 6, 1, 8, 3, 1)):
         size = (3000, 4000) if orientation in (6, 8) else (4000, 3000)
         path = folder / f"IMG_{i:04d}.jpg"
-        path.write_bytes(synthetic.phone_jpeg(*size, seed=i, orientation=orientation))
+        path.write_bytes(synthetic.phone_jpeg(*size, seed=i, orientation=orientation, texture=True))
         paths.append(path)
     return paths
 
