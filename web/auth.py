@@ -98,10 +98,14 @@ def _user_from_bearer() -> User | None:
 def current_user() -> User | None:
     """The caller: bearer token first, then the browser session."""
     if "user" not in g:
-        user = _user_from_bearer()
-        if user is None and session.get("user_id") is not None:
-            user = get_session().get(User, session["user_id"])
-        g.user = user
+        if "Authorization" in request.headers:
+            # A request that names a token stands or falls by it: a revoked token must not
+            # quietly succeed because the same browser also holds a session.
+            g.user = _user_from_bearer()
+        elif session.get("user_id") is not None:
+            g.user = get_session().get(User, session["user_id"])
+        else:
+            g.user = None
     return g.user
 
 

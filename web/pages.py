@@ -16,10 +16,15 @@ from web.forms import error_summary, read_scenes
 bp = Blueprint("pages", __name__)
 
 
+@bp.record_once
+def _vocabulary(state) -> None:
+    # Jinja globals, not context: imported macros (books/_fields.html) see them too.
+    state.app.jinja_env.globals.update(forms.template_globals(), **labels.template_globals())
+
+
 @bp.app_context_processor
-def _template_globals() -> dict:
-    # Every template sees who is signed in and the shared Korean vocabulary.
-    return {"user": current_user(), **forms.template_globals(), **labels.template_globals()}
+def _signed_in() -> dict:
+    return {"user": current_user()}
 
 
 @bp.get("/")

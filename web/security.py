@@ -13,6 +13,8 @@ from web.auth import current_user
 from web.db import settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# API calls that take an email and password in the body and never act through the session cookie.
+CREDENTIAL_ENDPOINTS = frozenset({"api.create_user", "api.create_token"})
 
 # The page's own files only: no CDN, no inline script; photo previews are blob: URLs.
 CONTENT_SECURITY_POLICY = (
@@ -93,6 +95,7 @@ def _init_csrf(app: Flask, api: Blueprint) -> None:
         if (
             request.blueprint == api.name
             and request.method not in SAFE_METHODS
+            and request.endpoint not in CREDENTIAL_ENDPOINTS
             and "Authorization" not in request.headers
             and session.get("user_id") is not None
             and app.config["WTF_CSRF_ENABLED"]

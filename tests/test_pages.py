@@ -1,0 +1,576 @@
+"""The pages: accounts, CSRF, cookies, rate limits, new book, the book page's forms, ownership, pagination."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from shared.db import session_factory
+from shared.links import sign_book
+from shared.models import ApiToken, Book, EmailRequest, Scene, User, utcnow
+from shared.status import BookStatus
+from shared.storage import Storage
+from tests.helpers import jpeg
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def app(db, service_env, spare_redis_url):
+    """The web app with its messages going to a Redis database no worker reads: books stay as made."""
+    from web import create_app
+
+    return create_app({**service_env, "REDIS_URL": spare_redis_url})
+
+
+@pytest.fixture
+def limited(db, service_env, spare_redis_url):
+    """An app with rate limits on (small ones), its counters cleared."""
+    from web import create_app
+
+    def make(**limits):
+        app = create_app({**service_env, "REDIS_URL": spare_redis_url, "TALES_RATELIMIT_ENABLED": "true", **limits})
+        app.extensions["talesrunner.limiter"].reset()
+        return app
+
+    return make
+
+
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+class Pages:
+    """Act as a person in a browser: every form post carries the CSRF token from the page."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def token(self, path: str = "/login") -> str:
+        return csrf_token(self.client.get(path).text)
+
+    def post(self, path: str, data: dict | None = None, page: str = "/login", **kwargs):
+        return self.client.post(path, data={"csrf_token": self.token(page), **(data or {})}, **kwargs)
+
+    def signup(self, email: str = "parent@example.com", password: str = PASSWORD):
+        response = self.post("/signup", {"email": email, "password": password, "password_confirm": password}, page="/signup")
+        assert response.status_code == 302, response.text
+        return response
+
+    def login(self, email: str = "parent@example.com", password: str = PASSWORD, next_: str = ""):
+        return self.post("/login", {"email": email, "password": password, "next": next_})
+
+    def logout(self):
+        return self.post("/logout", page="/books")
+
+
+@pytest.fixture
+def pages(client) -> Pages:
+    return Pages(client)
+
+
+def user_id(db_url: str, email: str) -> int:
+    with session_factory(db_url)() as session:
+        return session.scalar(select(User.id).where(User.email == email))
+
+
+def make_book(db_url: str, data_dir, owner: int, status: BookStatus = BookStatus.DONE, scenes: int = 2, **fields) -> str:
+    """A book written straight into the database and storage, in any state, with no task queued."""
+    storage = Storage(data_dir)
+    with session_factory(db_url)() as session:
+        book = Book(user_id=owner, status=status, stage="render", progress_done=scenes, progress_total=scenes, **fields)
+        session.add(book)
+        session.flush()
+        for index in range(1, scenes + 1):
+            name = storage.save_photo(book.id, jpeg(640, 480, (40 * index, 100, 200)), "jpg")
+            done = status is BookStatus.DONE
+            session.add(Scene(book_id=book.id, index=index, image_name=name, image_format="JPEG", width=640, height=480,
+                              caption=f"사진 {index} 설명", caption_lang="ko", caption_source="test",
+                              suggestions={"setting": ["공원", "바닷가"], "action": ["달리기"], "feeling": ["기쁨"]},
+                              annotations=None if status is BookStatus.AWAITING_ANNOTATIONS else {"name": "토끼", "i_action": "뛰다", "classification": "자연탐구"},
+                              text=f"{index}쪽 이야기예요." if done else None, text_source="template" if done else None))
+        if status is BookStatus.DONE:
+            book.pdf_name = storage.pdf_name(book.id)
+            storage.path(book.pdf_name).write_bytes(b"%PDF-1.4 test book\n%%EOF\n")
+            book.pdf_bytes = 26
+        session.commit()
+        return book.id
+
+
+def load(db_url: str, book_id: str) -> Book | None:
+    with session_factory(db_url)() as session:
+        book = session.get(Book, book_id)
+        if book is not None:
+            _ = book.scenes, book.emails
+        return book
+
+
+# Accounts --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/", "/login", "/signup"])
+def test_public_pages_render_in_korean_with_local_assets_only(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert '<html lang="ko">' in response.text
+    assert 'name="viewport"' in response.text
+    assert not re.search(r'(src|href)="(https?:)?//', response.text)  # no CDN: everything is served here
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/style.css").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/books", "/books/new", "/settings", "/books/" + "0" * 32])
+def test_pages_need_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.location.startswith("/login?next=")
+
+
+def test_signup_login_logout(client, pages, db):
+    response = pages.signup()
+    assert response.location == "/books/new"
+    assert client.get("/books").status_code == 200
+    assert pages.logout().location == "/login"
+    assert client.get("/books").status_code == 302
+
+    wrong = pages.login(password="wrong password")
+    assert wrong.status_code == 401
+    assert "이메일 또는 비밀번호가 맞지 않아요" in wrong.text
+    right = pages.login(next_="/settings")
+    assert right.status_code == 302 and right.location == "/settings"
+    assert "parent@example.com" in client.get("/settings").text
+
+
+def test_login_never_redirects_off_site(pages):
+    pages.signup()
+    pages.logout()
+    for target in ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"]:
+        assert pages.login(next_=target).location == "/books"
+        pages.logout()
+
+
+@pytest.mark.parametrize(
+    "email, password, confirm, message",
+    [
+        ("not-an-email", PASSWORD, PASSWORD, "올바른 이메일 주소"),
+        ("a@example.com", "short", "short", "8자 이상"),
+        ("a@example.com", PASSWORD, "different password", "두 비밀번호가 같지 않아요"),
+    ],
+)
+def test_signup_problems_are_shown_in_korean(pages, db, email, password, confirm, message):
+    response = pages.post("/signup", {"email": email, "password": password, "password_confirm": confirm}, page="/signup")
+    assert response.status_code == 400
+    assert message in response.text
+    assert 'aria-invalid="true"' in response.text
+    with session_factory(db)() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_signup_with_a_taken_email(pages):
+    pages.signup()
+    pages.logout()
+    response = pages.post("/signup", {"email": "PARENT@example.com", "password": PASSWORD, "password_confirm": PASSWORD}, page="/signup")
+    assert response.status_code == 400
+    assert "이미 가입된 이메일" in response.text
+
+
+def test_session_cookie_flags(pages, db, service_env, spare_redis_url):
+    cookie = pages.signup().headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+    from web import create_app
+
+    secure = Pages(create_app({**service_env, "REDIS_URL": spare_redis_url, "TALES_SECURE_COOKIES": "true"}).test_client())
+    cookie = secure.signup("other@example.com").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_settings_tokens_are_shown_once_work_and_can_be_revoked(app, client, pages, db):
+    pages.signup()
+    response = pages.post("/settings/tokens", {"name": "노트북"}, page="/settings")
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    token = re.search(r'value="(tr_[^"]+)"', response.text).group(1)
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/books", headers=bearer).status_code == 200
+
+    listing = client.get("/settings").text
+    assert "노트북" in listing and token[:10] in listing and token not in listing
+
+    with session_factory(db)() as session:
+        token_id = session.scalar(select(ApiToken.id).where(ApiToken.name == "노트북"))
+    pages.post(f"/settings/tokens/{token_id}/revoke", page="/settings")
+    assert client.get("/api/v1/books", headers=bearer).status_code == 401
+
+    # Someone else's token cannot be revoked from my settings page.
+    api_token = app.test_client().post("/api/v1/tokens", json={"email": "parent@example.com", "password": PASSWORD}).json["token"]
+    pages.logout()
+    pages.signup("stranger@example.com")
+    with session_factory(db)() as session:
+        their_id = session.scalar(select(ApiToken.id).where(ApiToken.prefix == api_token[:10]))
+    assert pages.post(f"/settings/tokens/{their_id}/revoke", page="/settings").status_code == 404
+    assert client.get("/api/v1/books", headers={"Authorization": f"Bearer {api_token}"}).status_code == 200
+
+
+# CSRF -----------------------------------------------------------------------------------------
+
+CSRF_POSTS = ["/signup", "/login", "/logout", "/books/new", "/settings/tokens", "/books/{id}/retry",
+              "/books/{id}/email", "/books/{id}/delete", "/books/{id}/scenes/1/text", "/books/{id}/annotations"]
+
+
+@pytest.mark.parametrize("path", CSRF_POSTS)
+def test_form_posts_without_a_csrf_token_are_rejected(client, pages, db, data_dir, path):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    response = client.post(path.format(id=book_id), data={"email": "x@example.com", "password": PASSWORD, "text": "바꾼 글"})
+    assert response.status_code == 400
+    assert "CSRF" in response.text
+    assert load(db, book_id).status is BookStatus.DONE and load(db, book_id).scenes[0].text == "1쪽 이야기예요."
+    bad = client.post(path.format(id=book_id), data={"csrf_token": "forged", "text": "바꾼 글"})
+    assert bad.status_code == 400
+
+
+def test_session_cookie_api_calls_need_the_csrf_header(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    # Reading with the session cookie is fine: that is how the book page polls.
+    assert client.get(f"/api/v1/books/{book_id}").json["status"] == "done"
+    refused = client.patch(f"/api/v1/books/{book_id}/scenes/1", json={"text": "몰래 바꾼 글"})
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "csrf_failed"
+    assert client.delete(f"/api/v1/books/{book_id}").status_code == 400
+    assert load(db, book_id).scenes[0].text == "1쪽 이야기예요."
+
+    token = pages.token("/books")
+    allowed = client.patch(f"/api/v1/books/{book_id}/scenes/1", json={"text": "고친 글"}, headers={"X-CSRFToken": token})
+    assert allowed.status_code == 202
+    assert load(db, book_id).scenes[0].text == "고친 글"
+
+
+def test_bearer_api_calls_need_no_csrf_token(client, api):
+    headers = api.user()
+    assert client.post("/api/v1/tokens", json={"email": "parent@example.com", "password": "correct horse"}).status_code == 201
+    assert client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                       data={"images": [(io.BytesIO(jpeg()), "a.jpg")]}).status_code == 202
+
+
+# New book ------------------------------------------------------------------------------------
+
+def photo_upload(colors) -> list:
+    return [(io.BytesIO(jpeg(64, 48, color)), f"photo{i}.jpg") for i, color in enumerate(colors)]
+
+
+def scene_fields(position: int, name: str, i_action: str = "놀다", classification: str = "자연탐구", **extra) -> dict:
+    fields = {"name": name, "i_action": i_action, "classification": classification, **extra}
+    return {f"scenes-{position}-{key}": value for key, value in fields.items()}
+
+
+def stored_colors(db_url: str, data_dir, book_id: str) -> list[tuple[int, int, int]]:
+    with session_factory(db_url)() as session:
+        names = session.scalars(select(Scene.image_name).where(Scene.book_id == book_id).order_by(Scene.index)).all()
+    colors = []
+    for name in names:
+        with Image.open(data_dir / name) as image:
+            colors.append(image.convert("RGB").getpixel((32, 24)))
+    return colors
+
+
+def test_new_book_with_hints_keeps_the_chosen_order(client, pages, db, data_dir):
+    pages.signup()
+    form_page = client.get("/books/new").text
+    assert 'id="scene-template"' in form_page and 'name="scenes-__i__-classification"' in form_page
+    assert form_page.count('name="scenes-__i__-') == 10  # the three required and seven optional hints
+    colors = [(250, 0, 0), (0, 250, 0), (0, 0, 250)]
+    form = {"title": "<세 장면> & 친구", "hints": "now", "email_when_done": "1", "images": photo_upload(colors),
+            **scene_fields(0, "빨강"), **scene_fields(1, "초록", feeling="기쁨, 설렘"), **scene_fields(2, "파랑", classification="예술경험")}
+    response = pages.post("/books/new", form, page="/books/new", content_type="multipart/form-data")
+    assert response.status_code == 303
+    book_id = response.location.rsplit("/", 1)[1]
+    book = load(db, book_id)
+    assert book.title == "<세 장면> & 친구" and book.email_when_done
+    assert [s.annotations["name"] for s in book.scenes] == ["빨강", "초록", "파랑"]
+    assert book.scenes[1].annotations["feeling"] == "기쁨, 설렘"
+    assert book.scenes[2].annotations["classification"] == "예술경험"
+    # Photo n carries hint n: the stored photos are in the order they were posted.
+    for got, want in zip(stored_colors(db, data_dir, book_id), colors, strict=True):
+        assert all(abs(a - b) < 12 for a, b in zip(got, want, strict=True))
+    page = client.get(response.location)
+    assert "&lt;세 장면&gt; &amp; 친구" in page.text  # user text is escaped
+    assert 'id="progress-bar"' in page.text
+
+
+def test_new_book_draft_flow_stores_photos_without_hints(pages, db):
+    pages.signup()
+    form = {"hints": "later", "images": photo_upload([(1, 2, 3), (4, 5, 6)]), **scene_fields(0, "무시돼요")}
+    response = pages.post("/books/new", form, page="/books/new", content_type="multipart/form-data")
+    assert response.status_code == 303
+    book = load(db, response.location.rsplit("/", 1)[1])
+    assert len(book.scenes) == 2 and all(scene.annotations is None for scene in book.scenes)
+
+
+@pytest.mark.parametrize(
+    "images, fields, messages",
+    [
+        ([], {}, ["사진을 1장에서 10장까지"]),
+        ([(io.BytesIO(b"GIF89a not really"), "fake.gif")], scene_fields(0, "토끼"), ["사진으로 읽을 수 없는 파일"]),
+        (photo_upload([(1, 1, 1), (2, 2, 2)]), {**scene_fields(0, "토끼"), **scene_fields(1, "", classification="놀이")},
+         ["장면 2: 주인공을 적어 주세요", "장면 2: 이야기 분류를"]),
+        (photo_upload([(1, 1, 1)] * 11), {}, ["10장까지"]),
+    ],
+)
+def test_new_book_problems_are_named_and_nothing_is_stored(pages, db, images, fields, messages):
+    pages.signup()
+    response = pages.post("/books/new", {"hints": "now", "images": images, **fields}, page="/books/new",
+                          content_type="multipart/form-data")
+    assert response.status_code == 400
+    for message in messages:
+        assert message in response.text
+    assert "사진을 다시 골라 주세요" in response.text
+    with session_factory(db)() as session:
+        assert session.scalar(select(func.count()).select_from(Book)) == 0
+
+
+def test_new_book_respects_the_books_in_progress_cap(pages, db, data_dir, app):
+    pages.signup()
+    app.extensions["talesrunner.settings"] = app.extensions["talesrunner.settings"].model_copy(update={"TALES_MAX_ACTIVE_BOOKS": 1})
+    make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.WRITING)
+    response = pages.post("/books/new", {"hints": "later", "images": photo_upload([(1, 1, 1)])}, page="/books/new",
+                          content_type="multipart/form-data")
+    assert response.status_code == 429
+    assert "만들고 있는 책이 너무 많아요" in response.text
+
+
+# The book page -------------------------------------------------------------------------------
+
+def test_draft_book_shows_captions_and_suggestion_chips_then_takes_hints(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.AWAITING_ANNOTATIONS)
+    page = client.get(f"/books/{book_id}").text
+    assert "사진 1 설명" in page
+    assert 'data-fill="scene-0-setting" data-value="공원"' in page
+    assert 'data-fill="scene-1-feeling" data-value="기쁨"' in page
+    assert page.count("<select") == 2 and "신체운동·건강" in page
+
+    bad = pages.post(f"/books/{book_id}/annotations", {**scene_fields(0, "토끼"), **scene_fields(1, "", setting="공원")},
+                     page=f"/books/{book_id}")
+    assert bad.status_code == 400
+    assert "장면 2: 주인공을 적어 주세요" in bad.text
+    assert 'value="공원"' in bad.text  # what was typed stays in the form
+    assert load(db, book_id).status is BookStatus.AWAITING_ANNOTATIONS
+
+    good = pages.post(f"/books/{book_id}/annotations", {**scene_fields(0, "토끼", setting="공원"), **scene_fields(1, "곰")},
+                      page=f"/books/{book_id}")
+    assert good.status_code == 303
+    book = load(db, book_id)
+    assert book.status is BookStatus.WRITING
+    assert book.scenes[0].annotations == {"name": "토끼", "i_action": "놀다", "classification": "자연탐구", "setting": "공원"}
+
+
+def test_done_book_page_edit_regenerate_download_and_email(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), title="바닷가 여행")
+    page = client.get(f"/books/{book_id}").text
+    for expected in ["1쪽 이야기예요.", "2쪽 이야기예요.", f"/api/v1/books/{book_id}/pdf", "글 고치기", "이 쪽 새로 쓰기", "메일로 보내기"]:
+        assert expected in page
+    pdf = client.get(f"/api/v1/books/{book_id}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+
+    response = pages.post(f"/books/{book_id}/email", {"recipient": "other", "to": "not an address"}, page=f"/books/{book_id}")
+    assert "이메일 주소를 확인해 주세요" in client.get(response.location).text
+    pages.post(f"/books/{book_id}/email", {"recipient": "me"}, page=f"/books/{book_id}")
+    pages.post(f"/books/{book_id}/email", {"recipient": "other", "to": "grandma@example.com"}, page=f"/books/{book_id}")
+    assert sorted(e.to_address for e in load(db, book_id).emails) == ["grandma@example.com", "parent@example.com"]
+    assert "grandma@example.com" in client.get(f"/books/{book_id}").text
+
+    response = pages.post(f"/books/{book_id}/scenes/2/text", {"text": "  새로 쓴 <글> & 끝.  "}, page=f"/books/{book_id}")
+    assert response.status_code == 303
+    book = load(db, book_id)
+    assert book.status is BookStatus.RENDERING
+    assert (book.scenes[1].text, book.scenes[1].text_source) == ("새로 쓴 <글> & 끝.", "user")
+    # The book moved on: a second edit from the stale page is refused with a message, not a crash.
+    stale = pages.post(f"/books/{book_id}/scenes/1/text", {"text": "또"}, page=f"/books/{book_id}")
+    assert stale.status_code == 303
+    assert "지금 책의 상태에서는 할 수 없는 일이에요" in client.get(stale.location).text
+
+    with session_factory(db)() as session:
+        session.get(Book, book_id).status = BookStatus.DONE
+        session.commit()
+    pages.post(f"/books/{book_id}/scenes/1/regenerate", page=f"/books/{book_id}")
+    book = load(db, book_id)
+    assert book.status is BookStatus.WRITING and book.scenes[0].text is None and book.scenes[1].text == "새로 쓴 <글> & 끝."
+
+
+def test_failed_book_says_why_and_retries(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.FAILED,
+                        error="이야기 쓰기 (writing) failed: RuntimeError: out of memory")
+    with session_factory(db)() as session:
+        session.get(Book, book_id).stage = "write"
+        session.commit()
+    page = client.get(f"/books/{book_id}").text
+    assert "‘이야기 쓰기’ 단계에서 문제가 생겨 멈췄어요" in page
+    assert "out of memory" in page and "다시 시도하기" in page
+    assert pages.post(f"/books/{book_id}/retry", page=f"/books/{book_id}").status_code == 303
+    assert load(db, book_id).status is BookStatus.QUEUED
+
+
+def test_delete_removes_the_book_and_its_files(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    response = pages.post(f"/books/{book_id}/delete", page=f"/books/{book_id}")
+    assert response.status_code == 303 and response.location == "/books"
+    assert load(db, book_id) is None
+    assert not (data_dir / "books" / book_id).exists()
+    assert client.get(f"/books/{book_id}").status_code == 404
+
+
+def test_thumbnails_are_small_jpegs(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    response = client.get(f"/books/{book_id}/scenes/1/photo-320.jpg")
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert "private" in response.headers["Cache-Control"]
+    with Image.open(io.BytesIO(response.data)) as image:
+        assert image.size == (320, 240)
+    assert client.get(f"/books/{book_id}/scenes/1/photo-4000.jpg").status_code == 404
+    assert client.get(f"/books/{book_id}/scenes/9/photo-320.jpg").status_code == 404
+
+
+# Someone else's book -------------------------------------------------------------------------
+
+OTHER_USER_PAGES = [
+    ("get", "/books/{id}"),
+    ("get", "/books/{id}/scenes/1/photo-480.jpg"),
+    ("post", "/books/{id}/annotations"),
+    ("post", "/books/{id}/scenes/1/text"),
+    ("post", "/books/{id}/scenes/1/regenerate"),
+    ("post", "/books/{id}/retry"),
+    ("post", "/books/{id}/email"),
+    ("post", "/books/{id}/delete"),
+    ("get", "/api/v1/books/{id}"),
+    ("get", "/api/v1/books/{id}/pdf"),
+    ("get", "/api/v1/books/{id}/scenes/1/image"),
+]
+
+
+@pytest.mark.parametrize("method, path", OTHER_USER_PAGES)
+def test_another_users_book_is_404_on_every_page_and_route(client, pages, db, data_dir, method, path):
+    pages.signup("owner@example.com")
+    book_id = make_book(db, data_dir, user_id(db, "owner@example.com"))
+    pages.logout()
+    pages.signup("stranger@example.com")
+    url = path.format(id=book_id)
+    if method == "get":
+        response = client.get(url)
+    else:
+        response = pages.post(url, {"text": "남의 책", "recipient": "me", **scene_fields(0, "x"), **scene_fields(1, "y")}, page="/books")
+    assert response.status_code == 404
+    if not url.startswith("/api/"):
+        assert "찾을 수 없어요" in response.text
+    book = load(db, book_id)
+    assert book is not None and book.status is BookStatus.DONE and not book.emails
+    assert book.scenes[0].text == "1쪽 이야기예요."
+
+
+def test_my_books_are_mine_newest_first_and_paginated(client, pages, db, data_dir):
+    pages.signup("other@example.com")
+    theirs = make_book(db, data_dir, user_id(db, "other@example.com"), title="남의 책")
+    pages.logout()
+    pages.signup()
+    me = user_id(db, "parent@example.com")
+    ids = [make_book(db, data_dir, me, scenes=1, title=f"책 {n:02d}", created_at=utcnow() - timedelta(minutes=60 - n))
+           for n in range(12)]
+    first = client.get("/books").text
+    titles = re.findall(r'class="book-title">([^<]+)<', first)
+    assert titles == [f"책 {n:02d}" for n in range(11, 1, -1)]
+    assert "1 / 2 쪽" in first and 'href="/books?page=2"' in first
+    assert "남의 책" not in first and theirs not in first
+    second = client.get("/books?page=2").text
+    assert re.findall(r'class="book-title">([^<]+)<', second) == ["책 01", "책 00"]
+    assert ids[0] in second and 'href="/books?page=1"' in second
+    assert client.get("/books?page=9").location == "/books?page=2"
+    assert "완성" in second  # the status is shown
+
+
+# Rate limits ---------------------------------------------------------------------------------
+
+def test_login_guessing_meets_429(limited, db):
+    app = limited(TALES_RATELIMIT_LOGIN="3 per minute")
+    client = app.test_client()
+    Pages(client).signup()
+    guesser = Pages(app.test_client())
+    for _ in range(3):
+        assert guesser.login(password="guess number n").status_code == 401
+    blocked = guesser.login()  # even the right password: the address is out of tries
+    assert blocked.status_code == 429
+    assert "잠시 후 다시 해 주세요" in blocked.text and "Retry-After" in blocked.headers
+    # The API's token endpoint takes passwords too, and draws on the same allowance.
+    api = client.post("/api/v1/tokens", json={"email": "parent@example.com", "password": PASSWORD})
+    assert api.status_code == 429 and "too many requests" in api.json["error"]["message"]
+
+
+def test_successful_logins_do_not_use_up_the_login_limit(limited, db):
+    app = limited(TALES_RATELIMIT_LOGIN="2 per minute")
+    pages = Pages(app.test_client())
+    pages.signup()
+    for _ in range(4):
+        pages.logout()
+        assert pages.login().status_code == 302
+
+
+def test_book_submission_is_limited_on_the_page_and_the_api_together(limited, db):
+    app = limited(TALES_RATELIMIT_BOOKS="2 per minute", TALES_MAX_ACTIVE_BOOKS="10")
+    client = app.test_client()
+    pages = Pages(client)
+    pages.signup()
+    token = client.post("/api/v1/tokens", json={"email": "parent@example.com", "password": PASSWORD}).json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        assert client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                           data={"images": [(io.BytesIO(jpeg()), "a.jpg")]}).status_code == 202
+    api = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data={"images": [(io.BytesIO(jpeg()), "a.jpg")]})
+    assert api.status_code == 429 and api.json["error"]["code"] == "too_many_requests"
+    page = pages.post("/books/new", {"hints": "later", "images": photo_upload([(1, 1, 1)])}, page="/books/new",
+                      content_type="multipart/form-data")
+    assert page.status_code == 429 and "잠시 쉬었다 해 주세요" in page.text
+    with session_factory(db)() as session:
+        assert session.scalar(select(func.count()).select_from(Book)) == 2
+
+
+def test_token_creation_is_limited(limited, db):
+    app = limited(TALES_RATELIMIT_TOKENS="2 per hour")
+    pages = Pages(app.test_client())
+    pages.signup()
+    assert [pages.post("/settings/tokens", {"name": "t"}, page="/settings").status_code for _ in range(3)] == [200, 200, 429]
+
+
+# Signed links and errors ---------------------------------------------------------------------
+
+def test_signed_link_downloads_the_pdf_until_it_expires(client, app, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    settings = app.extensions["talesrunner.settings"]
+    token = sign_book(settings, book_id)
+    anonymous = app.test_client()
+    response = anonymous.get(f"/shared/{token}.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+    assert "no-store" in response.headers["Cache-Control"]
+    assert anonymous.get(f"/shared/{token[:-2]}xx.pdf").status_code == 404
+    assert anonymous.get(f"/shared/{sign_book(settings.model_copy(update={'SECRET_KEY': 'other'}), book_id)}.pdf").status_code == 404
+
+    app.extensions["talesrunner.settings"] = settings.model_copy(update={"TALES_LINK_MAX_AGE_S": -1})
+    expired = anonymous.get(f"/shared/{token}.pdf")
+    assert expired.status_code == 410 and "기간이 지났어요" in expired.text
+    app.extensions["talesrunner.settings"] = settings
+    pages.post(f"/books/{book_id}/delete", page=f"/books/{book_id}")
+    assert anonymous.get(f"/shared/{token}.pdf").status_code == 404
+
+
+def test_unknown_pages_are_korean_and_api_errors_stay_json(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and "찾을 수 없어요" in page.text and page.mimetype == "text/html"
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
