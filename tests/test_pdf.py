@@ -331,9 +331,22 @@ def test_progress_is_reported_per_scene(sample_photos, tmp_path):
 # Fonts -------------------------------------------------------------------------------------------
 
 
-def test_default_font_is_the_rounded_nanum_face():
+def test_default_font_is_nanum_with_its_bold_face():
     regular, bold = fonts.resolve_fonts(None)
-    assert (regular.name, bold.name) == ("NanumSquareRoundR.ttf", "NanumSquareRoundB.ttf")
+    assert (regular.name, bold.name) == ("NanumBarunGothic.ttf", "NanumBarunGothicBold.ttf")
+
+
+def test_rare_syllables_are_drawn_not_left_blank(sample_photos, tmp_path):
+    # 렜 (in 설렜어요, which the template writer produces) and 갂, 갅 are outside KS X 1001's 2,350
+    # syllables; fonts made for it map them to empty glyphs: gaps on paper, while pdftotext looks fine.
+    out = tmp_path / "rare.pdf"
+    render_book(sample_spec(sample_photos[:1], ["렜렜렜 갂갂갂 갅갅갅"]), out, tmp_path / "print")
+    assert "렜렜렜 갂갂갂 갅갅갅" in flat(page_text(out, 2))
+    layout = LAYOUTS["A5"]
+    page = render_png(out, 2, 100, tmp_path)
+    text_top = layout.height - layout.top - layout.photo_height - layout.gap
+    text = region(page, (layout.width, layout.height), (layout.margin, layout.bottom + 10, layout.width - layout.margin, text_top))
+    assert dark_share(text) > 0.005  # ink where the nine syllables are
 
 
 def test_configured_font_is_used(sample_photos, tmp_path):
@@ -373,10 +386,18 @@ def test_font_without_hangul_is_refused(tmp_path):
         fonts.resolve_fonts(str(latin))
 
 
+def test_font_that_draws_only_part_of_hangul_is_refused():
+    partial = fonts.SYSTEM_FONT_DIR / "NanumSquareRoundR.ttf"
+    if not partial.is_file():
+        pytest.skip("NanumSquareRound is not installed here")
+    with pytest.raises(fonts.FontError, match="draws only 2479 of the 11172 Hangul syllables"):
+        fonts.resolve_fonts(str(partial))
+
+
 def test_a_refused_system_font_falls_through_to_the_next(tmp_path, monkeypatch):
     folder = tmp_path / "nanum"
     folder.mkdir()
-    (folder / "NanumSquareRoundR.ttf").write_bytes(b"OTTO" + bytes(64))  # broken first choice
+    (folder / "NanumBarunGothic.ttf").write_bytes(b"OTTO" + bytes(64))  # broken first choice
     (folder / "NanumGothic.ttf").symlink_to(fonts.SYSTEM_FONT_DIR / "NanumGothic.ttf")
     monkeypatch.setattr(fonts, "SYSTEM_FONT_DIR", folder)
     regular, bold = fonts.resolve_fonts(None)

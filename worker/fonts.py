@@ -23,17 +23,18 @@ log = logging.getLogger(__name__)
 # Drop a Korean .ttf here to ship it with the package (pyproject includes *.ttf as package data).
 PACKAGE_FONT_DIR = Path(__file__).resolve().parent / "fonts"
 SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype/nanum")  # Debian/Ubuntu fonts-nanum
-# (regular, bold) pairs in order of preference: the rounded face suits a children's book.
+# (regular, bold) pairs in order of preference. NanumSquare and NanumSquareRound are not here:
+# they draw only 2,479 of the 11,172 Hangul syllables (렜 in 설렜어요 prints blank).
 NANUM_FAMILIES = (
-    ("NanumSquareRoundR.ttf", "NanumSquareRoundB.ttf"),
     ("NanumBarunGothic.ttf", "NanumBarunGothicBold.ttf"),
     ("NanumGothic.ttf", "NanumGothicBold.ttf"),
+    ("NanumMyeongjo.ttf", "NanumMyeongjoBold.ttf"),
 )
 HOW_TO_FIX = (
     "install Debian's fonts-nanum (apt-get install fonts-nanum, as scripts/setup.sh does) "
     "or set TALES_FONT to a TrueType (.ttf) font that has Hangul, e.g. NanumGothic.ttf"
 )
-_HANGUL_PROBE = "가나다한글"
+HANGUL_SYLLABLES = range(0xAC00, 0xD7A4)  # all 11,172 modern syllables; any may appear in a story
 _TRUETYPE_MAGIC = (b"\x00\x01\x00\x00", b"true", b"ttcf")
 
 
@@ -90,10 +91,16 @@ def check_font(path: Path, origin: str = "font") -> None:
         )
     if magic not in _TRUETYPE_MAGIC:
         raise FontError(f"{origin} {path} is not a TrueType font file (WOFF and bitmap fonts cannot be embedded): {HOW_TO_FIX}")
-    font = _load(path)
-    missing = [ch for ch in _HANGUL_PROBE if ord(ch) not in font.face.charToGlyph]
-    if missing:
+    blank = _blank_syllables(_load(path))
+    if len(blank) == len(HANGUL_SYLLABLES):
         raise FontError(f"{origin} {path} has no Hangul glyphs, so Korean text would print as empty boxes: {HOW_TO_FIX}")
+    if blank:
+        # Fonts made for KS X 1001 map every syllable but draw only ~2,350; the rest print as gaps.
+        sample = "".join(blank[:5])
+        raise FontError(
+            f"{origin} {path} draws only {len(HANGUL_SYLLABLES) - len(blank)} of the {len(HANGUL_SYLLABLES)} Hangul "
+            f"syllables (e.g. {sample} would print blank): {HOW_TO_FIX}"
+        )
 
 
 def register_fonts(configured: str | None) -> BookFonts:
@@ -124,6 +131,17 @@ def _fontconfig_korean() -> list[Path]:
         return []
     files = {line.strip().rstrip(":") for line in listing.splitlines() if line.strip()}
     return sorted(Path(name) for name in files if name.lower().endswith((".ttf", ".ttc")))
+
+
+def _blank_syllables(font: TTFont) -> list[str]:
+    """Hangul syllables the font has no outline for: unmapped, or mapped to an empty glyph."""
+    face = font.face
+    blank = []
+    for code in HANGUL_SYLLABLES:
+        glyph = face.charToGlyph.get(code)
+        if glyph is None or face.glyphPos[glyph + 1] == face.glyphPos[glyph]:
+            blank.append(chr(code))
+    return blank
 
 
 @lru_cache(maxsize=16)
