@@ -1,0 +1,238 @@
+"""Email over real SMTP (aiosmtpd on loopback) through a real worker: one mail per request, PDF or link."""
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from shared.db import session_factory
+from shared.jobs import TaskName, send_now
+from shared.models import EmailRequest
+from tests.conftest import REPO, _claim_redis_db, wait_for
+from tests.helpers import book_form, jpeg, scene
+from tests.web_helpers import Pages, make_book, user_id
+
+pytestmark = pytest.mark.e2e
+
+ATTACH_LIMIT = 1_000_000
+PUBLIC_URL = "http://books.test"
+
+
+class Mailbox:
+    """An SMTP server's handler that keeps what it receives and can be told to refuse."""
+
+    def __init__(self):
+        self.port = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.fail_next = 0  # answer DATA with 451 (try later) this many times
+        self.refuse: set[str] = set()  # answer RCPT with 550 (no such user) for these
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return "451 4.3.0 mailbox busy, try again later"
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mailbox():
+    handler = Mailbox()
+    handler.port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
+    controller.start()
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def mail_env(service_env, mailbox, tmp_path_factory):
+    """A worker of its own, on a Redis database of its own, that mails through the test SMTP server."""
+    redis_url, redis_client = _claim_redis_db()
+    env = {
+        **service_env,
+        "REDIS_URL": redis_url,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mailbox.port),
+        "SMTP_FROM": "books@talesrunner.test",
+        "TALES_PUBLIC_URL": PUBLIC_URL,
+        "TALES_EMAIL_ATTACH_MAX_BYTES": str(ATTACH_LIMIT),
+        "TALES_EMAIL_RETRY_BASE_S": "1",
+    }
+    log_path = tmp_path_factory.mktemp("mail-worker") / "worker.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "talesrunner.cli", "worker", "--queues", "gpu,cpu"],
+                                   cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while "ready." not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("mail worker did not start:\n" + log_path.read_text(errors="replace"))
+            time.sleep(0.2)
+        yield env
+        process.terminate()
+        process.wait(timeout=30)
+    redis_client.flushdb()
+
+
+@pytest.fixture
+def app(db, mail_env):
+    from web import create_app
+
+    return create_app(mail_env)
+
+
+@pytest.fixture
+def mail(mailbox, mail_env, db):
+    """The mailbox, emptied; after the test, wait until the worker has nothing left in hand."""
+    mailbox.reset()
+    yield mailbox
+    broker = redis.Redis.from_url(mail_env["REDIS_URL"])
+    deadline = time.monotonic() + 60
+    while broker.llen("cpu") or broker.llen("gpu") or broker.hlen("unacked"):
+        assert time.monotonic() < deadline, "the worker still holds messages"
+        time.sleep(0.1)
+    mailbox.reset()
+
+
+def requests_of(db_url: str, book_id: str) -> list[EmailRequest]:
+    with session_factory(db_url)() as session:
+        return list(session.scalars(select(EmailRequest).where(EmailRequest.book_id == book_id).order_by(EmailRequest.id)))
+
+
+def wait_emails(db_url: str, book_id: str, statuses: set[str], count: int = 1, timeout: float = 60) -> list[EmailRequest]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        requests = requests_of(db_url, book_id)
+        if len(requests) >= count and all(r.status in statuses for r in requests):
+            return requests
+        time.sleep(0.05)
+    raise AssertionError(f"emails stayed {[(r.status, r.last_error) for r in requests]}")
+
+
+def pdf_attachments(message) -> list[bytes]:
+    return [part.get_content() for part in message.iter_attachments() if part.get_content_type() == "application/pdf"]
+
+
+def test_email_when_done_sends_one_mail_with_the_pdf(client, api, db, mail):
+    headers = api.user()
+    photos = [jpeg(320, 240, (200, 80, 40)), jpeg(320, 240, (40, 80, 200))]
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form(photos, {"title": "메일 그림책", "scenes": [scene(), scene("곰")], "email_when_done": True}))
+    book = wait_for(client, headers, created.json["url"], {"done", "failed"})
+    assert book["status"] == "done", book["error"]
+    [request] = wait_emails(db, book["id"], {"sent", "failed"})
+    assert request.status == "sent" and request.to_address == "parent@example.com" and request.attempts == 1
+
+    # The render and email messages delivered again (a redelivery, the reconciler) change nothing.
+    celery = client.application.extensions["talesrunner.celery"]
+    send_now(celery, TaskName.RENDER, book["id"])
+    send_now(celery, TaskName.EMAIL, str(request.id))
+    time.sleep(2)
+    assert len(requests_of(db, book["id"])) == 1
+    [message] = mail.messages
+    assert message["To"] == "parent@example.com" and message["From"] == "books@talesrunner.test"
+    assert "메일 그림책" in message["Subject"]
+    assert pdf_attachments(message) == [client.get(book["pdf_url"], headers=headers).data]
+
+
+def test_each_email_request_sends_exactly_one_mail(client, db, data_dir, mail):
+    pages = Pages(client)
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), title="할머니께")
+    pages.post(f"/books/{book_id}/email", {"recipient": "other", "to": "grandma@example.com"}, page=f"/books/{book_id}")
+    pages.post(f"/books/{book_id}/email", {"recipient": "me"}, page=f"/books/{book_id}")
+    requests = wait_emails(db, book_id, {"sent", "failed"}, count=2)
+    assert [r.status for r in requests] == ["sent", "sent"]
+    # The same request's task delivered three more times still sends nothing more.
+    for _ in range(3):
+        send_now(client.application.extensions["talesrunner.celery"], TaskName.EMAIL, str(requests[0].id))
+    time.sleep(2)
+    assert sorted(m["To"] for m in mail.messages) == ["grandma@example.com", "parent@example.com"]
+    assert all(len(pdf_attachments(m)) == 1 for m in mail.messages)
+    page = client.get(f"/books/{book_id}").text
+    assert page.count("보냈어요") == 2
+
+
+def test_a_pdf_over_the_limit_goes_as_a_signed_expiring_link(client, app, db, data_dir, mail):
+    pages = Pages(client)
+    pages.signup()
+    big = b"%PDF-1.4\n" + os.urandom(ATTACH_LIMIT + 1000)
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), pdf=big)
+    pages.post(f"/books/{book_id}/email", {"recipient": "me"}, page=f"/books/{book_id}")
+    assert [r.status for r in wait_emails(db, book_id, {"sent", "failed"})] == ["sent"]
+    [message] = mail.messages
+    assert pdf_attachments(message) == []
+    body = message.get_body(("plain",)).get_content()
+    link = re.search(re.escape(PUBLIC_URL) + r"(/shared/\S+\.pdf)", body).group(1)
+    assert "7일" in body
+    download = app.test_client().get(link)  # no login: the signed link is the permission
+    assert download.status_code == 200 and download.data == big
+    tampered = link.replace("/shared/", "/shared/x")
+    assert app.test_client().get(tampered).status_code == 404
+
+
+def test_smtp_failures_are_retried_with_backoff_and_shown_on_the_book(client, db, data_dir, mail):
+    pages = Pages(client)
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    mail.fail_next = 2
+    pages.post(f"/books/{book_id}/email", {"recipient": "me"}, page=f"/books/{book_id}")
+    # Between attempts the request waits, with the server's answer on it, and the page says so.
+    [waiting] = _wait_retrying(db, book_id)
+    assert waiting.attempts >= 1 and "451" in waiting.last_error
+    assert "다시 보낼게요" in client.get(f"/books/{book_id}").text
+    api = client.get(f"/api/v1/books/{book_id}").json["emails"]
+    assert api[0]["error"] and api[0]["status"] in ("pending", "sending", "sent")
+
+    [sent] = wait_emails(db, book_id, {"sent", "failed"})
+    assert sent.status == "sent" and sent.attempts == 3 and sent.last_error is None
+    assert len(mail.messages) == 1
+
+
+def _wait_retrying(db_url: str, book_id: str, timeout: float = 30) -> list[EmailRequest]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        requests = requests_of(db_url, book_id)
+        if requests and requests[0].status == "pending" and requests[0].last_error:
+            return requests
+        time.sleep(0.02)
+    raise AssertionError("the failed attempt was never recorded")
+
+
+def test_a_refused_address_fails_at_once_and_says_why(client, db, data_dir, mail):
+    pages = Pages(client)
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    mail.refuse.add("nobody@example.com")
+    pages.post(f"/books/{book_id}/email", {"recipient": "other", "to": "nobody@example.com"}, page=f"/books/{book_id}")
+    [failed] = wait_emails(db, book_id, {"sent", "failed"})
+    assert failed.status == "failed" and failed.attempts == 1 and "550" in failed.last_error
+    assert mail.messages == []
+    page = client.get(f"/books/{book_id}").text
+    assert "보내지 못했어요" in page and "no such mailbox" in page
