@@ -29,11 +29,31 @@ class Settings(BaseSettings):
     TALES_KOT5_DIR: str = "wisenut-nlp-team/KoT5-base"
     TALES_TRANSLATOR_MODEL: str = "Helsinki-NLP/opus-mt-tc-big-en-ko"
     TALES_DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
+    # BLIP decoding: captions are one short English sentence.
+    TALES_BLIP_MAX_NEW_TOKENS: int = Field(default=30, ge=1)
+    TALES_BLIP_NUM_BEAMS: int = Field(default=3, ge=1)
+    # KoT5 decoding, defaults from the original's parameter search (SPEC §5).
+    TALES_KOT5_MAX_INPUT_TOKENS: int = Field(default=128, ge=8)
+    TALES_KOT5_MAX_LENGTH: int = Field(default=128, ge=2)
+    TALES_KOT5_NUM_BEAMS: int = Field(default=3, ge=1)
+    TALES_KOT5_LENGTH_PENALTY: float = 0.8
+    TALES_KOT5_REPETITION_PENALTY: float = 1.5
+    TALES_KOT5_NO_REPEAT_NGRAM_SIZE: int = Field(default=3, ge=0)
+    TALES_KOT5_EARLY_STOPPING: bool = True
+    # Text put before each caption for multi-target translation models (e.g. ">>kor<<"); empty for en-ko models.
+    TALES_TRANSLATOR_PREFIX: str = ""
 
     OPENAI_API_KEY: str | None = None
     OPENAI_BASE_URL: str | None = None
     TALES_OPENAI_MODEL: str = "gpt-4o"
     TALES_OPENAI_TIMEOUT: float = 60.0
+    # Retries inside one call (the client's own backoff), before the task's retries take over.
+    TALES_OPENAI_MAX_RETRIES: int = Field(default=2, ge=0)
+    # Keyword suggestions: auto = the OpenAI-compatible server when one is configured, else kiwi (offline).
+    TALES_SUGGESTER: Literal["auto", "openai", "kiwi"] = "auto"
+    # Task retries for transient faults (timeouts, lost connections), with exponential backoff from the base.
+    TALES_TASK_MAX_RETRIES: int = Field(default=5, ge=0)
+    TALES_TASK_RETRY_BASE_S: float = Field(default=5.0, ge=0)
 
     SMTP_HOST: str | None = None
     SMTP_PORT: int = 25

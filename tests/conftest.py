@@ -173,3 +173,23 @@ def wait_for(client, headers, url: str, statuses: set[str], timeout: float = 120
             return book
         time.sleep(0.2)
     raise AssertionError(f"book stayed {book['status']} ({book.get('error')}) past {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """Small random-weight BLIP, KoT5 and translator models, written once per run through the CLI."""
+    from talesrunner.cli import main
+
+    directory = tmp_path_factory.mktemp("tiny-models")
+    assert main(["make-tiny-models", str(directory)]) == 0
+    return directory
+
+
+@pytest.fixture
+def fresh_models():
+    """An empty model cache before and after the test, so load counts start at zero."""
+    from worker import models
+
+    models.clear()
+    yield models
+    models.clear()

@@ -23,15 +23,14 @@ from shared.status import ACTIVE, BookStatus, Stage
 from shared.storage import Storage
 from worker import captioner as captioner_mod
 from worker import keywords, pdf
+from worker import translator as translator_mod
 from worker import writer as writer_mod
+from worker.captioner import Caption
+from worker.errors import StageError  # noqa: F401  (tasks catch it as pipeline.StageError)
 
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[Session, TaskName, str], None]
-
-
-class StageError(Exception):
-    """A failure a person can act on; the message is shown on the book."""
 
 
 @dataclass
@@ -66,6 +65,7 @@ def caption_stage(ctx: Context, book_id: str) -> None:
         captioner = captioner_mod.get_captioner(ctx.settings)
         images = [_open_rgb(path) for _, path in paths]
         captions = captioner.caption(images)
+        captions, untranslated = _to_korean(ctx.settings, captions)
         with ctx.sessions.begin() as session:
             book = _load(session, book_id)
             if book is None or book.status is not BookStatus.CAPTIONING:
@@ -77,8 +77,8 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             set_progress(book, Stage.CAPTION, len(book.scenes), len(book.scenes))
             if captioner.name == "none":
                 add_note(book, "사진 설명 없이 힌트만으로 썼어요 (captioning is off: TALES_CAPTIONER=none).")
-            elif any(c.lang == "en" for c in captions):
-                add_note(book, "번역을 쓸 수 없어 사진 설명을 영어로 두었어요 (captions kept in English).")
+            elif untranslated:
+                add_note(book, f"번역을 쓸 수 없어 사진 설명을 영어로 두었어요 (captions kept in English: {untranslated}).")
 
     with ctx.sessions.begin() as session:
         book = _load(session, book_id)
@@ -91,6 +91,26 @@ def caption_stage(ctx: Context, book_id: str) -> None:
         else:
             set_progress(book, Stage.SUGGEST, 0, len(book.scenes))
             ctx.enqueue(session, TaskName.SUGGEST, book_id)
+
+
+def _to_korean(settings: Settings, captions: list[Caption]) -> tuple[list[Caption], str | None]:
+    """Translate English captions to Korean; on no translator or a failed one, keep English and say why."""
+    english = [i for i, caption in enumerate(captions) if caption.lang == "en" and caption.text]
+    if not english:
+        return captions, None
+    try:
+        translator = translator_mod.get_translator(settings)
+        if translator is None:
+            return captions, "translation is off: TALES_TRANSLATOR=none"
+        korean = translator.translate([captions[i].text or "" for i in english])
+    except Exception as exc:
+        # A caption in English still makes a book; failing the whole book over it would not help the user.
+        log.exception("translation failed; keeping English captions")
+        return captions, f"translation failed: {exc}"
+    translated = list(captions)
+    for i, text in zip(english, korean, strict=True):
+        translated[i] = Caption(text=text, lang="ko", source=f"{captions[i].source}+{translator.name}")
+    return translated, None
 
 
 def suggest_stage(ctx: Context, book_id: str) -> None:

@@ -69,12 +69,14 @@ STAGE_NAMES = {
 
 def _run_stage(task: Task, name: TaskName, stage: Callable[[pipeline.Context, str], None], book_id: str) -> None:
     ctx = context()
+    retries = ctx.settings.TALES_TASK_MAX_RETRIES
     try:
         stage(ctx, book_id)
     except TRANSIENT as exc:
-        if task.request.retries < MAX_RETRIES:
-            raise task.retry(exc=exc, countdown=min(2 ** task.request.retries * 5, 300)) from exc
-        pipeline.fail_book(ctx, book_id, f"{STAGE_NAMES[name]} failed after {MAX_RETRIES} retries: {exc}")
+        if task.request.retries < retries:
+            delay = min(2 ** task.request.retries * ctx.settings.TALES_TASK_RETRY_BASE_S, 300)
+            raise task.retry(exc=exc, countdown=delay, max_retries=retries) from exc
+        pipeline.fail_book(ctx, book_id, f"{STAGE_NAMES[name]} failed after {retries} retries: {exc}")
     except pipeline.StageError as exc:
         pipeline.fail_book(ctx, book_id, f"{STAGE_NAMES[name]}: {exc}")
     except Exception as exc:

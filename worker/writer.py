@@ -4,11 +4,14 @@ Interface: `texts = writer.write(scenes)` with one `SceneInput` per scene, in bo
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.config import Settings
-from worker import korean
+from shared.story_input import SPECIAL_TOKENS, MissingField, build_input_text, service_seed_key
+from worker import korean, models
+from worker.errors import StageError, model_load_error
 from worker.kiwi import ends_as_sentence, ends_with_noun, to_because, to_polite_future, to_polite_past
 
 
@@ -119,8 +122,217 @@ class TemplateWriter:
         return f"{korean.topic(name)} 마음이 " + ", ".join(to_polite_past(word) for word in feelings) + "."
 
 
+@dataclass(frozen=True)
+class Kot5Decoding:
+    """How KoT5 inputs are cut and paragraphs decoded; defaults are the original's (SPEC §5)."""
+
+    max_input_tokens: int = 128
+    max_length: int = 128
+    num_beams: int = 3
+    length_penalty: float = 0.8
+    repetition_penalty: float = 1.5
+    no_repeat_ngram_size: int = 3
+    early_stopping: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Kot5Decoding:
+        return cls(
+            max_input_tokens=settings.TALES_KOT5_MAX_INPUT_TOKENS,
+            max_length=settings.TALES_KOT5_MAX_LENGTH,
+            num_beams=settings.TALES_KOT5_NUM_BEAMS,
+            length_penalty=settings.TALES_KOT5_LENGTH_PENALTY,
+            repetition_penalty=settings.TALES_KOT5_REPETITION_PENALTY,
+            no_repeat_ngram_size=settings.TALES_KOT5_NO_REPEAT_NGRAM_SIZE,
+            early_stopping=settings.TALES_KOT5_EARLY_STOPPING,
+        )
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        return {
+            "max_length": self.max_length,
+            "num_beams": self.num_beams,
+            "length_penalty": self.length_penalty,
+            "repetition_penalty": self.repetition_penalty,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            "early_stopping": self.early_stopping,
+        }
+
+
+@dataclass
+class Kot5Parts:
+    """A loaded KoT5 model, the tokenizer saved with it, and the ids of the 12 special tokens."""
+
+    tokenizer: Any
+    model: Any
+    placement: models.Placement
+    special_ids: tuple[int, ...]
+
+
+def special_token_ids(tokenizer: Any, where: str = "the KoT5 tokenizer") -> tuple[int, ...]:
+    """The ids of the 12 special tokens, in SPEC order; an error if the tokenizer lacks any."""
+    ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+    missing = [token for token, id_ in zip(SPECIAL_TOKENS, ids) if id_ is None or id_ == tokenizer.unk_token_id]
+    if missing:
+        # A tokenizer other than the one saved with the fine-tuned model would give the
+        # model ids it never saw; refuse rather than write nonsense.
+        raise StageError(f"{where} lacks the special tokens {', '.join(missing)}; load the tokenizer saved with the model")
+    return tuple(ids)
+
+
+def load_kot5(name: str, placement: models.Placement) -> Kot5Parts:
+    """AutoTokenizer + AutoModelForSeq2SeqLM from a fine-tuned KoT5 directory (or hub id)."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())
+    except (OSError, ValueError) as exc:
+        raise model_load_error("KoT5 model", name, "TALES_KOT5_DIR", exc) from exc
+    ids = special_token_ids(tokenizer, f"the tokenizer in {name}")
+    model.to(placement.device).eval()
+    return Kot5Parts(tokenizer=tokenizer, model=model, placement=placement, special_ids=ids)
+
+
+class KoT5Writer:
+    """TALES_WRITER=kot5: the fine-tuned KoT5 story model; every scene of a book in one generate call."""
+
+    name = "kot5"
+
+    def __init__(self, parts: Kot5Parts, decoding: Kot5Decoding | None = None):
+        self.parts = parts
+        self.decoding = decoding or Kot5Decoding()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KoT5Writer:
+        """The process-wide KoT5 model for these settings, loaded on first use."""
+        # T5's activations overflow fp16, so on GPUs without bf16 it stays fp32.
+        where = models.placement(settings.TALES_DEVICE, half_safe=False)
+        name = settings.TALES_KOT5_DIR
+        parts = models.cached(("kot5", name, where), lambda: load_kot5(name, where))
+        return cls(parts, Kot5Decoding.from_settings(settings))
+
+    @staticmethod
+    def input_text(scene: SceneInput) -> str:
+        """The training-format input for one scene; the caption is required here."""
+        caption = (scene.caption or "").strip()
+        if not caption:
+            raise StageError(
+                f"장면 {scene.index}: 사진 설명(caption)이 없어 KoT5로 쓸 수 없어요 "
+                "(the kot5 writer needs a caption: set TALES_CAPTIONER to blip or openai)"
+            )
+        fields = {**scene.fields, "caption": caption}
+        key = service_seed_key(caption, str(fields.get("name") or "").strip(), str(fields.get("i_action") or "").strip())
+        try:
+            return build_input_text(fields, key)
+        except MissingField as exc:
+            raise StageError(f"장면 {scene.index}: {exc}") from exc
+
+    def encode(self, texts: list[str]) -> dict[str, Any]:
+        """Tokenize a batch (at most max_input_tokens each) with attention off on the special tokens."""
+        import torch
+
+        tokenizer = self.parts.tokenizer
+        batch = tokenizer(
+            texts, max_length=self.decoding.max_input_tokens, truncation=True, padding=True, return_tensors="pt"
+        )
+        # The field markers only separate the pieces: the model was trained not to attend to them.
+        special = torch.tensor(self.parts.special_ids, dtype=batch["input_ids"].dtype)
+        batch["attention_mask"][torch.isin(batch["input_ids"], special)] = 0
+        return {key: value.to(self.parts.placement.device) for key, value in batch.items()}
+
+    def write(self, scenes: list[SceneInput]) -> list[str]:
+        if not scenes:
+            return []
+        import torch
+
+        batch = self.encode([self.input_text(scene) for scene in scenes])
+        kwargs = self.decoding.generate_kwargs()
+        if any(scene.neighbours for scene in scenes):
+            # Other pages are already written, so this is a page being written again: beam search
+            # would give back the very same paragraph, so sample a new one instead.
+            kwargs.update(do_sample=True, top_p=0.92)
+        with torch.inference_mode():
+            output = self.parts.model.generate(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs
+            )
+        texts = [" ".join(text.split()) for text in self.parts.tokenizer.batch_decode(output, skip_special_tokens=True)]
+        empty = [scene.index for scene, text in zip(scenes, texts, strict=True) if not text]
+        if empty:
+            raise StageError(f"the KoT5 model wrote nothing for scene(s) {empty}")
+        return texts
+
+
+WRITE_PROMPT = """당신은 3~7세 어린이를 위한 한국어 그림책 작가입니다.
+장면마다 사진 설명(caption)과 부모가 준 힌트(hints)가 있습니다. 힌트의 뜻:
+name=주인공, i_action=주인공의 행동이나 상태, classification=이야기 분류, character=함께 나오는 인물,
+setting=배경, action=행동, feeling=감정, causalRelationship=원인, outcomeResolution=결과, prediction=다음에 일어날 일.
+요청한 장면마다 2~4문장의 따뜻하고 쉬운 한국어 문단을 하나씩 쓰세요. 모든 장면이 순서대로 이어지는
+하나의 이야기가 되게 하고, 주인공 이름은 주어진 그대로 쓰고, 힌트를 자연스럽게 녹이세요.
+이미 쓰인 장면(written)은 고치지 말고 그 흐름에 맞추세요.
+JSON으로만 답하세요: {"paragraphs": [{"index": 장면 번호, "text": "문단"}, ...]}"""
+
+
+class OpenAIWriter:
+    """TALES_WRITER=openai: the whole book in one chat call, so the scenes tell one story."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings):
+        from worker.openai_chat import OpenAIChat
+
+        self.chat = OpenAIChat(settings)
+
+    @staticmethod
+    def request(scenes: list[SceneInput]) -> dict[str, Any]:
+        """What the model is told about the book: protagonist, each scene's caption and hints, pages already written."""
+        written: dict[int, str] = {}
+        for scene in scenes:
+            written.update(scene.neighbours)
+        return {
+            "protagonist": str(scenes[0].fields.get("name", "")).strip(),
+            "scenes": [
+                {"index": scene.index, "caption": scene.caption, "hints": {k: v for k, v in scene.fields.items() if v}}
+                for scene in scenes
+            ],
+            "written": {str(index): text for index, text in sorted(written.items())},
+        }
+
+    def write(self, scenes: list[SceneInput]) -> list[str]:
+        if not scenes:
+            return []
+        messages = [
+            {"role": "system", "content": WRITE_PROMPT},
+            {"role": "user", "content": json.dumps(self.request(scenes), ensure_ascii=False)},
+        ]
+        answer = self.chat.complete_json(messages)
+        return self.paragraphs(answer, scenes)
+
+    @staticmethod
+    def paragraphs(answer: dict[str, Any], scenes: list[SceneInput]) -> list[str]:
+        """One paragraph per requested scene from the JSON answer, in scene order."""
+        items = answer.get("paragraphs")
+        if not isinstance(items, list):
+            raise StageError(f"the story answer has no 'paragraphs' list: {str(answer)[:200]}")
+        by_index: dict[int, str] = {}
+        for position, item in enumerate(items):
+            if isinstance(item, str) and len(items) == len(scenes):
+                # Some models answer a plain list in scene order.
+                by_index[scenes[position].index] = item
+            elif isinstance(item, dict) and isinstance(item.get("text"), str):
+                try:
+                    by_index[int(item.get("index"))] = item["text"]
+                except (TypeError, ValueError):
+                    continue
+        texts = [" ".join(by_index.get(scene.index, "").split()) for scene in scenes]
+        missing = [scene.index for scene, text in zip(scenes, texts) if not text]
+        if missing:
+            raise StageError(f"the story answer has no paragraph for scene(s) {missing}")
+        return texts
+
+
 def get_writer(settings: Settings) -> Writer:
     """The writer backend named by TALES_WRITER."""
-    if settings.TALES_WRITER == "template":
-        return TemplateWriter()
-    raise NotImplementedError(f"TALES_WRITER={settings.TALES_WRITER} is not available in this build")
+    if settings.TALES_WRITER == "kot5":
+        return KoT5Writer.from_settings(settings)
+    if settings.TALES_WRITER == "openai":
+        return OpenAIWriter(settings)
+    return TemplateWriter()

@@ -1,0 +1,184 @@
+"""Batching, measured: the original's one-at-a-time loop against the worker's batched code.
+
+    .venv/bin/python bench/model_pipeline.py                 # 10 scenes, full length (several minutes on 2 cores)
+    .venv/bin/python bench/model_pipeline.py --scenes 3 --max-length 32 --caption-tokens 8   # a quick look
+
+Both sides run the same full-size models in one process: BLIP-base shapes (BlipConfig defaults:
+ViT-B/16 at 384 px, a 12-layer BERT-base text decoder, vocab 30524) and KoT5-base shapes (SPEC §5:
+T5, d_model 768, d_ff 3072, 12+12 layers, 12 heads, d_kv 64, relu, vocab 32100 + 12 = 32112),
+with random weights. Every output is forced to the same length (minimum = maximum), so both sides
+do the same number of decoding steps and only the batching differs.
+
+- seed-style: as the original app did, one image through BLIP, then one scene through KoT5, at a time;
+- ours: the worker's own backends, `BlipCaptioner.caption(images)` and `KoT5Writer.write(scenes)`,
+  one batched generate per book for each.
+
+The last line is `ratio=<seed-style seconds / ours seconds>`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from shared.story_input import build_input_text, service_seed_key  # noqa: E402
+from talesrunner import samples  # noqa: E402
+from worker import models  # noqa: E402
+from worker.captioner import BlipCaptioner, BlipParts  # noqa: E402
+from worker.tiny_models import blip_processor, korean_t5_tokenizer  # noqa: E402
+from worker.writer import Kot5Decoding, Kot5Parts, KoT5Writer, SceneInput, special_token_ids  # noqa: E402
+
+CAPTIONS = (
+    "숲 속의 나비가 꽃 위에 앉아 있다",
+    "아이가 공원에서 비눗방울을 불고 있다",
+    "강아지가 잔디밭에서 공을 물고 뛰어간다",
+    "가족이 바닷가에서 모래성을 쌓고 있다",
+    "아이가 창가에서 그림책을 읽고 있다",
+)
+
+
+def full_size_blip(caption_tokens: int) -> BlipParts:
+    """blip-image-captioning-base shapes, random weights; captions forced to `caption_tokens` tokens."""
+    from transformers import BlipConfig, BlipForConditionalGeneration, GenerationConfig
+
+    processor = blip_processor(image_size=384, pad_vocab_to=30522)
+    tokenizer = processor.tokenizer
+    config = BlipConfig(
+        text_config={
+            "vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.sep_token_id,
+            "sep_token_id": tokenizer.sep_token_id, "pad_token_id": tokenizer.pad_token_id,
+        }
+    )
+    model = BlipForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
+        min_new_tokens=caption_tokens,
+    )
+    return BlipParts(processor=processor, model=model, placement=models.Placement("cpu", "float32"))
+
+
+def full_size_kot5(max_length: int) -> Kot5Parts:
+    """KoT5-base shapes (SPEC §5), random weights; paragraphs forced to `max_length` tokens."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tokenizer = korean_t5_tokenizer(pad_vocab_to=32100)
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=768, d_ff=3072, d_kv=64, num_layers=12, num_decoder_layers=12, num_heads=12,
+        feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )
+    assert config.vocab_size == 32112, config.vocab_size
+    model = T5ForConditionalGeneration(config).eval()
+    # min_length counts the decoder start token, like max_length: equal means every paragraph is full length.
+    model.generation_config.min_length = max_length
+    return Kot5Parts(tokenizer=tokenizer, model=model, placement=models.Placement("cpu", "float32"),
+                     special_ids=special_token_ids(tokenizer))
+
+
+def photos(count: int) -> list[Image.Image]:
+    """Phone-sized photos (different sizes, like a real upload); the processor resizes them to 384 px."""
+    images = []
+    for i in range(count):
+        image = Image.new("RGB", (1600 - 40 * i, 1200), (40 + 20 * i, 120, 200 - 15 * i))
+        ImageDraw.Draw(image).ellipse((200 + 30 * i, 200, 900, 900), fill=(250, 210, 60))
+        images.append(image)
+    return images
+
+
+def scenes(count: int) -> list[SceneInput]:
+    result = []
+    for i in range(count):
+        fields = dict(samples.SCENES[i % len(samples.SCENES)])
+        result.append(SceneInput(index=i + 1, fields=fields, caption=CAPTIONS[i % len(CAPTIONS)], caption_lang="ko"))
+    return result
+
+
+def seed_captions(blip: BlipParts, images: list[Image.Image], caption_tokens: int, beams: int) -> list[str]:
+    """The original's captioning loop: one photo per generate call (same model, same decoding)."""
+    captions = []
+    for image in images:
+        inputs = blip.processor(images=image, return_tensors="pt")
+        with torch.inference_mode():
+            out = blip.model.generate(pixel_values=inputs["pixel_values"], generation_config=blip.model.generation_config,
+                                      max_new_tokens=caption_tokens, num_beams=beams)
+        captions.append(blip.processor.decode(out[0], skip_special_tokens=True))
+    return captions
+
+
+def seed_paragraphs(kot5: Kot5Parts, book: list[SceneInput], decoding: Kot5Decoding) -> list[str]:
+    """The original's writing loop: one scene per generate call (same input text, mask and decoding)."""
+    paragraphs = []
+    special = torch.tensor(kot5.special_ids)
+    for scene in book:
+        fields = {**scene.fields, "caption": scene.caption}
+        text = build_input_text(fields, service_seed_key(scene.caption, fields["name"], fields["i_action"]))
+        inputs = kot5.tokenizer(text, max_length=decoding.max_input_tokens, truncation=True, return_tensors="pt")
+        inputs["attention_mask"][torch.isin(inputs["input_ids"], special)] = 0
+        with torch.inference_mode():
+            out = kot5.model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                      **decoding.generate_kwargs())
+        paragraphs.append(kot5.tokenizer.decode(out[0], skip_special_tokens=True))
+    return paragraphs
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", type=int, default=10, help="scenes in the book (1-10)")
+    parser.add_argument("--max-length", type=int, default=128, help="KoT5 paragraph length in tokens (SPEC: 128)")
+    parser.add_argument("--caption-tokens", type=int, default=20, help="BLIP caption length in tokens")
+    parser.add_argument("--beams", type=int, default=3, help="beams for both models (KoT5: 3, as the original)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    print(f"building full-size BLIP-base and KoT5-base shapes (random weights); torch threads={torch.get_num_threads()}",
+          flush=True)
+    started = time.perf_counter()
+    blip = full_size_blip(args.caption_tokens)
+    kot5 = full_size_kot5(args.max_length)
+    print(f"built in {time.perf_counter() - started:.1f} s; {args.scenes} scenes, paragraphs {args.max_length} tokens, "
+          f"captions {args.caption_tokens} tokens, {args.beams} beams", flush=True)
+    decoding = Kot5Decoding(max_length=args.max_length, num_beams=args.beams)
+    images, book = photos(args.scenes), scenes(args.scenes)
+    captioner = BlipCaptioner(blip, max_new_tokens=args.caption_tokens, num_beams=args.beams)
+    writer = KoT5Writer(kot5, decoding)
+
+    # Warm-up (first-call allocations, lazy imports) so neither side pays it.
+    short = Kot5Decoding(max_length=8, num_beams=args.beams)
+    seed_captions(blip, images[:1], 2, args.beams)
+    BlipCaptioner(blip, max_new_tokens=2, num_beams=args.beams).caption(images[:2])
+    seed_paragraphs(kot5, book[:1], short)
+    KoT5Writer(kot5, short).write(book[:2])
+
+    # Each stage is timed both ways back to back, so a busy machine weighs on both sides alike.
+    seed_caps, seed_caption_s = timed(seed_captions, blip, images, args.caption_tokens, args.beams)
+    our_caps, our_caption_s = timed(captioner.caption, images)
+    print(f"captions:   seed-style {seed_caption_s:.1f} s, ours {our_caption_s:.1f} s", flush=True)
+    seed_texts, seed_write_s = timed(seed_paragraphs, kot5, book, decoding)
+    our_texts, our_write_s = timed(writer.write, book)
+    print(f"paragraphs: seed-style {seed_write_s:.1f} s, ours {our_write_s:.1f} s", flush=True)
+
+    # Same work on both sides: as many outputs, each of the forced length.
+    assert len(seed_caps) == len(our_caps) == len(seed_texts) == len(our_texts) == args.scenes
+    seed_s, our_s = seed_caption_s + seed_write_s, our_caption_s + our_write_s
+    print(f"seed-style (one image, one paragraph at a time): {seed_s:.1f} s")
+    print(f"ours (worker backends, one batch per book):      {our_s:.1f} s")
+    print(f"ratio={seed_s / our_s:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A small OpenAI-compatible chat-completions server on 127.0.0.1 for the tests (no network).
+
+Each test sets `stub.reply` to a function of the request body that returns the answer's
+text, or a `(status, json_body)` error, or `Hang(seconds)` to answer too late.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hang:
+    seconds: float
+
+
+Reply = Callable[[dict[str, Any]], "str | tuple[int, dict] | Hang"]
+
+
+class ChatStub:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.reply: Reply = lambda body: "안녕"
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> ChatStub:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self):
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep pytest output clean
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                stub.requests.append(body)
+                answer = stub.reply(body)
+                if isinstance(answer, Hang):
+                    time.sleep(answer.seconds)
+                    return self._send(200, _completion(body, "too late"))
+                if isinstance(answer, tuple):
+                    return self._send(*answer)
+                return self._send(200, _completion(body, answer))
+
+            def _send(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a timeout test)
+
+        return Handler
+
+
+def _completion(body: dict, text: str) -> dict:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "stub"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+def user_text(body: dict) -> str:
+    """The text parts of the request's last user message."""
+    content = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return " ".join(part["text"] for part in content if part.get("type") == "text")
+
+
+def user_json(body: dict) -> dict:
+    return json.loads(user_text(body))

@@ -1,0 +1,79 @@
+"""Model loading for the GPU worker: device choice and a once-per-process cache.
+
+torch and transformers are imported inside the functions, never at module level, so that
+importing the worker package (as the web tier does, to enqueue tasks) stays light (SPEC §2).
+Models load lazily in the first task that needs them, not in `worker_process_init`, which
+Celery kills after 4 seconds; the `solo` pool keeps them for every later book.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_cache: dict[Hashable, Any] = {}
+_lock = threading.Lock()
+# How many times each key was actually loaded in this process; the tests read it to prove reuse.
+load_counts: dict[Hashable, int] = {}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a model runs: a torch device name and a dtype name ("float32", "float16", "bfloat16")."""
+
+    device: str
+    dtype: str
+
+    def torch_dtype(self) -> Any:
+        import torch
+
+        return getattr(torch, self.dtype)
+
+
+def placement(device_setting: str, half_safe: bool = True) -> Placement:
+    """Resolve TALES_DEVICE (auto|cpu|cuda) to a device and dtype.
+
+    On CUDA, bf16 where the GPU has it, else fp16; `half_safe=False` models (T5, whose
+    activations overflow fp16) get bf16 or stay fp32. CPU always runs fp32: half precision
+    there is slower, not faster.
+    """
+    import torch
+
+    if device_setting == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("TALES_DEVICE=cuda but torch sees no CUDA device")
+    use_cuda = device_setting == "cuda" or (device_setting == "auto" and torch.cuda.is_available())
+    if not use_cuda:
+        return Placement("cpu", "float32")
+    if torch.cuda.is_bf16_supported():
+        return Placement("cuda", "bfloat16")
+    return Placement("cuda", "float16" if half_safe else "float32")
+
+
+def cached(key: Hashable, load: Callable[[], T]) -> T:
+    """The object for `key`, loading it on first use only; later calls (later books) reuse it."""
+    with _lock:
+        if key not in _cache:
+            log.info("loading %s", key)
+            _cache[key] = load()
+            load_counts[key] = load_counts.get(key, 0) + 1
+        return _cache[key]
+
+
+def clear() -> None:
+    """Forget every loaded model (tests; a worker never needs this)."""
+    with _lock:
+        _cache.clear()
+        load_counts.clear()
+
+
+def is_local_dir(name: str) -> bool:
+    """True when a model name is a directory on disk rather than a hub id."""
+    from pathlib import Path
+
+    return Path(name).expanduser().is_dir()
