@@ -165,6 +165,23 @@ def test_to_markup_escapes_keeps_line_breaks_and_drops_control_characters():
     assert pdf.to_markup(" \n\t ") == ""
 
 
+def test_to_markup_sets_missing_letters_in_the_fallback_font_and_drops_undrawable_ones():
+    korean = {ord(ch) for ch in "첼시 ab<>"}
+    markup = pdf.to_markup("첼시 Chloé  🐱 a<b", korean, ("Latin", {ord(ch) for ch in "Chloé"}))
+    assert markup == '첼시 <font face="Latin">Chloé</font> a&lt;b'  # the emoji and its extra space are gone
+    assert pdf.to_markup("zero\u200bwidth\u202e text") == "zerowidth text"  # format characters never print
+
+
+def test_letters_the_korean_font_lacks_and_emoji_keep_the_text_whole(sample_photos, tmp_path):
+    out = tmp_path / "mixed.pdf"
+    text = "Chloé와 Zoë는 🐱 고양이를 좋아해요 🎈 정말로요."
+    render_book(sample_spec(sample_photos[:1], [text], protagonist="Chloé 🐾"), out, tmp_path / "print")
+    assert "Chloé와 Zoë는 고양이를 좋아해요 정말로요." in flat(page_text(out, 2))
+    assert "Chloé" in flat(page_text(out, 1))
+    for font in pdf_fonts(out):
+        assert (font["emb"], font["sub"]) == ("yes", "yes"), font
+
+
 def test_pages_are_not_blank_where_the_photo_and_text_should_be(sample_book, tmp_path):
     layout = LAYOUTS["A5"]
     size = (layout.width, layout.height)

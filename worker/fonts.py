@@ -11,6 +11,7 @@ import hashlib
 import logging
 import shutil
 import subprocess
+from collections.abc import Container
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +31,12 @@ NANUM_FAMILIES = (
     ("NanumGothic.ttf", "NanumGothicBold.ttf"),
     ("NanumMyeongjo.ttf", "NanumMyeongjoBold.ttf"),
 )
+# For letters the Korean fonts lack (Nanum has no é, ü, ñ...): a Latin TrueType, used per character.
+FALLBACK_FONTS = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+     "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf"),
+)
 HOW_TO_FIX = (
     "install Debian's fonts-nanum (apt-get install fonts-nanum, as scripts/setup.sh does) "
     "or set TALES_FONT to a TrueType (.ttf) font that has Hangul, e.g. NanumGothic.ttf"
@@ -44,12 +51,22 @@ class FontError(RuntimeError):
 
 @dataclass(frozen=True)
 class BookFonts:
-    """reportlab names of the registered body and title fonts, and the files they came from."""
+    """reportlab names of the registered body and title fonts, and the files they came from.
+
+    The fallbacks (None when no Latin font is installed) draw characters the Korean font lacks.
+    """
 
     regular: str
     bold: str
     regular_path: Path
     bold_path: Path
+    fallback_regular: str | None = None
+    fallback_bold: str | None = None
+
+
+def glyphs(name: str) -> Container[int]:
+    """The code points a registered font has glyphs for."""
+    return pdfmetrics.getFont(name).face.charToGlyph
 
 
 def resolve_fonts(configured: str | None) -> tuple[Path, Path]:
@@ -106,7 +123,15 @@ def check_font(path: Path, origin: str = "font") -> None:
 def register_fonts(configured: str | None) -> BookFonts:
     """Find, check and register the book's fonts with reportlab (once per process per file)."""
     regular, bold = resolve_fonts(configured)
-    return BookFonts(_register(regular), _register(bold), regular, bold)
+    fallback_regular = fallback_bold = None
+    for regular_name, bold_name in FALLBACK_FONTS:
+        try:
+            fallback_regular = _register(Path(regular_name))
+            fallback_bold = _register(Path(bold_name)) if Path(bold_name).is_file() else fallback_regular
+            break
+        except (FontError, OSError):
+            continue  # not installed, or unusable: the next one, or none (such characters are dropped)
+    return BookFonts(_register(regular), _register(bold), regular, bold, fallback_regular, fallback_bold)
 
 
 def _candidates() -> list[tuple[Path, Path]]:
