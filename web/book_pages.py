@@ -115,9 +115,9 @@ def email(book_id: str):
     try:
         address = str(EmailBook(to=to).to)
     except ValidationError:
-        return _back(book, "받는 사람의 이메일 주소를 확인해 주세요.", "error", "email")
+        return _back(book, "받는 사람의 이메일 주소를 확인해 주세요.", "error", "email-form")
     service.request_email(book, address)
-    return _back(book, f"{address} 주소로 그림책을 보내고 있어요.", anchor="email")
+    return _back(book, f"{address} 주소로 그림책을 보내고 있어요.", anchor="email-form")
 
 
 @bp.post("/delete")

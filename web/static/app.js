@@ -40,7 +40,7 @@
   }
 
   function initEmailForm() {
-    const form = $("#email");
+    const form = $("#email-form");
     if (!form) return;
     const other = $("[data-recipient-field]", form);
     const input = $("#email-to", form);
@@ -172,10 +172,11 @@
   }
 
   // Book page: poll the JSON API with the session cookie while the book is being made or an
-  // email is on its way; a change of status reloads the page, which then shows the next step.
+  // email is on its way. Progress updates in place; when the book leaves the working states
+  // (done, failed, waiting for hints) the page reloads, and the server shows the next step.
   function initBook(root) {
     const active = new Set(root.dataset.active.split(" "));
-    const status = root.dataset.status;
+    let status = root.dataset.status;
     const statusLabels = JSON.parse(root.dataset.statusLabels);
     const stageLabels = JSON.parse(root.dataset.stageLabels);
     const norm = (text) => text.split(" ").filter(Boolean).sort().join(" ");
@@ -193,11 +194,16 @@
       if (stage) stage.textContent = stageLabels[book.stage] || "준비";
       const line = $("#status-line");
       if (line) line.textContent = `${statusLabels[book.status]}…`;
+      const badge = $("#status-badge");
+      badge.textContent = statusLabels[book.status];
+      badge.className = `badge status-${book.status}`;
+      const describing = book.status === "queued" || book.status === "captioning";
       for (const scene of book.scenes) {
         const page = $(`[data-scene="${scene.index}"]`, root);
         if (!page) continue;
         const caption = $("[data-caption]", page), text = $("[data-text]", page);
         if (scene.caption && caption.textContent !== scene.caption) caption.textContent = scene.caption;
+        caption.closest(".caption").hidden = !scene.caption && !describing;
         if (scene.text && text.textContent !== scene.text) { text.textContent = scene.text; page.classList.add("arrived"); }
       }
     }
@@ -215,7 +221,11 @@
         if (response.status === 401 || response.status === 404) { window.location.reload(); return; }
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const book = await response.json();
-        if (book.status !== status) { window.location.reload(); return; }
+        if (book.status !== status && !(active.has(status) && active.has(book.status))) {
+          window.location.reload();
+          return;
+        }
+        status = book.status;
         show(book);
         const now = norm(book.emails.map((e) => `${e.status}:${e.attempts}`).join(" "));
         if (now !== emails) { emails = now; await refreshEmails(); }

@@ -1,0 +1,252 @@
+"""A real Chromium against a real server and worker: sign up, make a book, watch it, edit, download.
+
+Screenshots of every page, at desktop and phone width, go to $TALES_SCREENSHOTS
+(default instance/screenshots) for a person to look at.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from talesrunner import samples
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
+SHOTS = Path(os.environ.get("TALES_SCREENSHOTS", REPO / "instance" / "screenshots"))
+
+
+@pytest.fixture(scope="module")
+def server(service_env, pg_url, worker_process):
+    """The web tier on a free port, sharing the database and Redis with the session's worker."""
+    from web import create_app
+
+    app = create_app(service_env)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("photos")
+    paths = {}
+    for name, data in samples.sample_photos():
+        paths[name.removesuffix(".jpg")] = folder / name
+        paths[name.removesuffix(".jpg")].write_bytes(data)
+    return paths
+
+
+class Visit:
+    """One browser context: a page, its console errors, and screenshots named in order."""
+
+    def __init__(self, browser, base: str, label: str, **context):
+        self.base, self.label, self.count = base, label, 0
+        self.context = browser.new_context(locale="ko-KR", accept_downloads=True, **context)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(20_000)
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: d.accept())
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def shot(self, name: str) -> None:
+        self.page.evaluate(  # photos fully loaded, so the picture shows the page as a person sees it
+            "Promise.all(Array.from(document.images).map(i => i.complete ? 0 : new Promise(r => { i.onload = i.onerror = r; })))"
+        )
+        self.count += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{self.label}-{self.count:02d}-{name}.png"), full_page=True)
+
+    def fits_width(self) -> bool:
+        return self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def cards(page):
+    return page.locator("#scene-list .scene-card")
+
+
+def file_names(page) -> list[str]:
+    return [name.strip() for name in cards(page).locator(".file-name").all_inner_texts()]
+
+
+def fill_hints(page, position: int, hints: dict[str, str]) -> None:
+    card = cards(page).nth(position)
+    card.locator("summary").click()  # open the optional hints
+    for key, value in hints.items():
+        field = card.locator(f"[name='scenes-{position}-{key}']")
+        if key == "classification":
+            field.select_option(value)
+        else:
+            field.fill(value)
+
+
+def wait_done(visit: Visit, seen: set[str]) -> None:
+    """Watch the live progress until the page reloads into the finished book."""
+    page = visit.page
+    for _ in range(1200):
+        if page.locator("text=PDF 내려받기").count():
+            return
+        line = page.locator("#status-line")
+        if line.count():
+            seen.add(line.inner_text())
+        page.wait_for_timeout(100)
+    raise AssertionError("the book did not finish in two minutes")
+
+
+def test_make_a_book_in_the_browser(browser, server, photos, tmp_path):
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    desk = Visit(browser, server, "desktop", viewport={"width": 1280, "height": 900})
+    page = desk.page
+    desk.go("/")
+    desk.shot("home")
+    page.get_by_role("link", name="무료로 가입하기").click()
+    page.get_by_label("이메일").fill("browser@example.com")
+    page.get_by_label("비밀번호 (8자 이상)").fill("a long password")
+    page.get_by_label("비밀번호 확인").fill("a long password")
+    desk.shot("signup")
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url("**/books/new")
+
+    # Pick the photos out of order, then put the coffee photo last with the keyboard alone.
+    page.get_by_label("책 제목").fill(samples.TITLE)
+    order = ["coffee", "astronaut", "rocket", "chelsea"]
+    page.set_input_files("#images", [str(photos[name]) for name in order])
+    assert file_names(page) == [f"{name}.jpg" for name in order]
+    assert cards(page).locator("img.preview").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    page.get_by_role("button", name="장면 1 사진을 뒤로").focus()
+    for _ in range(3):
+        page.keyboard.press("Enter")
+    assert file_names(page) == ["astronaut.jpg", "rocket.jpg", "chelsea.jpg", "coffee.jpg"]
+    # Focus stays on the moved photo's buttons, now in the last card.
+    assert page.evaluate("document.activeElement.closest('.scene-card') === document.querySelector('#scene-list').lastElementChild")
+    page.get_by_role("button", name="장면 4 사진을 앞으로").press("Space")
+    assert file_names(page)[2:] == ["coffee.jpg", "chelsea.jpg"]
+    page.get_by_role("button", name="장면 3 사진을 뒤로").click()
+    assert file_names(page) == ["astronaut.jpg", "rocket.jpg", "chelsea.jpg", "coffee.jpg"]
+    # The file input itself now holds the photos in that order.
+    assert page.evaluate("Array.from(document.querySelector('#images').files).map(f => f.name)") == file_names(page)
+    for position, hints in enumerate(samples.SCENES):
+        fill_hints(page, position, hints)
+    # Every hint field is named by its label for assistive technology.
+    assert page.get_by_role("textbox", name="주인공 (필수)", exact=True).first.input_value() == "우주인 아저씨"
+    assert page.get_by_role("combobox", name="이야기 분류 (필수)").nth(3).input_value() == "의사소통"
+    desk.shot("new-book-filled")
+
+    page.get_by_role("button", name="그림책 만들기").click()
+    page.wait_for_url("**/books/*")
+    desk.shot("book-in-progress")
+    seen: set[str] = set()
+    wait_done(desk, seen)
+    book_url = page.url
+    texts = page.locator("[data-text]").all_inner_texts()
+    assert len(texts) == 4
+    for text, hints in zip(texts, samples.SCENES, strict=True):
+        assert hints["name"].split()[-1] in text, (text, hints["name"])
+    # The coffee photo is page 4 on the server too.
+    book_id = book_url.rstrip("/").rsplit("/", 1)[1]
+    stored = page.request.get(f"{server}/api/v1/books/{book_id}/scenes/4/image").body()
+    assert stored == photos["coffee"].read_bytes()
+    desk.shot("book-done")
+
+    # Edit page 2: the PDF is rebuilt, and the page shows progress again until it is.
+    edited = "로켓은 반짝이는 별 사이로 쑥쑥 올라갔어요."
+    page.locator("#scene-2 summary", has_text="글 고치기").click()
+    page.get_by_label("2쪽 글").fill(edited)
+    desk.shot("edit-paragraph")
+    page.locator("#scene-2").get_by_role("button", name="고친 글로 다시 만들기").click()
+    page.wait_for_load_state()
+    wait_done(desk, seen)
+    assert page.locator("#scene-2 [data-text]").inner_text() == edited
+    assert page.locator("#scene-2 .badge", has_text="직접 고친 글").count() == 1
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="PDF 내려받기").click()
+    pdf = Path(download_info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    (tmp_path / "book.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", str(tmp_path / "book.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    assert "반짝이는 별 사이로" in " ".join(text.split())
+
+    desk.go("/books")
+    desk.shot("my-books")
+    desk.go("/settings")
+    page.get_by_label("토큰 이름").fill("브라우저 테스트")
+    page.get_by_role("button", name="토큰 만들기").click()
+    assert page.locator("#new-token").input_value().startswith("tr_")
+    desk.shot("settings-token")
+
+    # Draft flow: photos first, hints after the suggestions arrive; a chip fills its field.
+    desk.go("/books/new")
+    page.set_input_files("#images", [str(photos["chelsea"]), str(photos["rocket"])])
+    page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()
+    assert cards(page).first.locator(".scene-hints").is_hidden()
+    page.get_by_role("button", name="그림책 만들기").click()
+    page.wait_for_selector("text=이야기 쓰기 시작", timeout=60_000)
+    chip = page.locator("#scene-1 .chip[data-fill='scene-0-setting']").first
+    word = chip.get_attribute("data-value")
+    chip.click()
+    assert page.locator("#scene-0-setting").input_value() == word
+    for position, name in enumerate(["첼시", "로켓"]):
+        page.locator(f"#scene-{position}-name").fill(name)
+        page.locator(f"#scene-{position}-i_action").fill("신나게 놀다")
+        page.locator(f"#scene-{position}-classification").select_option("사회관계")
+    desk.shot("draft-annotate")
+    page.get_by_role("button", name="이야기 쓰기 시작").click()
+    wait_done(desk, seen)
+    assert "첼시" in page.locator("#scene-1 [data-text]").inner_text()
+    page.get_by_role("button", name="이 책 지우기").click()
+    page.wait_for_url("**/books")
+    assert "책을 지웠어요" in page.inner_text(".flashes")
+
+    assert any("이야기를 쓰고 있어요" in s or "책으로 묶고 있어요" in s for s in seen), seen
+    assert desk.errors == []
+    desk.context.close()
+
+    # The same pages on a phone: nothing wider than the screen.
+    phone = Visit(browser, server, "phone", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone.go("/login")
+    phone.page.get_by_label("이메일").fill("browser@example.com")
+    phone.page.get_by_label("비밀번호").fill("a long password")
+    phone.shot("login")
+    phone.page.get_by_role("button", name="로그인").click()
+    phone.page.wait_for_url("**/books")
+    for path, name in [("/books", "my-books"), (book_url.removeprefix(server), "book-done"), ("/settings", "settings")]:
+        phone.go(path)
+        assert phone.fits_width(), name
+        phone.shot(name)
+    phone.go("/books/new")
+    phone.page.set_input_files("#images", [str(photos["astronaut"]), str(photos["coffee"])])
+    fill_hints(phone.page, 0, samples.SCENES[0])
+    assert phone.fits_width()
+    phone.shot("new-book")
+    assert phone.errors == []
+    phone.context.close()
