@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     TALES_RATELIMIT_BOOKS: str = "30 per hour"  # book submissions per user
     TALES_RATELIMIT_EMAILS: str = "20 per hour"  # email requests per user
     TALES_BOOKS_PER_PAGE: int = Field(default=10, ge=1, le=100)
+    # Times are stored in UTC; the pages show them in this zone.
+    TALES_TIMEZONE: str = "Asia/Seoul"
 
     # Email: PDFs up to this size are attached; larger ones are sent as a signed link
     # (needs TALES_PUBLIC_URL) that expires after TALES_LINK_MAX_AGE_S.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -334,6 +334,12 @@ def test_done_book_page_edit_regenerate_download_and_email(client, pages, db, da
     pages.post(f"/books/{book_id}/scenes/1/regenerate", page=f"/books/{book_id}")
     book = load(db, book_id)
     assert book.status is BookStatus.WRITING and book.scenes[0].text is None and book.scenes[1].text == "새로 쓴 <글> & 끝."
+
+
+def test_times_are_shown_on_the_korean_clock(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), created_at=datetime(2026, 1, 1, 15, 30))
+    assert "2026-01-02 00:30에 만듦" in client.get(f"/books/{book_id}").text  # stored in UTC, shown in KST
 
 
 def test_failed_book_says_why_and_retries(client, pages, db, data_dir):

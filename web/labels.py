@@ -1,8 +1,12 @@
 """What the pages call each status, stage and email state, in plain Korean."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 from shared.models import Book, EmailRequest
 from shared.status import ACTIVE, BookStatus
+from web.db import settings
 
 STATUS_LABELS: dict[str, str] = {
     BookStatus.QUEUED.value: "차례를 기다려요",
@@ -44,6 +48,13 @@ def email_state(request: EmailRequest) -> str:
     if request.last_error:
         return f"{request.attempts}번 시도했지만 보내지 못해 잠시 뒤 다시 보낼게요 ({request.last_error})"
     return "보낼 차례를 기다려요"
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (naive UTC) time as the user's clock shows it."""
+    if value is None:
+        return ""
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(settings().TALES_TIMEZONE)).strftime(fmt)
 
 
 def template_globals() -> dict:

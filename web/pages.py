@@ -20,6 +20,7 @@ bp = Blueprint("pages", __name__)
 def _vocabulary(state) -> None:
     # Jinja globals, not context: imported macros (books/_fields.html) see them too.
     state.app.jinja_env.globals.update(forms.template_globals(), **labels.template_globals())
+    state.app.jinja_env.filters["local_time"] = labels.local_time
 
 
 @bp.app_context_processor
