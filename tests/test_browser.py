@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from shared.status import BookStatus
 from talesrunner import samples
 from tests.conftest import REPO
+from tests.web_helpers import make_book, user_id
 
 pytestmark = pytest.mark.browser
 
@@ -122,7 +124,7 @@ def wait_done(visit: Visit, seen: set[str]) -> None:
     raise AssertionError("the book did not finish in two minutes")
 
 
-def test_make_a_book_in_the_browser(browser, server, photos, tmp_path):
+def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, data_dir):
     shutil.rmtree(SHOTS, ignore_errors=True)
     desk = Visit(browser, server, "desktop", viewport={"width": 1280, "height": 900})
     page = desk.page
@@ -226,6 +228,24 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path):
     page.get_by_role("button", name="이 책 지우기").click()
     page.wait_for_url("**/books")
     assert "책을 지웠어요" in page.inner_text(".flashes")
+
+    # A book that stopped: the reason in plain words, and a retry that finishes it.
+    failed_id = make_book(pg_url, data_dir, user_id(pg_url, "browser@example.com"), BookStatus.FAILED,
+                          title="멈춘 책", error="PDF 만들기 (rendering the PDF) failed: OSError: No space left on device")
+    desk.go(f"/books/{failed_id}")
+    assert "‘PDF 만들기’ 단계에서 문제가 생겨 멈췄어요" in page.inner_text("main")
+    desk.shot("book-failed")
+    page.get_by_role("button", name="다시 시도하기").click()
+    wait_done(desk, seen)
+    assert len(page.locator("[data-text]").all_inner_texts()) == 2
+
+    # The email form asks for an address only when the book goes to someone else.
+    address = page.get_by_label("받는 사람 이메일")
+    assert address.is_hidden()
+    page.get_by_label("다른 사람에게").check()
+    assert address.is_visible()
+    address.fill("grandma@example.com")
+    desk.shot("email-someone")
 
     assert any("이야기를 쓰고 있어요" in s or "책으로 묶고 있어요" in s for s in seen), seen
     assert desk.errors == []
