@@ -84,6 +84,7 @@ def resolve_fonts(configured: str | None) -> tuple[Path, Path]:
         try:
             check_font(regular)
         except FontError as error:
+            log.info("skipping font: %s", error)
             rejected.append(str(error))
             continue
         try:
@@ -131,6 +132,8 @@ def register_fonts(configured: str | None) -> BookFonts:
             break
         except (FontError, OSError):
             continue  # not installed, or unusable: the next one, or none (such characters are dropped)
+    if fallback_regular is None:
+        log.info("no Latin fallback font (fonts-dejavu-core); letters the Korean font lacks are left out")
     return BookFonts(_register(regular), _register(bold), regular, bold, fallback_regular, fallback_bold)
 
 
