@@ -3,6 +3,9 @@
     .venv/bin/python bench/model_pipeline.py                 # 10 scenes, full length (several minutes on 2 cores)
     .venv/bin/python bench/model_pipeline.py --scenes 3 --max-length 32 --caption-tokens 8   # a quick look
 
+Options: --scenes, --max-length (KoT5 tokens), --caption-tokens, --beams (KoT5), --caption-beams,
+--threads. Decoding defaults are the worker's (shared.config.Settings), the same on both sides.
+
 Both sides run the same full-size models in one process: BLIP-base shapes (BlipConfig defaults:
 ViT-B/16 at 384 px, a 12-layer BERT-base text decoder, vocab 30524) and KoT5-base shapes (SPEC §5:
 T5, d_model 768, d_ff 3072, 12+12 layers, 12 heads, d_kv 64, relu, vocab 32100 + 12 = 32112),
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -27,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from shared.config import Settings  # noqa: E402
 from shared.story_input import build_input_text, service_seed_key  # noqa: E402
 from talesrunner import samples  # noqa: E402
 from worker import models  # noqa: E402
@@ -133,11 +138,15 @@ def timed(function, *args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    defaults = Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=10, help="scenes in the book (1-10)")
     parser.add_argument("--max-length", type=int, default=128, help="KoT5 paragraph length in tokens (SPEC: 128)")
-    parser.add_argument("--caption-tokens", type=int, default=20, help="BLIP caption length in tokens")
-    parser.add_argument("--beams", type=int, default=3, help="beams for both models (KoT5: 3, as the original)")
+    parser.add_argument("--caption-tokens", type=int, default=20, help="BLIP caption length in tokens (BLIP's max 20)")
+    # Decoding defaults are the worker's own (shared.config.Settings), on both sides.
+    parser.add_argument("--beams", type=int, default=defaults.TALES_KOT5_NUM_BEAMS, help="KoT5 beams (default %(default)s)")
+    parser.add_argument("--caption-beams", type=int, default=defaults.TALES_BLIP_NUM_BEAMS,
+                        help="BLIP beams (default %(default)s)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -149,22 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     blip = full_size_blip(args.caption_tokens)
     kot5 = full_size_kot5(args.max_length)
-    print(f"built in {time.perf_counter() - started:.1f} s; {args.scenes} scenes, paragraphs {args.max_length} tokens, "
-          f"captions {args.caption_tokens} tokens, {args.beams} beams", flush=True)
-    decoding = Kot5Decoding(max_length=args.max_length, num_beams=args.beams)
+    print(f"built in {time.perf_counter() - started:.1f} s; {args.scenes} scenes; paragraphs {args.max_length} tokens, "
+          f"{args.beams} beams; captions {args.caption_tokens} tokens, {args.caption_beams} beam(s)", flush=True)
+    decoding = replace(Kot5Decoding.from_settings(defaults), max_length=args.max_length, num_beams=args.beams)
     images, book = photos(args.scenes), scenes(args.scenes)
-    captioner = BlipCaptioner(blip, max_new_tokens=args.caption_tokens, num_beams=args.beams)
+    captioner = BlipCaptioner(blip, max_new_tokens=args.caption_tokens, num_beams=args.caption_beams)
     writer = KoT5Writer(kot5, decoding)
 
     # Warm-up (first-call allocations, lazy imports) so neither side pays it.
-    short = Kot5Decoding(max_length=8, num_beams=args.beams)
-    seed_captions(blip, images[:1], 2, args.beams)
-    BlipCaptioner(blip, max_new_tokens=2, num_beams=args.beams).caption(images[:2])
+    short = replace(decoding, max_length=8)
+    seed_captions(blip, images[:1], 2, args.caption_beams)
+    BlipCaptioner(blip, max_new_tokens=2, num_beams=args.caption_beams).caption(images[:2])
     seed_paragraphs(kot5, book[:1], short)
     KoT5Writer(kot5, short).write(book[:2])
 
     # Each stage is timed both ways back to back, so a busy machine weighs on both sides alike.
-    seed_caps, seed_caption_s = timed(seed_captions, blip, images, args.caption_tokens, args.beams)
+    seed_caps, seed_caption_s = timed(seed_captions, blip, images, args.caption_tokens, args.caption_beams)
     our_caps, our_caption_s = timed(captioner.caption, images)
     print(f"captions:   seed-style {seed_caption_s:.1f} s, ours {our_caption_s:.1f} s", flush=True)
     seed_texts, seed_write_s = timed(seed_paragraphs, kot5, book, decoding)

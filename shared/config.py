@@ -29,9 +29,9 @@ class Settings(BaseSettings):
     TALES_KOT5_DIR: str = "wisenut-nlp-team/KoT5-base"
     TALES_TRANSLATOR_MODEL: str = "Helsinki-NLP/opus-mt-tc-big-en-ko"
     TALES_DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
-    # BLIP decoding: captions are one short English sentence.
+    # BLIP decoding: one short English sentence, greedy as in the original and the model card.
     TALES_BLIP_MAX_NEW_TOKENS: int = Field(default=30, ge=1)
-    TALES_BLIP_NUM_BEAMS: int = Field(default=3, ge=1)
+    TALES_BLIP_NUM_BEAMS: int = Field(default=1, ge=1)
     # KoT5 decoding, defaults from the original's parameter search (SPEC §5).
     TALES_KOT5_MAX_INPUT_TOKENS: int = Field(default=128, ge=8)
     TALES_KOT5_MAX_LENGTH: int = Field(default=128, ge=2)

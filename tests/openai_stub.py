@@ -25,10 +25,11 @@ Reply = Callable[[dict[str, Any]], "str | tuple[int, dict] | Hang"]
 class ChatStub:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.reply: Reply = lambda body: "안녕"
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -56,6 +57,7 @@ class ChatStub:
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 stub.requests.append(body)
+                stub.headers.append(dict(self.headers))
                 answer = stub.reply(body)
                 if isinstance(answer, Hang):
                     time.sleep(answer.seconds)

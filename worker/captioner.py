@@ -65,7 +65,7 @@ class BlipCaptioner:
 
     name = "blip"
 
-    def __init__(self, parts: BlipParts, max_new_tokens: int = 30, num_beams: int = 3):
+    def __init__(self, parts: BlipParts, max_new_tokens: int = 30, num_beams: int = 1):
         self.parts = parts
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
