@@ -169,3 +169,16 @@ def test_enqueue_happens_only_after_commit(db, spare_redis_url):
     message = json.loads(queue.lindex("cpu", 0))
     assert message["headers"]["task"] == TaskName.RENDER.value
     assert message["headers"]["argsrepr"] == "['committed']"  # ids only
+
+
+def test_cover_date_is_the_local_day(client, api, ctx):
+    import subprocess
+    from datetime import datetime
+
+    book_id = _create(client, api)
+    with ctx.sessions.begin() as session:
+        session.get(Book, book_id).created_at = datetime(2026, 1, 1, 20, 30)  # UTC: already 2 January in Seoul
+    _run_all(ctx, book_id)
+    pdf = ctx.storage.path(_book(ctx, book_id).pdf_name)
+    cover = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "2026년 1월 2일" in cover

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageOps
 from sqlalchemy import select
@@ -191,7 +192,8 @@ def render_stage(ctx: Context, book_id: str) -> None:
         spec = pdf.BookSpec(
             title=book.title or default_title(first.get("name")),
             protagonist=first.get("name", ""),
-            made_on=book.created_at.date(),
+            # The date the family sees on the cover is their local day, not UTC's.
+            made_on=book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date(),
             pages=[
                 pdf.Page(index=scene.index, image_path=ctx.storage.path(scene.image_name), text=scene.text or "")
                 for scene in book.scenes
