@@ -93,6 +93,14 @@ def _ctx(db, service_env, **settings) -> pipeline.Context:
                             enqueue=lambda session, task, arg: None)
 
 
+@pytest.fixture
+def client(db, service_env, spare_redis_url):
+    """The web tier sending to a Redis database no worker reads: these tests run the stages themselves."""
+    from web import create_app
+
+    return create_app({**service_env, "REDIS_URL": spare_redis_url}).test_client()
+
+
 def _create(client, api, images: list[bytes] | None = None) -> str:
     images = images or [_jpeg((64, 48)), _jpeg((48, 64))]
     form = book_form(images, {"scenes": [scene() for _ in images]})
