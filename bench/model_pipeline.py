@@ -12,16 +12,23 @@ T5, d_model 768, d_ff 3072, 12+12 layers, 12 heads, d_kv 64, relu, vocab 32100 +
 with random weights. Every output is forced to the same length (minimum = maximum), so both sides
 do the same number of decoding steps and only the batching differs.
 
-- seed-style: as the original app did, one image through BLIP, then one scene through KoT5, at a time;
-- ours: the worker's own backends, `BlipCaptioner.caption(images)` and `KoT5Writer.write(scenes)`,
-  one batched generate per book for each.
+Both start from ten 12-megapixel phone JPEGs on disk (talesrunner.synthetic, some stored sideways
+with an EXIF orientation, as phones store them).
+
+- seed-style: as the original app did, open one upload and caption it with BLIP, then write one
+  scene with KoT5, one at a time;
+- ours: the worker's own code: the caption stage's photo loading (JPEG draft decode, EXIF turned
+  upright), `BlipCaptioner.caption(images)` and `KoT5Writer.write(scenes)`, one batched generate
+  per book for each.
 
 The last line is `ratio=<seed-style seconds / ours seconds>`.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,13 +36,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from shared.config import Settings  # noqa: E402
 from shared.story_input import build_input_text, service_seed_key  # noqa: E402
 from talesrunner import samples  # noqa: E402
+from talesrunner.synthetic import phone_jpeg  # noqa: E402
 from worker import models  # noqa: E402
 from worker.captioner import BlipCaptioner, BlipParts  # noqa: E402
+from worker.pipeline import _open_rgb as open_photo  # noqa: E402
 from worker.tiny_models import blip_processor, korean_t5_tokenizer  # noqa: E402
 from worker.writer import Kot5Decoding, Kot5Parts, KoT5Writer, SceneInput, special_token_ids  # noqa: E402
 
@@ -85,14 +94,22 @@ def full_size_kot5(max_length: int) -> Kot5Parts:
                      special_ids=special_token_ids(tokenizer))
 
 
-def photos(count: int) -> list[Image.Image]:
-    """Phone-sized photos (different sizes, like a real upload); the processor resizes them to 384 px."""
-    images = []
+ORIENTATIONS = (1, 6, 1, 8, 3, 6, 1, 6, 8, 1)  # a mix of upright and sideways phone shots
+
+
+def photos(count: int, directory: Path) -> list[Path]:
+    """12-megapixel phone JPEGs on disk, as a book's uploads are stored (talesrunner.synthetic)."""
+    paths = []
     for i in range(count):
-        image = Image.new("RGB", (1600 - 40 * i, 1200), (40 + 20 * i, 120, 200 - 15 * i))
-        ImageDraw.Draw(image).ellipse((200 + 30 * i, 200, 900, 900), fill=(250, 210, 60))
-        images.append(image)
-    return images
+        path = directory / f"photo{i + 1}.jpg"
+        path.write_bytes(phone_jpeg(4000, 3000, seed=i, orientation=ORIENTATIONS[i % len(ORIENTATIONS)]))
+        paths.append(path)
+    return paths
+
+
+def our_captions(captioner: BlipCaptioner, paths: list[Path]) -> list:
+    """The caption stage's own work: open each stored photo (draft decode, EXIF upright), one batch."""
+    return captioner.caption([open_photo(path) for path in paths])
 
 
 def scenes(count: int) -> list[SceneInput]:
@@ -103,10 +120,12 @@ def scenes(count: int) -> list[SceneInput]:
     return result
 
 
-def seed_captions(blip: BlipParts, images: list[Image.Image], caption_tokens: int, beams: int) -> list[str]:
-    """The original's captioning loop: one photo per generate call (same model, same decoding)."""
+def seed_captions(blip: BlipParts, paths: list[Path], caption_tokens: int, beams: int) -> list[str]:
+    """The original's captioning loop: open an upload, caption it, one photo per generate call
+    (same model, same decoding)."""
     captions = []
-    for image in images:
+    for path in paths:
+        image = Image.open(path).convert("RGB")
         inputs = blip.processor(images=image, return_tensors="pt")
         with torch.inference_mode():
             out = blip.model.generate(pixel_values=inputs["pixel_values"], generation_config=blip.model.generation_config,
@@ -152,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    load_at_start = os.getloadavg()[0]
 
     print(f"building full-size BLIP-base and KoT5-base shapes (random weights); torch threads={torch.get_num_threads()}",
           flush=True)
@@ -161,20 +181,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"built in {time.perf_counter() - started:.1f} s; {args.scenes} scenes; paragraphs {args.max_length} tokens, "
           f"{args.beams} beams; captions {args.caption_tokens} tokens, {args.caption_beams} beam(s)", flush=True)
     decoding = replace(Kot5Decoding.from_settings(defaults), max_length=args.max_length, num_beams=args.beams)
-    images, book = photos(args.scenes), scenes(args.scenes)
+    scratch = tempfile.TemporaryDirectory()
+    uploads, book = photos(args.scenes, Path(scratch.name)), scenes(args.scenes)
     captioner = BlipCaptioner(blip, max_new_tokens=args.caption_tokens, num_beams=args.caption_beams)
     writer = KoT5Writer(kot5, decoding)
 
     # Warm-up (first-call allocations, lazy imports) so neither side pays it.
     short = replace(decoding, max_length=8)
-    seed_captions(blip, images[:1], 2, args.caption_beams)
-    BlipCaptioner(blip, max_new_tokens=2, num_beams=args.caption_beams).caption(images[:2])
+    seed_captions(blip, uploads[:1], 2, args.caption_beams)
+    our_captions(BlipCaptioner(blip, max_new_tokens=2, num_beams=args.caption_beams), uploads[:2])
     seed_paragraphs(kot5, book[:1], short)
     KoT5Writer(kot5, short).write(book[:2])
 
     # Each stage is timed both ways back to back, so a busy machine weighs on both sides alike.
-    seed_caps, seed_caption_s = timed(seed_captions, blip, images, args.caption_tokens, args.caption_beams)
-    our_caps, our_caption_s = timed(captioner.caption, images)
+    seed_caps, seed_caption_s = timed(seed_captions, blip, uploads, args.caption_tokens, args.caption_beams)
+    our_caps, our_caption_s = timed(our_captions, captioner, uploads)
     print(f"captions:   seed-style {seed_caption_s:.1f} s, ours {our_caption_s:.1f} s", flush=True)
     seed_texts, seed_write_s = timed(seed_paragraphs, kot5, book, decoding)
     our_texts, our_write_s = timed(writer.write, book)
@@ -185,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     seed_s, our_s = seed_caption_s + seed_write_s, our_caption_s + our_write_s
     print(f"seed-style (one image, one paragraph at a time): {seed_s:.1f} s")
     print(f"ours (worker backends, one batch per book):      {our_s:.1f} s")
+    # Other jobs on the machine slow whichever side runs beside them; say how busy it was.
+    print(f"load average (1 min) at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}")
     print(f"ratio={seed_s / our_s:.2f}")
+    scratch.cleanup()
     return 0
 
 

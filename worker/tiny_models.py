@@ -14,7 +14,9 @@ and with the special tokens suppressed.
 """
 from __future__ import annotations
 
+import io
 import json
+import string
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -49,8 +51,6 @@ def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None)
     with never-used pieces up to a size (32100 gives KoT5-base's 32100 + 12 = 32112 ids), for
     full-size random models in the benchmark.
     """
-    import io
-
     import sentencepiece as spm
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import T5TokenizerFast
@@ -82,8 +82,6 @@ def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None)
 def _english_wordpiece_vocab() -> list[str]:
     """A BERT WordPiece vocabulary: every word of the shipped English text whole, and every
     character alone and as a ## continuation, so any other word still splits into pieces."""
-    import string
-
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
     words = sorted({word for line in _lines(ENGLISH_TEXT) for word in line.lower().split()} - set(chars))
     return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars] + words
@@ -171,8 +169,6 @@ def make_tiny_kot5(directory: Path) -> Path:
 
 
 def _train_sentencepiece(lines: list[str], path: Path, vocab_size: int) -> Path:
-    import io
-
     import sentencepiece as spm
 
     trained = io.BytesIO()  # not a model_prefix: the proto would record the scratch path and differ per run
@@ -187,6 +183,7 @@ def _train_sentencepiece(lines: list[str], path: Path, vocab_size: int) -> Path:
 
 def make_tiny_translator(directory: Path) -> Path:
     """MarianMT English -> Korean with sentencepiece source/target models, like Helsinki-NLP/opus-mt."""
+    import sentencepiece as spm
     import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
@@ -197,8 +194,6 @@ def make_tiny_translator(directory: Path) -> Path:
         # One shared vocabulary, as opus-mt models have: </s> 0, <unk> 1, the pieces, <pad> last.
         pieces: list[str] = ["</s>", "<unk>"]
         for model_file in (source, target):
-            import sentencepiece as spm
-
             processor = spm.SentencePieceProcessor(model_file=str(model_file))
             for piece_id in range(processor.get_piece_size()):
                 piece = processor.id_to_piece(piece_id)
