@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     TALES_KOT5_DIR: str = "wisenut-nlp-team/KoT5-base"
     TALES_TRANSLATOR_MODEL: str = "Helsinki-NLP/opus-mt-tc-big-en-ko"
     TALES_DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
+    # Precision of the models on a CPU. auto: bfloat16 where the CPU computes it natively
+    # (AVX512-BF16 or AMX: about twice as fast as float32 here), else float32.
+    TALES_CPU_DTYPE: Literal["auto", "float32", "bfloat16"] = "auto"
     # BLIP decoding: one short English sentence, greedy as in the original and the model card.
     TALES_BLIP_MAX_NEW_TOKENS: int = Field(default=30, ge=1)
     TALES_BLIP_NUM_BEAMS: int = Field(default=1, ge=1)

@@ -171,13 +171,17 @@ def test_a_missing_model_directory_names_the_setting(tmp_path, fresh_models):
     assert models.load_counts == {}  # a failed load is not cached: the next book tries again
 
 
-def test_device_auto_is_cpu_fp32_without_cuda_and_cuda_is_refused():
+def test_device_auto_is_cpu_without_cuda_and_cuda_is_refused(monkeypatch):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
+    monkeypatch.setattr(models, "cpu_bf16_native", lambda: False)
     assert models.placement("auto") == models.Placement("cpu", "float32")
-    assert models.placement("cpu") == models.Placement("cpu", "float32")
+    assert models.placement("cpu", cpu_dtype="bfloat16") == models.Placement("cpu", "bfloat16")
+    monkeypatch.setattr(models, "cpu_bf16_native", lambda: True)
+    assert models.placement("cpu") == models.Placement("cpu", "bfloat16")
+    assert models.placement("auto", cpu_dtype="float32") == models.Placement("cpu", "float32")
     with pytest.raises(RuntimeError, match="TALES_DEVICE=cuda"):
         models.placement("cuda")
 

@@ -73,7 +73,7 @@ class BlipCaptioner:
     @classmethod
     def from_settings(cls, settings: Settings) -> BlipCaptioner:
         """The process-wide BLIP model for these settings, loaded on first use."""
-        where = models.placement(settings.TALES_DEVICE)
+        where = models.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
         parts = models.cached(("blip", settings.TALES_BLIP_MODEL, where), lambda: load_blip(settings.TALES_BLIP_MODEL, where))
         return cls(parts, max_new_tokens=settings.TALES_BLIP_MAX_NEW_TOKENS, num_beams=settings.TALES_BLIP_NUM_BEAMS)
 

@@ -56,7 +56,7 @@ class HfTranslator:
     @classmethod
     def from_settings(cls, settings: Settings) -> HfTranslator:
         """The process-wide translation model for these settings, loaded on first use."""
-        where = models.placement(settings.TALES_DEVICE)
+        where = models.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
         name = settings.TALES_TRANSLATOR_MODEL
         parts = models.cached(("translator", name, where), lambda: load_seq2seq(name, where))
         return cls(parts, prefix=settings.TALES_TRANSLATOR_PREFIX)

@@ -205,7 +205,7 @@ class KoT5Writer:
     def from_settings(cls, settings: Settings) -> KoT5Writer:
         """The process-wide KoT5 model for these settings, loaded on first use."""
         # T5's activations overflow fp16, so on GPUs without bf16 it stays fp32.
-        where = models.placement(settings.TALES_DEVICE, half_safe=False)
+        where = models.placement(settings.TALES_DEVICE, half_safe=False, cpu_dtype=settings.TALES_CPU_DTYPE)
         name = settings.TALES_KOT5_DIR
         parts = models.cached(("kot5", name, where), lambda: load_kot5(name, where))
         return cls(parts, Kot5Decoding.from_settings(settings))

@@ -39,6 +39,7 @@ def book_json(book: Book, detail: bool = True) -> dict:
                 "image_url": url_for("api.get_image", book_id=book.id, index=scene.index),
                 "caption": scene.caption,
                 "caption_lang": scene.caption_lang,
+                "caption_source": scene.caption_source,
                 "suggestions": scene.suggestions,
                 "annotations": scene.annotations,
                 "text": scene.text,
