@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -138,30 +137,11 @@ def api(client) -> ApiActions:
 @pytest.fixture(scope="session")
 def worker_process(service_env) -> Iterator[subprocess.Popen]:
     """A real Celery worker process serving both queues against the test database and Redis."""
-    env = {**os.environ, **service_env}
-    log_path = Path(service_env["DATA_DIR"]) / "worker.log"
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "talesrunner.cli", "worker", "--queues", "gpu,cpu"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("worker exited:\n" + log_path.read_text(errors="replace"))
-        if "ready." in log_path.read_text(errors="replace"):
-            break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError("worker did not start:\n" + log_path.read_text(errors="replace"))
+    from tests.workers import start_worker, stop_worker  # imported late: it imports this module
+
+    process = start_worker(service_env, Path(service_env["DATA_DIR"]) / "worker.log")
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    stop_worker(process)
 
 
 def wait_for(client, headers, url: str, statuses: set[str], timeout: float = 120.0) -> dict:

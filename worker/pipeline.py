@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.config import Settings
 from shared.jobs import TaskName
 from shared.lifecycle import add_note, claim, fail, move, set_progress
-from shared.models import Book, EmailRequest, Scene, utcnow
+from shared.models import Book, EmailRequest, utcnow
 from shared.status import ACTIVE, BookStatus, Stage
 from shared.storage import Storage
 from worker import captioner as captioner_mod
