@@ -13,7 +13,6 @@ from PIL import Image
 
 from shared.config import Settings
 from worker import models
-from worker.errors import model_load_error
 
 
 @dataclass(frozen=True)
@@ -51,12 +50,11 @@ def load_blip(name: str, placement: models.Placement) -> BlipParts:
     """BlipProcessor + BlipForConditionalGeneration from a hub id or a local directory."""
     from transformers import BlipForConditionalGeneration, BlipProcessor
 
-    try:
-        processor = BlipProcessor.from_pretrained(name, use_fast=False)
-        model = BlipForConditionalGeneration.from_pretrained(name, dtype=placement.torch_dtype())
-    except (OSError, ValueError) as exc:
-        raise model_load_error("BLIP captioning model", name, "TALES_BLIP_MODEL", exc) from exc
-    model.to(placement.device).eval()
+    processor, model = models.load_pretrained(
+        "BLIP captioning model", name, "TALES_BLIP_MODEL", placement,
+        lambda: (BlipProcessor.from_pretrained(name, use_fast=False),
+                 BlipForConditionalGeneration.from_pretrained(name, dtype=placement.torch_dtype())),
+    )
     return BlipParts(processor=processor, model=model, placement=placement)
 
 

@@ -77,6 +77,23 @@ def cached(key: Hashable, load: Callable[[], T]) -> T:
         return _cache[key]
 
 
+def load_pretrained(
+    what: str, name: str, setting: str, placement: Placement, load: Callable[[], tuple[Any, Any]]
+) -> tuple[Any, Any]:
+    """Run `load() -> (processor or tokenizer, model)`, then put the model on its device for inference.
+
+    A missing or broken model becomes a StageError naming the setting to fix.
+    """
+    from worker.errors import model_load_error
+
+    try:
+        companion, model = load()
+    except (OSError, ValueError) as exc:
+        raise model_load_error(what, name, setting, exc) from exc
+    model.to(placement.device).eval()
+    return companion, model
+
+
 def clear() -> None:
     """Forget every loaded model (tests; a worker never needs this)."""
     with _lock:

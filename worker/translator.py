@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from shared.config import Settings
 from worker import models
-from worker.errors import StageError, model_load_error
+from worker.errors import StageError
 
 
 class Translator(Protocol):
@@ -33,12 +33,11 @@ def load_seq2seq(name: str, placement: models.Placement) -> Seq2SeqParts:
     """Any transformers seq2seq translation model (MarianMT and the like) from a hub id or directory."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())
-    except (OSError, ValueError) as exc:
-        raise model_load_error("translation model", name, "TALES_TRANSLATOR_MODEL", exc) from exc
-    model.to(placement.device).eval()
+    tokenizer, model = models.load_pretrained(
+        "translation model", name, "TALES_TRANSLATOR_MODEL", placement,
+        lambda: (AutoTokenizer.from_pretrained(name),
+                 AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())),
+    )
     return Seq2SeqParts(tokenizer=tokenizer, model=model, placement=placement)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from shared.config import Settings
 from shared.story_input import SPECIAL_TOKENS, MissingField, build_input_text, service_seed_key
 from worker import korean, models
-from worker.errors import StageError, model_load_error
+from worker.errors import StageError
 from worker.kiwi import ends_as_sentence, ends_with_noun, to_because, to_polite_future, to_polite_past
 
 
@@ -182,13 +182,12 @@ def load_kot5(name: str, placement: models.Placement) -> Kot5Parts:
     """AutoTokenizer + AutoModelForSeq2SeqLM from a fine-tuned KoT5 directory (or hub id)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())
-    except (OSError, ValueError) as exc:
-        raise model_load_error("KoT5 model", name, "TALES_KOT5_DIR", exc) from exc
+    tokenizer, model = models.load_pretrained(
+        "KoT5 model", name, "TALES_KOT5_DIR", placement,
+        lambda: (AutoTokenizer.from_pretrained(name),
+                 AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())),
+    )
     ids = special_token_ids(tokenizer, f"the tokenizer in {name}")
-    model.to(placement.device).eval()
     return Kot5Parts(tokenizer=tokenizer, model=model, placement=placement, special_ids=ids)
 
 
