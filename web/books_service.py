@@ -14,7 +14,7 @@ from shared.images import ImageRejected, sniff_image
 from shared.jobs import TaskName, enqueue_after_commit
 from shared.lifecycle import move, set_progress
 from shared.models import Book, EmailRequest, Scene, User
-from shared.schemas import BookRequest, SceneAnnotation
+from shared.schemas import BookRequest, SceneAnnotation, describe_error
 from shared.status import ACTIVE, BookStatus, InvalidTransition, Stage
 from shared.storage import Storage
 from web.db import get_session, settings
@@ -37,6 +37,15 @@ def owned_book(user: User, book_id: str) -> Book:
     return book
 
 
+def books_page(user: User, page: int, per_page: int) -> tuple[list[Book], int]:
+    """One page of the user's books, newest first, and how many books the user has in all."""
+    db = get_session()
+    mine = select(Book).where(Book.user_id == user.id)
+    total = db.scalar(select(func.count()).select_from(mine.subquery()))
+    books = db.scalars(mine.order_by(Book.created_at.desc(), Book.id).offset((page - 1) * per_page).limit(per_page)).all()
+    return list(books), total
+
+
 def scene_of(book: Book, index: int) -> Scene:
     for scene in book.scenes:
         if scene.index == index:
@@ -57,8 +66,6 @@ def parse_book_request(raw: str | None) -> BookRequest:
     try:
         return BookRequest.model_validate(data)
     except ValidationError as exc:
-        from shared.schemas import describe_error
-
         message, field = describe_error(exc)
         raise ApiError(400, "invalid", f"book.{message}", f"book.{field}" if field else "book") from None
 

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 
-from shared.models import Book
 from shared.schemas import BookRequest
 from web import books_service as service
 from web.auth import current_user, login_required
-from web.db import get_session, settings
+from web.db import settings
 from web.errors import ApiError, korean
 from web import forms, labels
 from web.forms import error_summary, read_scenes
@@ -42,13 +40,10 @@ def my_books():
     """My books with their status, newest first, a page at a time."""
     per_page = settings().TALES_BOOKS_PER_PAGE
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    db = get_session()
-    mine = select(Book).where(Book.user_id == current_user().id)
-    total = db.scalar(select(func.count()).select_from(mine.subquery()))
+    books, total = service.books_page(current_user(), page, per_page)
     pages = max((total + per_page - 1) // per_page, 1)
     if page > pages:
         return redirect(url_for("pages.my_books", page=pages))
-    books = db.scalars(mine.order_by(Book.created_at.desc(), Book.id).offset((page - 1) * per_page).limit(per_page)).all()
     return render_template("books/list.html", books=books, page=page, pages=pages, total=total)
 
 

@@ -27,7 +27,6 @@ from worker import keywords, pdf
 from worker import translator as translator_mod
 from worker import writer as writer_mod
 from worker.captioner import Caption
-from worker.errors import StageError  # noqa: F401  (tasks catch it as pipeline.StageError)
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from shared.links import book_link
 from shared.models import EmailRequest, utcnow
 from shared.storage import Storage
 from worker import celery, mailer, pipeline
+from worker.errors import StageError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _run_stage(task: Task, name: TaskName, stage: Callable[[pipeline.Context, st
             delay = min(2 ** task.request.retries * ctx.settings.TALES_TASK_RETRY_BASE_S, 300)
             raise task.retry(exc=exc, countdown=delay, max_retries=retries) from exc
         pipeline.fail_book(ctx, book_id, f"{STAGE_NAMES[name]} failed after {retries} retries: {exc}")
-    except pipeline.StageError as exc:
+    except StageError as exc:
         pipeline.fail_book(ctx, book_id, f"{STAGE_NAMES[name]}: {exc}")
     except Exception as exc:
         log.exception("%s failed for book %s", name.value, book_id)

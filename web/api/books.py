@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import jsonify, request, send_file, url_for
-from sqlalchemy import func, select
 
 from shared.models import Book
 from shared.schemas import EmailBook, ScenesUpdate, TextEdit
@@ -11,7 +10,6 @@ from web import books_service as service
 from web.api import api
 from web.api.accounts import json_body
 from web.auth import current_user, token_required
-from web.db import get_session
 from web.errors import ApiError
 
 
@@ -72,10 +70,7 @@ def list_books():
     """The caller's books, newest first, paginated (?page=1&per_page=20)."""
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     per_page = min(max(request.args.get("per_page", 20, type=int) or 20, 1), 100)
-    db = get_session()
-    mine = select(Book).where(Book.user_id == current_user().id)
-    total = db.scalar(select(func.count()).select_from(mine.subquery()))
-    books = db.scalars(mine.order_by(Book.created_at.desc(), Book.id).offset((page - 1) * per_page).limit(per_page)).all()
+    books, total = service.books_page(current_user(), page, per_page)
     return jsonify(books=[book_json(b, detail=False) for b in books], page=page, per_page=per_page, total=total)
 
 
