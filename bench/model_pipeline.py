@@ -45,11 +45,11 @@ from shared.config import Settings  # noqa: E402
 from shared.story_input import build_input_text, service_seed_key  # noqa: E402
 from talesrunner import samples  # noqa: E402
 from talesrunner.synthetic import phone_jpeg  # noqa: E402
-from worker import models  # noqa: E402
-from worker.captioner import BlipCaptioner, BlipParts  # noqa: E402
+from worker.ml import loading  # noqa: E402
+from worker.ml.captioner import BlipCaptioner, BlipParts  # noqa: E402
+from worker.ml.tiny import blip_processor, korean_t5_tokenizer  # noqa: E402
+from worker.ml.writer import Kot5Decoding, Kot5Parts, KoT5Writer, SceneInput, special_token_ids  # noqa: E402
 from worker.pipeline import _open_rgb as open_photo  # noqa: E402
-from worker.tiny_models import blip_processor, korean_t5_tokenizer  # noqa: E402
-from worker.writer import Kot5Decoding, Kot5Parts, KoT5Writer, SceneInput, special_token_ids  # noqa: E402
 
 CAPTIONS = (
     "숲 속의 나비가 꽃 위에 앉아 있다",
@@ -77,7 +77,7 @@ def full_size_blip(caption_tokens: int) -> BlipParts:
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id,
         min_new_tokens=caption_tokens,
     )
-    return BlipParts(processor=processor, model=model, placement=models.Placement("cpu", "float32"))
+    return BlipParts(processor=processor, model=model, placement=loading.Placement("cpu", "float32"))
 
 
 def full_size_kot5(max_length: int) -> Kot5Parts:
@@ -93,7 +93,7 @@ def full_size_kot5(max_length: int) -> Kot5Parts:
     model = T5ForConditionalGeneration(config).eval()
     # min_length counts the decoder start token, like max_length: equal means every paragraph is full length.
     model.generation_config.min_length = max_length
-    return Kot5Parts(tokenizer=tokenizer, model=model, placement=models.Placement("cpu", "float32"),
+    return Kot5Parts(tokenizer=tokenizer, model=model, placement=loading.Placement("cpu", "float32"),
                      special_ids=special_token_ids(tokenizer))
 
 
@@ -198,12 +198,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # The worker's own precision on this machine (TALES_DEVICE=auto, TALES_CPU_DTYPE=auto): bfloat16
     # where the CPU computes it natively, else float32. The seed-style side runs float32, as the original did.
-    worker_dtype = models.placement("auto", half_safe=False).dtype
+    worker_dtype = loading.placement("auto", half_safe=False).dtype
 
     def at(dtype: str) -> tuple[BlipCaptioner, KoT5Writer]:
         """The worker's backends over the same weights cast to `dtype`."""
         torch_dtype = getattr(torch, dtype)
-        where = models.Placement("cpu", dtype)
+        where = loading.Placement("cpu", dtype)
         blip.model.to(torch_dtype)
         kot5.model.to(torch_dtype)
         return (BlipCaptioner(replace(blip, placement=where), max_new_tokens=args.caption_tokens,

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from talesrunner.synthetic import phone_jpeg  # noqa: E402
-from worker.pdf import BookSpec, Page, RenderReport, render_book  # noqa: E402
+from worker.book.pdf import BookSpec, Page, RenderReport, render_book  # noqa: E402
 
 ORIENTATIONS = (1, 6, 1, 8, 3, 6, 1, 6, 8, 1)  # a mix of upright and sideways phone shots
 PARAGRAPH = (

@@ -64,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _tiny(args: argparse.Namespace) -> int:
-    from worker.tiny_models import make_tiny_models
+    from worker.ml.tiny import make_tiny_models
 
     for path in make_tiny_models(args.directory):
         print(path)

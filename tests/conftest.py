@@ -168,8 +168,8 @@ def tiny_models(tmp_path_factory) -> Path:
 @pytest.fixture
 def fresh_models():
     """An empty model cache before and after the test, so load counts start at zero."""
-    from worker import models
+    from worker.ml import loading
 
-    models.clear()
-    yield models
-    models.clear()
+    loading.clear()
+    yield loading
+    loading.clear()

@@ -11,11 +11,11 @@ from shared.db import session_factory
 from shared.models import Book
 from shared.storage import Storage
 from tests.helpers import book_form, scene
-from worker import captioner as captioner_mod
-from worker import models, pipeline
-from worker.captioner import Caption, get_captioner
+from worker import pipeline
 from worker.errors import StageError
-from worker.translator import get_translator
+from worker.ml import loading
+from worker.ml.captioner import Caption, get_captioner
+from worker.ml.translator import get_translator
 
 pytestmark = pytest.mark.models
 
@@ -64,7 +64,7 @@ def test_blip_loads_once_and_a_second_book_reuses_it(tiny_models, fresh_models):
     second = get_captioner(_settings(tiny_models, TALES_BLIP_NUM_BEAMS=1))
     second.caption(_photos()[:2])
     assert first.parts is second.parts
-    assert [count for key, count in models.load_counts.items() if key[0] == "blip"] == [1]
+    assert [count for key, count in loading.load_counts.items() if key[0] == "blip"] == [1]
 
 
 def test_a_missing_blip_model_names_the_setting(tmp_path, fresh_models):
@@ -164,7 +164,7 @@ def test_the_captioner_sees_photos_upright(client, api, db, service_env, monkeyp
             assert all(image.mode == "RGB" for image in images)
             return [Caption(text="사진", lang="ko", source="recorder") for _ in images]
 
-    monkeypatch.setattr(captioner_mod, "get_captioner", lambda settings: Recorder())
+    monkeypatch.setattr(pipeline, "get_captioner", lambda settings: Recorder())
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
     book_id = _create(client, api, [_jpeg((64, 48), exif)])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.keywords import DEFAULT_ACTIONS, DEFAULT_FEELINGS, DEFAULT_SETTINGS, KiwiSuggester
+from worker.ml.keywords import DEFAULT_ACTIONS, DEFAULT_FEELINGS, DEFAULT_SETTINGS, KiwiSuggester
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ from tests.conftest import ApiActions, _claim_redis_db, wait_for
 from tests.helpers import jpeg, scene
 from tests.openai_stub import ChatStub, Hang, user_json
 from tests.workers import start_worker, stop_worker
-from worker.captioner import CAPTION_PROMPT, get_captioner
 from worker.errors import StageError
-from worker.keywords import KiwiSuggester, OpenAISuggester, get_suggester
-from worker.openai_chat import OpenAIChat
-from worker.translator import get_translator
-from worker.writer import WRITE_PROMPT, OpenAIWriter, SceneInput, get_writer
+from worker.ml.captioner import CAPTION_PROMPT, get_captioner
+from worker.ml.keywords import KiwiSuggester, OpenAISuggester, get_suggester
+from worker.ml.openai_chat import OpenAIChat
+from worker.ml.translator import get_translator
+from worker.ml.writer import WRITE_PROMPT, OpenAIWriter, SceneInput, get_writer
 
 
 @pytest.fixture

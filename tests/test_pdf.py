@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageStat
 
 from talesrunner import samples, synthetic
-from worker import fonts, pdf, photos
-from worker.pdf import LAYOUTS, BookSpec, Page, render_book
+from worker.book import fonts, pdf, photos
+from worker.book.pdf import LAYOUTS, BookSpec, Page, render_book
 
 MADE_ON = date(2025, 5, 3)
 # Long enough to wrap over several lines at the starting size, short enough to fit without shrinking much.

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 from talesrunner import synthetic
-from worker import photos
+from worker.book import photos
 
 BOX = (822, 694)  # the A5 scene frame at 180 dpi
 

@@ -8,9 +8,9 @@ from PIL import Image
 
 from shared.config import Settings
 from shared.story_input import SPECIAL_TOKENS
-from worker.captioner import get_captioner
-from worker.translator import get_translator
-from worker.writer import SceneInput, get_writer
+from worker.ml.captioner import get_captioner
+from worker.ml.translator import get_translator
+from worker.ml.writer import SceneInput, get_writer
 
 pytestmark = pytest.mark.models
 
@@ -85,7 +85,7 @@ def test_every_tiny_model_writes_visible_text_through_the_worker_backends(tiny_m
 
 def test_model_files_are_the_same_on_every_run(tiny_models, tmp_path):
     """Seeded weights and deterministic tokenizer training: two runs write identical models."""
-    from worker.tiny_models import make_tiny_models
+    from worker.ml.tiny import make_tiny_models
 
     make_tiny_models(tmp_path)
     for name, files in {
@@ -101,9 +101,9 @@ def test_corpus_ships_with_the_package():
     import tomllib
 
     from tests.conftest import REPO
-    from worker.tiny_models import ENGLISH_TEXT, KOREAN_TEXT
+    from worker.ml.tiny import ENGLISH_TEXT, KOREAN_TEXT
 
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert "data/*.txt" in package_data["worker"]
+    assert "data/*.txt" in package_data["worker.ml"]
     assert len(KOREAN_TEXT.read_text(encoding="utf-8").splitlines()) >= 200
     assert len(ENGLISH_TEXT.read_text(encoding="utf-8").splitlines()) >= 100

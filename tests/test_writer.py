@@ -5,9 +5,9 @@ import pytest
 
 from shared.config import Settings
 from shared.story_input import SPECIAL_TOKENS, build_input_text, service_seed_key
-from worker import models
 from worker.errors import StageError
-from worker.writer import SceneInput, TemplateWriter, get_writer, special_token_ids
+from worker.ml import loading
+from worker.ml.writer import SceneInput, TemplateWriter, get_writer, special_token_ids
 
 pytestmark = pytest.mark.models
 
@@ -150,10 +150,10 @@ def test_model_loads_once_per_process_and_is_reused(tiny_models, fresh_models):
     first = get_writer(_settings(tiny_models))
     second = get_writer(_settings(tiny_models, TALES_KOT5_NUM_BEAMS=2))  # decoding is not part of the model
     assert first.parts is second.parts
-    assert list(models.load_counts.values()) == [1]
+    assert list(loading.load_counts.values()) == [1]
     first.write(_scenes(1))
     second.write(_scenes(1))
-    assert list(models.load_counts.values()) == [1]
+    assert list(loading.load_counts.values()) == [1]
 
 
 def test_another_directory_is_another_model(tiny_models, fresh_models, tmp_path):
@@ -162,13 +162,13 @@ def test_another_directory_is_another_model(tiny_models, fresh_models, tmp_path)
     shutil.copytree(tiny_models / "kot5", tmp_path / "kot5")
     first = get_writer(_settings(tiny_models))
     other = get_writer(Settings(TALES_WRITER="kot5", TALES_KOT5_DIR=str(tmp_path / "kot5"), TALES_DEVICE="cpu"))
-    assert first.parts is not other.parts and len(models.load_counts) == 2
+    assert first.parts is not other.parts and len(loading.load_counts) == 2
 
 
 def test_a_missing_model_directory_names_the_setting(tmp_path, fresh_models):
     with pytest.raises(StageError, match="TALES_KOT5_DIR"):
         get_writer(Settings(TALES_WRITER="kot5", TALES_KOT5_DIR=str(tmp_path / "nowhere"), TALES_DEVICE="cpu"))
-    assert models.load_counts == {}  # a failed load is not cached: the next book tries again
+    assert loading.load_counts == {}  # a failed load is not cached: the next book tries again
 
 
 def test_device_auto_is_cpu_without_cuda_and_cuda_is_refused(monkeypatch):
@@ -176,14 +176,14 @@ def test_device_auto_is_cpu_without_cuda_and_cuda_is_refused(monkeypatch):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    monkeypatch.setattr(models, "cpu_bf16_native", lambda: False)
-    assert models.placement("auto") == models.Placement("cpu", "float32")
-    assert models.placement("cpu", cpu_dtype="bfloat16") == models.Placement("cpu", "bfloat16")
-    monkeypatch.setattr(models, "cpu_bf16_native", lambda: True)
-    assert models.placement("cpu") == models.Placement("cpu", "bfloat16")
-    assert models.placement("auto", cpu_dtype="float32") == models.Placement("cpu", "float32")
+    monkeypatch.setattr(loading, "cpu_bf16_native", lambda: False)
+    assert loading.placement("auto") == loading.Placement("cpu", "float32")
+    assert loading.placement("cpu", cpu_dtype="bfloat16") == loading.Placement("cpu", "bfloat16")
+    monkeypatch.setattr(loading, "cpu_bf16_native", lambda: True)
+    assert loading.placement("cpu") == loading.Placement("cpu", "bfloat16")
+    assert loading.placement("auto", cpu_dtype="float32") == loading.Placement("cpu", "float32")
     with pytest.raises(RuntimeError, match="TALES_DEVICE=cuda"):
-        models.placement("cuda")
+        loading.placement("cuda")
 
 
 @pytest.mark.parametrize("bf16, half_safe, dtype", [(True, True, "bfloat16"), (False, True, "float16"),
@@ -193,7 +193,7 @@ def test_cuda_runs_half_precision_where_the_model_allows(monkeypatch, bf16, half
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
-    assert models.placement("auto", half_safe=half_safe) == models.Placement("cuda", dtype)
+    assert loading.placement("auto", half_safe=half_safe) == loading.Placement("cuda", dtype)
 
 
 def test_template_writer_is_still_the_default():

@@ -22,11 +22,11 @@ from shared.lifecycle import add_note, claim, fail, move, set_progress
 from shared.models import Book, EmailRequest, utcnow
 from shared.status import ACTIVE, BookStatus, Stage
 from shared.storage import Storage
-from worker import captioner as captioner_mod
-from worker import keywords, pdf
-from worker import translator as translator_mod
-from worker import writer as writer_mod
-from worker.captioner import Caption
+from worker.book import pdf
+from worker.ml import keywords
+from worker.ml.captioner import Caption, get_captioner
+from worker.ml.translator import get_translator
+from worker.ml.writer import SceneInput, get_writer
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def caption_stage(ctx: Context, book_id: str) -> None:
         paths = [(scene.id, ctx.storage.path(scene.image_name)) for scene in todo]
 
     if paths:
-        captioner = captioner_mod.get_captioner(ctx.settings)
+        captioner = get_captioner(ctx.settings)
         images = [_open_rgb(path) for _, path in paths]
         captions = captioner.caption(images)
         captions, untranslated = _to_korean(ctx.settings, captions)
@@ -99,7 +99,7 @@ def _to_korean(settings: Settings, captions: list[Caption]) -> tuple[list[Captio
     if not english:
         return captions, None
     try:
-        translator = translator_mod.get_translator(settings)
+        translator = get_translator(settings)
         if translator is None:
             return captions, "translation is off: TALES_TRANSLATOR=none"
         korean = translator.translate([captions[i].text or "" for i in english])
@@ -142,7 +142,7 @@ def write_stage(ctx: Context, book_id: str) -> None:
             fail(book, "장면 힌트가 없어 쓸 수 없어요 (annotations are missing; PUT the scenes first).")
             return
         inputs = [
-            writer_mod.SceneInput(
+            SceneInput(
                 index=scene.index,
                 fields=dict(scene.annotations or {}),
                 caption=scene.caption,
@@ -155,7 +155,7 @@ def write_stage(ctx: Context, book_id: str) -> None:
         set_progress(book, Stage.WRITE, len(book.scenes) - len(inputs), len(book.scenes))
 
     if inputs:
-        writer = writer_mod.get_writer(ctx.settings)
+        writer = get_writer(ctx.settings)
         texts = writer.write(inputs)
         with ctx.sessions.begin() as session:
             book = _load(session, book_id)

@@ -3,7 +3,7 @@
 They let the service, the tests and CI run the very code a deployment runs (from_pretrained on
 a directory, the real processor and tokenizer classes, batched generate) without downloading
 weights. Everything is built offline: the tokenizers are trained here on the small Korean and
-English texts shipped in `worker/data/`.
+English texts shipped in `worker/ml/data/`.
 
     DIR/blip        BlipForConditionalGeneration + BlipProcessor (BlipImageProcessor, BertTokenizerFast)
     DIR/kot5        T5ForConditionalGeneration + T5TokenizerFast with the 12 special tokens (SPEC §5)

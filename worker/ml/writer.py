@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 from shared.config import Settings
 from shared.story_input import SPECIAL_TOKENS, MissingField, build_input_text, service_seed_key
-from worker import korean, models
 from worker.errors import StageError
-from worker.kiwi import ends_as_sentence, ends_with_noun, to_because, to_polite_future, to_polite_past
+from worker.ml import korean, loading
+from worker.ml.kiwi import ends_as_sentence, ends_with_noun, to_because, to_polite_future, to_polite_past
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class Kot5Parts:
 
     tokenizer: Any
     model: Any
-    placement: models.Placement
+    placement: loading.Placement
     special_ids: tuple[int, ...]
 
 
@@ -178,11 +178,11 @@ def special_token_ids(tokenizer: Any, where: str = "the KoT5 tokenizer") -> tupl
     return tuple(ids)
 
 
-def load_kot5(name: str, placement: models.Placement) -> Kot5Parts:
+def load_kot5(name: str, placement: loading.Placement) -> Kot5Parts:
     """AutoTokenizer + AutoModelForSeq2SeqLM from a fine-tuned KoT5 directory (or hub id)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    tokenizer, model = models.load_pretrained(
+    tokenizer, model = loading.load_pretrained(
         "KoT5 model", name, "TALES_KOT5_DIR", placement,
         lambda: (AutoTokenizer.from_pretrained(name),
                  AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())),
@@ -204,9 +204,9 @@ class KoT5Writer:
     def from_settings(cls, settings: Settings) -> KoT5Writer:
         """The process-wide KoT5 model for these settings, loaded on first use."""
         # T5's activations overflow fp16, so on GPUs without bf16 it stays fp32.
-        where = models.placement(settings.TALES_DEVICE, half_safe=False, cpu_dtype=settings.TALES_CPU_DTYPE)
+        where = loading.placement(settings.TALES_DEVICE, half_safe=False, cpu_dtype=settings.TALES_CPU_DTYPE)
         name = settings.TALES_KOT5_DIR
-        parts = models.cached(("kot5", name, where), lambda: load_kot5(name, where))
+        parts = loading.cached(("kot5", name, where), lambda: load_kot5(name, where))
         return cls(parts, Kot5Decoding.from_settings(settings))
 
     @staticmethod
@@ -276,7 +276,7 @@ class OpenAIWriter:
     name = "openai"
 
     def __init__(self, settings: Settings):
-        from worker.openai_chat import OpenAIChat
+        from worker.ml.openai_chat import OpenAIChat
 
         self.chat = OpenAIChat(settings)
 

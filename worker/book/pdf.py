@@ -24,8 +24,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
-from worker import photos
-from worker.fonts import BookFonts, FontError, glyphs, register_fonts, resolve_fonts
+from worker.book import photos
+from worker.book.fonts import BookFonts, FontError, glyphs, register_fonts, resolve_fonts
 
 __all__ = ["BookSpec", "FontError", "Page", "RenderReport", "render_book", "resolve_fonts", "to_markup"]
 

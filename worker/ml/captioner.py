@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from shared.config import Settings
-from worker import models
+from worker.ml import loading
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,14 @@ class BlipParts:
 
     processor: Any
     model: Any
-    placement: models.Placement
+    placement: loading.Placement
 
 
-def load_blip(name: str, placement: models.Placement) -> BlipParts:
+def load_blip(name: str, placement: loading.Placement) -> BlipParts:
     """BlipProcessor + BlipForConditionalGeneration from a hub id or a local directory."""
     from transformers import BlipForConditionalGeneration, BlipProcessor
 
-    processor, model = models.load_pretrained(
+    processor, model = loading.load_pretrained(
         "BLIP captioning model", name, "TALES_BLIP_MODEL", placement,
         lambda: (BlipProcessor.from_pretrained(name, use_fast=False),
                  BlipForConditionalGeneration.from_pretrained(name, dtype=placement.torch_dtype())),
@@ -71,8 +71,8 @@ class BlipCaptioner:
     @classmethod
     def from_settings(cls, settings: Settings) -> BlipCaptioner:
         """The process-wide BLIP model for these settings, loaded on first use."""
-        where = models.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
-        parts = models.cached(("blip", settings.TALES_BLIP_MODEL, where), lambda: load_blip(settings.TALES_BLIP_MODEL, where))
+        where = loading.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
+        parts = loading.cached(("blip", settings.TALES_BLIP_MODEL, where), lambda: load_blip(settings.TALES_BLIP_MODEL, where))
         return cls(parts, max_new_tokens=settings.TALES_BLIP_MAX_NEW_TOKENS, num_beams=settings.TALES_BLIP_NUM_BEAMS)
 
     def caption(self, images: list[Image.Image]) -> list[Caption]:
@@ -113,7 +113,7 @@ class OpenAICaptioner:
     name = "openai"
 
     def __init__(self, settings: Settings, parallel: int = 4):
-        from worker.openai_chat import OpenAIChat
+        from worker.ml.openai_chat import OpenAIChat
 
         self.chat = OpenAIChat(settings)
         self.parallel = parallel
@@ -128,7 +128,7 @@ class OpenAICaptioner:
         return [_caption(text, "ko", self.name) for text in texts]
 
     def _one(self, image: Image.Image) -> str:
-        from worker.openai_chat import image_data_url
+        from worker.ml.openai_chat import image_data_url
 
         messages = [
             {

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.config import Settings
-from worker import models
 from worker.errors import StageError
+from worker.ml import loading
 
 
 class Translator(Protocol):
@@ -26,14 +26,14 @@ class Seq2SeqParts:
 
     tokenizer: Any
     model: Any
-    placement: models.Placement
+    placement: loading.Placement
 
 
-def load_seq2seq(name: str, placement: models.Placement) -> Seq2SeqParts:
+def load_seq2seq(name: str, placement: loading.Placement) -> Seq2SeqParts:
     """Any transformers seq2seq translation model (MarianMT and the like) from a hub id or directory."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    tokenizer, model = models.load_pretrained(
+    tokenizer, model = loading.load_pretrained(
         "translation model", name, "TALES_TRANSLATOR_MODEL", placement,
         lambda: (AutoTokenizer.from_pretrained(name),
                  AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())),
@@ -55,9 +55,9 @@ class HfTranslator:
     @classmethod
     def from_settings(cls, settings: Settings) -> HfTranslator:
         """The process-wide translation model for these settings, loaded on first use."""
-        where = models.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
+        where = loading.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
         name = settings.TALES_TRANSLATOR_MODEL
-        parts = models.cached(("translator", name, where), lambda: load_seq2seq(name, where))
+        parts = loading.cached(("translator", name, where), lambda: load_seq2seq(name, where))
         return cls(parts, prefix=settings.TALES_TRANSLATOR_PREFIX)
 
     def translate(self, texts: list[str]) -> list[str]:
@@ -93,7 +93,7 @@ class OpenAITranslator:
     name = "openai"
 
     def __init__(self, settings: Settings):
-        from worker.openai_chat import OpenAIChat
+        from worker.ml.openai_chat import OpenAIChat
 
         self.chat = OpenAIChat(settings)
 

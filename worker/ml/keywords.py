@@ -9,7 +9,7 @@ from typing import Protocol
 
 from shared.config import Settings
 from worker.errors import StageError
-from worker.kiwi import get_kiwi
+from worker.ml.kiwi import get_kiwi
 
 CATEGORIES = ("setting", "action", "feeling")
 # Feelings a picture-book scene commonly carries, offered when the caption names none.
@@ -100,7 +100,7 @@ class OpenAISuggester:
     name = "openai"
 
     def __init__(self, settings: Settings):
-        from worker.openai_chat import OpenAIChat
+        from worker.ml.openai_chat import OpenAIChat
 
         self.chat = OpenAIChat(settings)
         self.offline = KiwiSuggester()
@@ -147,7 +147,7 @@ def _words(value: object) -> list[str]:
 
 def get_suggester(settings: Settings) -> Suggester:
     """Suggestions from an OpenAI-compatible server when configured, else offline."""
-    from worker.openai_chat import is_configured
+    from worker.ml.openai_chat import is_configured
 
     if settings.TALES_SUGGESTER == "openai" or (settings.TALES_SUGGESTER == "auto" and is_configured(settings)):
         return OpenAISuggester(settings)

@@ -1,0 +1,1 @@
+"""The printed book: page layout (`pdf`), photos prepared for print (`photos`) and fonts (`fonts`)."""
