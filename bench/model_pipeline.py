@@ -7,7 +7,7 @@ Options: --scenes, --max-length (KoT5 tokens), --caption-tokens, --beams (KoT5),
 --threads. Decoding defaults are the worker's (shared.config.Settings), the same on both sides.
 
 Both sides run the same full-size models in one process: BLIP-base shapes (BlipConfig defaults:
-ViT-B/16 at 384 px, a 12-layer BERT-base text decoder, vocab 30524) and KoT5-base shapes (SPEC §5:
+ViT-B/16 at 384 px, a 12-layer BERT-base text decoder, vocab 30524) and KoT5-base shapes (docs/architecture.md:
 T5, d_model 768, d_ff 3072, 12+12 layers, 12 heads, d_kv 64, relu, vocab 32100 + 12 = 32112),
 with random weights. Every output is forced to the same length (minimum = maximum), so both sides
 do the same number of decoding steps and only the batching differs.
@@ -81,7 +81,7 @@ def full_size_blip(caption_tokens: int) -> BlipParts:
 
 
 def full_size_kot5(max_length: int) -> Kot5Parts:
-    """KoT5-base shapes (SPEC §5), random weights; paragraphs forced to `max_length` tokens."""
+    """KoT5-base shapes (docs/architecture.md), random weights; paragraphs forced to `max_length` tokens."""
     from transformers import T5Config, T5ForConditionalGeneration
 
     tokenizer = korean_t5_tokenizer(pad_vocab_to=32100)
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=10, help="scenes in the book (1-10)")
-    parser.add_argument("--max-length", type=int, default=128, help="KoT5 paragraph length in tokens (SPEC: 128)")
+    parser.add_argument("--max-length", type=int, default=128, help="KoT5 paragraph length in tokens (the original's: 128)")
     parser.add_argument("--caption-tokens", type=int, default=20, help="BLIP caption length in tokens (BLIP's max 20)")
     # Decoding defaults are the worker's own (shared.config.Settings), on both sides.
     parser.add_argument("--beams", type=int, default=defaults.TALES_KOT5_NUM_BEAMS, help="KoT5 beams (default %(default)s)")

@@ -1,4 +1,4 @@
-"""Typed configuration, read once from the environment (SPEC §3)."""
+"""Typed configuration, read once from the environment (docs/architecture.md, "Configuration")."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,7 +13,7 @@ INSTANCE_DIR = REPO_ROOT / "instance"
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; names are the environment variables of SPEC §3."""
+    """Every knob of the service; names are the environment variables in the README's tables."""
 
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
 
@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # BLIP decoding: one short English sentence, greedy as in the original and the model card.
     TALES_BLIP_MAX_NEW_TOKENS: int = Field(default=30, ge=1)
     TALES_BLIP_NUM_BEAMS: int = Field(default=1, ge=1)
-    # KoT5 decoding, defaults from the original's parameter search (SPEC §5).
+    # KoT5 decoding, defaults from the original's parameter search (docs/architecture.md, "Decoding").
     TALES_KOT5_MAX_INPUT_TOKENS: int = Field(default=128, ge=8)
     TALES_KOT5_MAX_LENGTH: int = Field(default=128, ge=2)
     TALES_KOT5_NUM_BEAMS: int = Field(default=3, ge=1)
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # The address users reach this server at, for links in emails (e.g. https://books.example.org).
     TALES_PUBLIC_URL: str | None = None
 
-    # Upload limits (SPEC §7).
+    # Upload limits: count, bytes and pixels per photo.
     TALES_MAX_IMAGES: int = Field(default=10, ge=1, le=10)
     TALES_MAX_IMAGE_BYTES: int = 25 * 1024 * 1024
     TALES_MAX_IMAGE_PIXELS: int = 60_000_000

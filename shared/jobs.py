@@ -39,7 +39,7 @@ ROUTES: dict[TaskName, Queue] = {
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """The Celery settings shared by the web tier (sender) and the workers (SPEC §7)."""
+    """The Celery settings shared by the web tier (sender) and the workers (docs/architecture.md, "Reliability")."""
     return {
         "broker_url": settings.REDIS_URL,
         "broker_connection_retry_on_startup": True,

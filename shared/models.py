@@ -1,6 +1,7 @@
 """SQLAlchemy 2.0 models: the database is the source of truth for every book."""
 from __future__ import annotations
 
+import enum
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.status import BookStatus
+from shared.status import BookStatus, EmailStatus
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -27,6 +28,11 @@ def utcnow() -> datetime:
 def new_public_id() -> str:
     """An unguessable id for a book, used in URLs."""
     return secrets.token_hex(16)
+
+
+def _values(enum_type: type[enum.Enum]) -> list[str]:
+    """Store an enum by its value ("done"), not its Python name ("DONE")."""
+    return [member.value for member in enum_type]
 
 
 class Base(DeclarativeBase):
@@ -69,7 +75,7 @@ class Book(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     title: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[BookStatus] = mapped_column(
-        Enum(BookStatus, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]),
+        Enum(BookStatus, native_enum=False, length=32, values_callable=_values),
         default=BookStatus.QUEUED,
         index=True,
     )
@@ -127,7 +133,9 @@ class EmailRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     book_id: Mapped[str] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), index=True)
     to_address: Mapped[str] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[EmailStatus] = mapped_column(
+        Enum(EmailStatus, native_enum=False, length=16, values_callable=_values), default=EmailStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,4 +1,4 @@
-"""The one status vocabulary of a book, and the moves allowed between states."""
+"""The status vocabulary of books and email requests, and the moves allowed between states."""
 from __future__ import annotations
 
 import enum
@@ -12,11 +12,6 @@ class BookStatus(str, enum.Enum):
     RENDERING = "rendering"
     DONE = "done"
     FAILED = "failed"
-
-    @property
-    def is_active(self) -> bool:
-        """True while a worker owes this book some work."""
-        return self in ACTIVE
 
 
 class Stage(str, enum.Enum):
@@ -49,16 +44,38 @@ TRANSITIONS: dict[BookStatus, frozenset[BookStatus]] = {
 }
 
 
-class InvalidTransition(Exception):
-    """A book was asked to move between two states that are not connected."""
 
-    def __init__(self, current: BookStatus, target: BookStatus):
-        super().__init__(f"a book cannot go from {current.value} to {target.value}")
+
+class EmailStatus(str, enum.Enum):
+    """Where one request to mail a book stands; it is sent at most once."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+EMAIL_TRANSITIONS: dict[EmailStatus, frozenset[EmailStatus]] = {
+    # A worker claims the request before it talks to the SMTP server.
+    EmailStatus.PENDING: frozenset({EmailStatus.SENDING, EmailStatus.FAILED}),
+    # A temporary SMTP failure puts it back in line; a permanent one ends it.
+    EmailStatus.SENDING: frozenset({EmailStatus.SENT, EmailStatus.PENDING, EmailStatus.FAILED}),
+    EmailStatus.SENT: frozenset(),
+    EmailStatus.FAILED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    """A book or an email request was asked to move between two states that are not connected."""
+
+    def __init__(self, current: BookStatus | EmailStatus, target: BookStatus | EmailStatus):
+        super().__init__(f"cannot go from {current.value} to {target.value}")
         self.current = current
         self.target = target
 
 
-def check_transition(current: BookStatus, target: BookStatus) -> None:
+def check_transition(current: BookStatus | EmailStatus, target: BookStatus | EmailStatus) -> None:
     """Raise InvalidTransition unless current -> target is allowed."""
-    if target not in TRANSITIONS[current]:
+    table = TRANSITIONS if isinstance(current, BookStatus) else EMAIL_TRANSITIONS
+    if target not in table[current]:
         raise InvalidTransition(current, target)

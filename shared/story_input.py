@@ -1,9 +1,11 @@
-"""The KoT5 input text, exactly as the model was trained (SPEC §5)."""
+"""The KoT5 input text, exactly as the model was trained (docs/architecture.md, "The story input")."""
 from __future__ import annotations
 
 import hashlib
 import random
 from collections.abc import Mapping
+
+from shared.vocabulary import OPTIONAL_HINTS, REQUIRED_HINTS
 
 # Fixed order: the token ids of a saved tokenizer depend on it.
 SPECIAL_TOKENS: tuple[str, ...] = (
@@ -20,16 +22,9 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     "<prediction>",
     "<empty>",
 )
-REQUIRED_FIELDS: tuple[str, ...] = ("caption", "name", "i_action", "classification")
-OPTIONAL_FIELDS: tuple[str, ...] = (
-    "character",
-    "setting",
-    "action",
-    "feeling",
-    "causalRelationship",
-    "outcomeResolution",
-    "prediction",
-)
+# The caption leads the required pieces; the hints follow in the vocabulary's order.
+REQUIRED_FIELDS: tuple[str, ...] = ("caption", *REQUIRED_HINTS)
+OPTIONAL_FIELDS: tuple[str, ...] = OPTIONAL_HINTS
 PREFIX = "generate: "
 
 

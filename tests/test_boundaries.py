@@ -1,4 +1,4 @@
-"""House rules that keep the tiers apart (SPEC §2)."""
+"""House rules that keep the tiers apart (docs/architecture.md, "Tiers")."""
 from __future__ import annotations
 
 import subprocess

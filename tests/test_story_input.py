@@ -1,4 +1,4 @@
-"""build_input_text follows the training-time rules of SPEC §5."""
+"""build_input_text follows the training-time rules (docs/architecture.md, "The story input")."""
 from __future__ import annotations
 
 import hashlib

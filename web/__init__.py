@@ -32,17 +32,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["talesrunner.storage"] = Storage(settings.DATA_DIR)
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
 
-    from web import accounts, book_pages, db, errors, pages, security, shared_links
+    from web import db, errors, security
     from web.api import api
     from web.health import bp as health
+    from web.pages import accounts, books, home, shared_links
 
     db.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(accounts.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(book_pages.bp)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(books.bp)
     app.register_blueprint(shared_links.bp)
     # After the blueprints: CSRF exemptions and rate limits name their views.
     security.init_app(app, api)

@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import ApiToken, User, utcnow
-from shared.schemas import Credentials
 from web.db import get_session
 from web.errors import ApiError
+from web.schemas import Credentials
 
 TOKEN_PREFIX = "tr_"
 

@@ -10,15 +10,15 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from shared.config import Settings
-from shared.images import ImageRejected, sniff_image
 from shared.jobs import TaskName, enqueue_after_commit
-from shared.lifecycle import move, set_progress
+from shared.lifecycle import WrongState, claim_or_refuse, require, set_progress
 from shared.models import Book, EmailRequest, Scene, User
-from shared.schemas import BookRequest, SceneAnnotation, describe_error
-from shared.status import ACTIVE, BookStatus, InvalidTransition, Stage
+from shared.status import ACTIVE, BookStatus, Stage
 from shared.storage import Storage
-from web.db import get_session, settings
+from web.db import current_settings, get_session
 from web.errors import ApiError
+from web.images import ImageRejected, sniff_image
+from web.schemas import BookRequest, SceneAnnotation, describe_error
 
 
 def storage() -> Storage:
@@ -111,7 +111,7 @@ def check_quota(user: User, config: Settings) -> None:
 
 def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Book:
     """Store the photos and rows, commit, then enqueue captioning."""
-    config = settings()
+    config = current_settings()
     if request_.scenes is not None and len(request_.scenes) != len(uploads):
         raise ApiError(400, "scene_count", f"{len(request_.scenes)} scene annotations for {len(uploads)} photos: give one per photo", "book.scenes")
     check_quota(user, config)
@@ -137,10 +137,16 @@ def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Boo
     return book
 
 
+def _refuse(exc: WrongState) -> ApiError:
+    return ApiError(409, "wrong_state", str(exc))
+
+
 def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
     """Store the hints for every scene of a book that waits for them."""
-    if book.status not in (BookStatus.AWAITING_ANNOTATIONS, BookStatus.FAILED):
-        raise ApiError(409, "wrong_state", f"annotations can be changed while the book waits for them; it is {book.status.value}")
+    try:
+        require(book, [BookStatus.AWAITING_ANNOTATIONS, BookStatus.FAILED])
+    except WrongState as exc:
+        raise _refuse(exc) from None
     if len(scenes) != len(book.scenes):
         raise ApiError(400, "scene_count", f"this book has {len(book.scenes)} scenes; send exactly that many annotations", "scenes")
     for scene, annotation in zip(book.scenes, scenes, strict=True):
@@ -151,41 +157,35 @@ def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
 
 def start_writing(book: Book) -> None:
     """Move an annotated book to writing and enqueue the writer."""
-    if book.status is not BookStatus.AWAITING_ANNOTATIONS:
-        raise ApiError(409, "wrong_state", f"only a book waiting for annotations can be generated; it is {book.status.value}")
-    if not book.has_annotations:
+    if book.status is BookStatus.AWAITING_ANNOTATIONS and not book.has_annotations:
         raise ApiError(409, "annotations_missing", "PUT the scene annotations first (name, i_action, classification per scene)")
-    _advance(book, BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
+    _advance(book, [BookStatus.AWAITING_ANNOTATIONS], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
 
 
 def edit_text(book: Book, index: int, text: str) -> None:
     """Replace one paragraph and rebuild the PDF."""
-    if book.status is not BookStatus.DONE:
-        raise ApiError(409, "wrong_state", f"pages can be edited once the book is done; it is {book.status.value}")
     scene = scene_of(book, index)
-    scene.text, scene.text_source = text, "user"
-    _advance(book, BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
+    scene.text, scene.text_source = text, "user"  # rolled back with the request if the claim is refused
+    _advance(book, [BookStatus.DONE], BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
 
 
 def regenerate_scene(book: Book, index: int) -> None:
     """Write one scene again, then rebuild the PDF."""
-    if book.status is not BookStatus.DONE:
-        raise ApiError(409, "wrong_state", f"a scene can be regenerated once the book is done; it is {book.status.value}")
     scene = scene_of(book, index)
-    scene.text, scene.text_source = None, None
-    _advance(book, BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
+    scene.text, scene.text_source = None, None  # rolled back with the request if the claim is refused
+    _advance(book, [BookStatus.DONE], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
 
 
 def retry_book(book: Book) -> None:
     """Start a failed book again; finished work (captions, paragraphs) is kept."""
-    if book.status is not BookStatus.FAILED:
-        raise ApiError(409, "wrong_state", f"only a failed book can be retried; it is {book.status.value}")
-    _advance(book, BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
+    _advance(book, [BookStatus.FAILED], BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
 
 
 def request_email(book: Book, to: str) -> EmailRequest:
-    if book.status is not BookStatus.DONE:
-        raise ApiError(409, "wrong_state", f"the book can be emailed once it is done; it is {book.status.value}")
+    try:
+        require(book, [BookStatus.DONE])
+    except WrongState as exc:
+        raise _refuse(exc) from None
     email = EmailRequest(book_id=book.id, to_address=to)
     db = get_session()
     db.add(email)
@@ -202,11 +202,12 @@ def delete_book(book: Book) -> None:
     storage().delete_book(book.id)
 
 
-def _advance(book: Book, target: BookStatus, stage: Stage, task: TaskName) -> None:
+def _advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName) -> None:
+    """Claim the move (compare-and-set, as the workers do), commit, then enqueue the task."""
     try:
-        move(book, target)
-    except InvalidTransition as exc:
-        raise ApiError(409, "wrong_state", str(exc)) from None
+        claim_or_refuse(get_session(), book, allowed, target)
+    except WrongState as exc:
+        raise _refuse(exc) from None
     set_progress(book, stage, 0, len(book.scenes))
     enqueue(task, book.id)
     get_session().commit()

@@ -8,14 +8,15 @@ from shared.config import Settings
 from shared.db import session_factory
 
 
-def settings() -> Settings:
+def current_settings() -> Settings:
+    """The app's settings (read once when the app was built)."""
     return current_app.extensions["talesrunner.settings"]
 
 
 def get_session() -> Session:
     """The request's session, opened on first use."""
     if "db_session" not in g:
-        g.db_session = session_factory(settings().DATABASE_URL)()
+        g.db_session = session_factory(current_settings().DATABASE_URL)()
     return g.db_session
 
 

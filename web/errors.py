@@ -6,7 +6,7 @@ from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from shared.schemas import describe_error
+from web.schemas import describe_error
 
 
 class ApiError(Exception):

@@ -5,7 +5,7 @@ import redis
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from web.db import get_session, settings
+from web.db import current_settings, get_session
 
 bp = Blueprint("health", __name__)
 
@@ -20,7 +20,7 @@ def healthz():
     except Exception as exc:  # report, don't crash: this is what health checks are for
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        redis.Redis.from_url(settings().REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+        redis.Redis.from_url(current_settings().REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"error: {type(exc).__name__}"

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web.auth import current_user
-from web.db import settings
+from web.db import current_settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # API calls that take an email and password in the body and never act through the session cookie.
@@ -45,15 +45,15 @@ LIMITS: dict[str, list[tuple[str, str, object, bool]]] = {
     "accounts.create_token": [("TALES_RATELIMIT_TOKENS", "tokens", user_or_address, False)],
     "accounts.signup": [("TALES_RATELIMIT_SIGNUP", "signup", get_remote_address, False)],
     "api.create_user": [("TALES_RATELIMIT_SIGNUP", "signup", get_remote_address, False)],
-    "pages.new_book": [("TALES_RATELIMIT_BOOKS", "books", user_or_address, False)],
+    "home.new_book": [("TALES_RATELIMIT_BOOKS", "books", user_or_address, False)],
     "api.create_book": [("TALES_RATELIMIT_BOOKS", "books", user_or_address, False)],
-    "book_pages.email": [("TALES_RATELIMIT_EMAILS", "emails", user_or_address, False)],
+    "books.email": [("TALES_RATELIMIT_EMAILS", "emails", user_or_address, False)],
     "api.email": [("TALES_RATELIMIT_EMAILS", "emails", user_or_address, False)],
 }
 
 
 def _limit_value(setting: str):
-    return lambda: getattr(settings(), setting)
+    return lambda: getattr(current_settings(), setting)
 
 
 def _init_limiter(app: Flask) -> Limiter:

@@ -20,8 +20,9 @@ from shared.config import Settings
 from shared.jobs import TaskName
 from shared.lifecycle import add_note, claim, fail, move, set_progress
 from shared.models import Book, EmailRequest, utcnow
-from shared.status import ACTIVE, BookStatus, Stage
+from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
+from shared.vocabulary import default_title
 from worker.book import pdf
 from worker.ml import keywords
 from worker.ml.captioner import Caption, get_captioner
@@ -227,11 +228,6 @@ def render_stage(ctx: Context, book_id: str) -> None:
             ctx.enqueue(session, TaskName.EMAIL, str(request.id))
 
 
-def default_title(protagonist: str | None) -> str:
-    """A title when the user gave none."""
-    return f"{protagonist}의 이야기" if protagonist else "우리의 그림책"
-
-
 def fail_book(ctx: Context, book_id: str, reason: str) -> None:
     """Mark a book failed with the reason, unless it already finished."""
     with ctx.sessions.begin() as session:
@@ -262,7 +258,7 @@ def reconcile(ctx: Context, stale_after: timedelta) -> list[str]:
             ctx.enqueue(session, RESUME[book.status], book.id)
             resent.append(book.id)
         pending = session.scalars(
-            select(EmailRequest).where(EmailRequest.status == "pending", EmailRequest.created_at <= cutoff)
+            select(EmailRequest).where(EmailRequest.status == EmailStatus.PENDING, EmailRequest.created_at <= cutoff)
         ).all()
         for request in pending:
             ctx.enqueue(session, TaskName.EMAIL, str(request.id))

@@ -4,13 +4,14 @@ from __future__ import annotations
 from flask import jsonify, request, send_file, url_for
 
 from shared.models import Book
-from shared.schemas import EmailBook, ScenesUpdate, TextEdit
 from shared.status import BookStatus
 from web import books_service as service
 from web.api import api
-from web.api.accounts import json_body
+from web.api.users import json_body
 from web.auth import current_user, token_required
+from web.db import current_settings
 from web.errors import ApiError
+from web.schemas import EmailBook, ScenesUpdate, TextEdit
 
 
 def book_json(book: Book, detail: bool = True) -> dict:
@@ -46,7 +47,7 @@ def book_json(book: Book, detail: bool = True) -> dict:
             for scene in book.scenes
         ]
         data["emails"] = [
-            {"to": e.to_address, "status": e.status, "attempts": e.attempts, "error": e.last_error}
+            {"to": e.to_address, "status": e.status.value, "attempts": e.attempts, "error": e.last_error}
             for e in book.emails
         ]
     return data
@@ -57,7 +58,7 @@ def book_json(book: Book, detail: bool = True) -> dict:
 def create_book():
     """Upload 1-10 photos (in order) and optional hints; starts captioning."""
     book_request = service.parse_book_request(request.form.get("book"))
-    uploads = service.read_uploads(request.files.getlist("images"), service.settings())
+    uploads = service.read_uploads(request.files.getlist("images"), current_settings())
     book = service.create_book(current_user(), book_request, uploads)
     response = jsonify(book_json(book))
     response.headers["Location"] = url_for("api.get_book", book_id=book.id)

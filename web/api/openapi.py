@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from shared.schemas import BookRequest, Credentials, EmailBook, ScenesUpdate, TextEdit
 from shared.status import BookStatus
 from web.api import api
+from web.schemas import BookRequest, Credentials, EmailBook, ScenesUpdate, TextEdit
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _BOOK = {"$ref": "#/components/schemas/Book"}

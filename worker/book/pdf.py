@@ -24,6 +24,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
+from shared.vocabulary import default_title
 from worker.book import photos
 from worker.book.fonts import BookFonts, FontError, glyphs, register_fonts, resolve_fonts
 
@@ -178,7 +179,7 @@ def render_book(
     layout = LAYOUTS[page_size]
     fonts = register_fonts(font_path)
     report = RenderReport()
-    title = " ".join(spec.title.split()) or (f"{spec.protagonist.strip()}의 이야기" if spec.protagonist.strip() else "우리의 그림책")
+    title = " ".join(spec.title.split()) or default_title(spec.protagonist.strip())
 
     # initialFontName: otherwise every page names Helvetica, a font the PDF does not embed.
     canvas = Canvas(

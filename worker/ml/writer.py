@@ -10,8 +10,9 @@ from typing import Any, Protocol
 
 from shared.config import Settings
 from shared.story_input import SPECIAL_TOKENS, MissingField, build_input_text, service_seed_key
+from shared.vocabulary import has_final_consonant, obj, subject, topic, with_
 from worker.errors import StageError
-from worker.ml import korean, loading
+from worker.ml import loading
 from worker.ml.kiwi import ends_as_sentence, ends_with_noun, to_because, to_polite_future, to_polite_past
 
 
@@ -41,7 +42,7 @@ def _join_ko(items: list[str]) -> str:
     """A, B, C -> 'A, B와 C' style list."""
     if len(items) == 1:
         return items[0]
-    return ", ".join(items[:-2] + [korean.with_(items[-2]) + " " + items[-1]])
+    return ", ".join(items[:-2] + [with_(items[-2]) + " " + items[-1]])
 
 
 _OPENINGS = ("어느 날, ", "그러던 중, ", "그다음에는 ", "잠시 뒤, ", "그리고 ", "한참 뒤, ")
@@ -65,20 +66,20 @@ class TemplateWriter:
             opening = "마지막으로, "
         settings_ = _items(f.get("setting"))
         where = f"{_join_ko(settings_)}에서 " if settings_ else ""
-        sentences.append(f"{opening}{where}{korean.subject(name)} {self._predicate(f['i_action'])}")
+        sentences.append(f"{opening}{where}{subject(name)} {self._predicate(f['i_action'])}")
 
         if scene.caption and scene.caption_lang == "ko":
             caption = scene.caption.strip().rstrip(".")
             if ends_as_sentence(caption):
                 sentences.append(f"사진 속 모습처럼 {to_polite_past(caption)}.")
             else:
-                sentences.append(f"사진 속에는 {korean.subject(caption)} 보여요.")
+                sentences.append(f"사진 속에는 {subject(caption)} 보여요.")
 
         friends = [c for c in _items(f.get("character")) if c != name]
         if friends:
-            sentences.append(f"{korean.with_(_join_ko(friends))} 함께였어요.")
+            sentences.append(f"{with_(_join_ko(friends))} 함께였어요.")
         for action in _items(f.get("action")):
-            sentences.append(f"{korean.topic(name)} {self._predicate(action)}")
+            sentences.append(f"{topic(name)} {self._predicate(action)}")
         feelings = _items(f.get("feeling"))
         if feelings:
             sentences.append(self._feeling(name, feelings))
@@ -106,25 +107,25 @@ class TemplateWriter:
         if ends_as_sentence(done):
             return done + "."
         if ends_with_noun(done):
-            return f"{done}{'이었어요' if korean.has_final_consonant(done) else '였어요'}."
+            return f"{done}{'이었어요' if has_final_consonant(done) else '였어요'}."
         return done + "요."
 
     def _predicate(self, action: str) -> str:
         action = action.strip().rstrip(".")
         if ends_with_noun(action):
-            return f"{korean.obj(action)} 했어요."
+            return f"{obj(action)} 했어요."
         return self._finish(action)
 
     @staticmethod
     def _feeling(name: str, feelings: list[str]) -> str:
         if all(ends_with_noun(word) for word in feelings):
-            return f"{korean.topic(name)} {korean.obj(_join_ko(feelings))} 느꼈어요."
-        return f"{korean.topic(name)} 마음이 " + ", ".join(to_polite_past(word) for word in feelings) + "."
+            return f"{topic(name)} {obj(_join_ko(feelings))} 느꼈어요."
+        return f"{topic(name)} 마음이 " + ", ".join(to_polite_past(word) for word in feelings) + "."
 
 
 @dataclass(frozen=True)
 class Kot5Decoding:
-    """How KoT5 inputs are cut and paragraphs decoded; defaults are the original's (SPEC §5)."""
+    """How KoT5 inputs are cut and paragraphs decoded; defaults are the original's (docs/architecture.md, "Decoding")."""
 
     max_input_tokens: int = 128
     max_length: int = 128
@@ -168,7 +169,7 @@ class Kot5Parts:
 
 
 def special_token_ids(tokenizer: Any, where: str = "the KoT5 tokenizer") -> tuple[int, ...]:
-    """The ids of the 12 special tokens, in SPEC order; an error if the tokenizer lacks any."""
+    """The ids of the 12 special tokens, in their fixed order; an error if the tokenizer lacks any."""
     ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
     missing = [token for token, id_ in zip(SPECIAL_TOKENS, ids) if id_ is None or id_ == tokenizer.unk_token_id]
     if missing:

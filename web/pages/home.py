@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from shared.schemas import BookRequest
 from web import books_service as service
 from web.auth import current_user, login_required
-from web.db import settings
+from web.db import current_settings
 from web.errors import ApiError, korean
-from web import forms, labels
-from web.forms import error_summary, read_scenes
+from web.pages import forms, labels
+from web.pages.forms import error_summary, read_scenes
+from web.schemas import BookRequest
 
-bp = Blueprint("pages", __name__)
+bp = Blueprint("home", __name__)
 
 
 @bp.record_once
@@ -30,7 +30,7 @@ def _signed_in() -> dict:
 def index():
     """The front page for visitors; signed-in users go to their books."""
     if current_user() is not None:
-        return redirect(url_for("pages.my_books"))
+        return redirect(url_for("home.my_books"))
     return render_template("index.html")
 
 
@@ -38,17 +38,17 @@ def index():
 @login_required
 def my_books():
     """My books with their status, newest first, a page at a time."""
-    per_page = settings().TALES_BOOKS_PER_PAGE
+    per_page = current_settings().TALES_BOOKS_PER_PAGE
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     books, total = service.books_page(current_user(), page, per_page)
     pages = max((total + per_page - 1) // per_page, 1)
     if page > pages:
-        return redirect(url_for("pages.my_books", page=pages))
+        return redirect(url_for("home.my_books", page=pages))
     return render_template("books/list.html", books=books, page=page, pages=pages, total=total)
 
 
 def _new_book_form(problems: list[str], status: int, form: dict | None = None):
-    config = settings()
+    config = current_settings()
     return render_template(
         "books/new.html", problems=problems, form=form or {},
         max_images=config.TALES_MAX_IMAGES, max_mb=config.TALES_MAX_IMAGE_BYTES // 1_000_000,
@@ -70,7 +70,7 @@ def new_book():
         problems.append("제목은 200자까지 쓸 수 있어요.")
     keep = {"title": form.get("title", ""), "email_when_done": bool(form.get("email_when_done")), "hints": form.get("hints", "now")}
     try:
-        uploads = service.read_uploads(files, settings())
+        uploads = service.read_uploads(files, current_settings())
     except ApiError as exc:
         problems.insert(0, korean(exc))
     if problems:
@@ -83,4 +83,4 @@ def new_book():
     except ApiError as exc:
         return _new_book_form([korean(exc)], exc.status, keep)
     flash("사진을 받았어요. 그림책을 만드는 동안 이 페이지에서 진행 상황을 볼 수 있어요.", "success")
-    return redirect(url_for("book_pages.show", book_id=book.id), code=303)
+    return redirect(url_for("books.show", book_id=book.id), code=303)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from shared.schemas import Credentials
 from web.api import api
 from web.auth import find_user, issue_token, register
 from web.db import get_session
 from web.errors import ApiError
+from web.schemas import Credentials
 
 
 def json_body() -> dict:

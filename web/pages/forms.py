@@ -6,10 +6,8 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from shared.schemas import CLASSIFICATIONS, FIELD_LABELS, SceneAnnotation
-
-REQUIRED_FIELDS = ("name", "i_action", "classification")
-OPTIONAL_FIELDS = ("character", "setting", "action", "feeling", "causalRelationship", "outcomeResolution", "prediction")
+from shared.vocabulary import CLASSIFICATIONS, FIELD_LABELS, HINT_FIELDS, OPTIONAL_HINTS, REQUIRED_HINTS, obj, subject
+from web.schemas import SceneAnnotation
 
 # A short example under each field, so a parent knows what kind of words to write.
 FIELD_HINTS: dict[str, str] = {
@@ -23,9 +21,6 @@ FIELD_HINTS: dict[str, str] = {
     "outcomeResolution": "예: 무지개를 보았어요",
     "prediction": "예: 내일도 놀러 갈 거예요",
 }
-
-# Which keyword suggestions (from the worker) fill which field.
-SUGGESTION_TARGETS = {"setting": "setting", "action": "action", "feeling": "feeling"}
 
 
 @dataclass
@@ -41,21 +36,15 @@ def field_name(position: int, name: str) -> str:
     return f"scenes-{position}-{name}"
 
 
-def _particle(word: str, with_final: str, without: str) -> str:
-    """을/를, 이/가: chosen by whether the last Hangul syllable has a final consonant."""
-    code = ord(word[-1]) - 0xAC00
-    return word + (with_final if 0 <= code < 11172 and code % 28 else without)
-
-
 def _message(name: str, kind: str) -> str:
     label = FIELD_LABELS[name]
     if name == "classification":
-        return f"{_particle(label, '을', '를')} {', '.join(CLASSIFICATIONS)} 중에서 골라 주세요."
+        return f"{obj(label)} {', '.join(CLASSIFICATIONS)} 중에서 골라 주세요."
     if kind in ("missing", "string_too_short"):
-        return f"{_particle(label, '을', '를')} 적어 주세요."
+        return f"{obj(label)} 적어 주세요."
     if kind == "string_too_long":
-        return f"{_particle(label, '이', '가')} 너무 길어요."
-    return f"{_particle(label, '을', '를')} 확인해 주세요."
+        return f"{subject(label)} 너무 길어요."
+    return f"{obj(label)} 확인해 주세요."
 
 
 def read_scenes(form: MultiDict, count: int) -> tuple[list[SceneAnnotation] | None, list[SceneForm]]:
@@ -63,9 +52,9 @@ def read_scenes(form: MultiDict, count: int) -> tuple[list[SceneAnnotation] | No
     forms: list[SceneForm] = []
     annotations: list[SceneAnnotation] = []
     for position in range(count):
-        scene = SceneForm(values={name: form.get(field_name(position, name), "").strip() for name in FIELD_LABELS})
+        scene = SceneForm(values={name: form.get(field_name(position, name), "").strip() for name in HINT_FIELDS})
         try:
-            annotations.append(SceneAnnotation(**{k: v for k, v in scene.values.items() if v or k in REQUIRED_FIELDS}))
+            annotations.append(SceneAnnotation(**{k: v for k, v in scene.values.items() if v or k in REQUIRED_HINTS}))
         except ValidationError as exc:
             for error in exc.errors():
                 name = str(error["loc"][0]) if error.get("loc") else "name"
@@ -81,8 +70,8 @@ def error_summary(forms: list[SceneForm]) -> list[str]:
 
 def template_globals() -> dict:
     return {
-        "REQUIRED_FIELDS": REQUIRED_FIELDS,
-        "OPTIONAL_FIELDS": OPTIONAL_FIELDS,
+        "REQUIRED_HINTS": REQUIRED_HINTS,
+        "OPTIONAL_HINTS": OPTIONAL_HINTS,
         "FIELD_LABELS": FIELD_LABELS,
         "FIELD_HINTS": FIELD_HINTS,
         "CLASSIFICATIONS": CLASSIFICATIONS,

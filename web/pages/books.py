@@ -5,14 +5,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from pydantic import ValidationError
 
 from shared.models import Book
-from shared.schemas import EmailBook, TextEdit
 from web import books_service as service
 from web.auth import current_user, login_required
 from web.errors import ApiError, error_page, korean
-from web.forms import SceneForm, error_summary, read_scenes
-from web.thumbnails import SIZES, thumbnail as make_thumbnail
+from web.pages.forms import SceneForm, error_summary, read_scenes
+from web.schemas import EmailBook, TextEdit
+from web.thumbnails import SIZES
+from web.thumbnails import thumbnail as make_thumbnail
 
-bp = Blueprint("book_pages", __name__, url_prefix="/books/<book_id>")
+bp = Blueprint("books", __name__, url_prefix="/books/<book_id>")
 
 
 def _mine(book_id: str) -> Book:
@@ -22,7 +23,7 @@ def _mine(book_id: str) -> Book:
 def _back(book: Book, message: str, category: str = "success", anchor: str | None = None):
     flash(message, category)
     # 303: after a form post the browser fetches the book page with GET, so reload does not resubmit.
-    return redirect(url_for("book_pages.show", book_id=book.id, _anchor=anchor), code=303)
+    return redirect(url_for("books.show", book_id=book.id, _anchor=anchor), code=303)
 
 
 def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list[str] | None = None, status: int = 200):
@@ -37,7 +38,7 @@ def _refused(exc: ApiError):
     if exc.status == 404 or request.method == "GET":
         return error_page(exc.status, korean(exc))
     flash(korean(exc), "error")
-    return redirect(url_for("book_pages.show", book_id=request.view_args["book_id"]), code=303)
+    return redirect(url_for("books.show", book_id=request.view_args["book_id"]), code=303)
 
 
 @bp.get("")
@@ -128,4 +129,4 @@ def delete(book_id: str):
     title = book.title or "그림책"
     service.delete_book(book)
     flash(f"‘{title}’ 책을 지웠어요.", "info")
-    return redirect(url_for("pages.my_books"), code=303)
+    return redirect(url_for("home.my_books"), code=303)

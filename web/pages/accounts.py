@@ -8,10 +8,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from shared.models import ApiToken
-from shared.schemas import Credentials
 from web.auth import current_user, find_user, issue_token, log_in, log_out, login_required, register
 from web.db import get_session
 from web.errors import ApiError, korean
+from web.schemas import Credentials
 
 bp = Blueprint("accounts", __name__)
 
@@ -27,7 +27,7 @@ def _safe_next(target: str | None) -> str:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target
-    return url_for("pages.my_books")
+    return url_for("home.my_books")
 
 
 def _credentials() -> tuple[Credentials | None, dict[str, str]]:
@@ -55,7 +55,7 @@ def signup():
             else:
                 log_in(user)
                 flash("가입을 환영해요! 첫 그림책을 만들어 보세요.", "success")
-                return redirect(url_for("pages.new_book"))
+                return redirect(url_for("home.new_book"))
     return render_template("accounts/signup.html", errors=errors), (400 if errors else 200)
 
 

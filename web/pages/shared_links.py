@@ -7,7 +7,7 @@ from shared.links import LinkExpired, LinkInvalid, read_book_token
 from shared.models import Book
 from shared.status import BookStatus
 from web import books_service as service
-from web.db import get_session, settings
+from web.db import current_settings, get_session
 from web.errors import error_page
 
 bp = Blueprint("shared_links", __name__)
@@ -17,7 +17,7 @@ bp = Blueprint("shared_links", __name__)
 def download(token: str):
     """Send the PDF named by a signed link; no login, as the link itself is the permission."""
     try:
-        book_id = read_book_token(settings(), token)
+        book_id = read_book_token(current_settings(), token)
     except LinkExpired:
         return error_page(410)
     except LinkInvalid:

@@ -1,33 +1,20 @@
-"""Validation of what users send, shared by the JSON API and the pages (SPEC §4)."""
+"""Validation of what users send, shared by the JSON API and the pages."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
 
-CLASSIFICATIONS: tuple[str, ...] = ("의사소통", "자연탐구", "사회관계", "예술경험", "신체운동_건강")
-Classification = Literal["의사소통", "자연탐구", "사회관계", "예술경험", "신체운동_건강"]
+from shared.vocabulary import CLASSIFICATIONS, Classification
 
 Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Optional_ = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None
 
-# Korean labels for the fields, for messages and forms.
-FIELD_LABELS: dict[str, str] = {
-    "name": "주인공",
-    "i_action": "주인공의 행동",
-    "classification": "이야기 분류",
-    "character": "캐릭터",
-    "setting": "배경",
-    "action": "행동",
-    "feeling": "감정",
-    "causalRelationship": "원인",
-    "outcomeResolution": "결과",
-    "prediction": "예측",
-}
-
-
 class SceneAnnotation(BaseModel):
-    """The hints for one scene: three required, seven optional (comma-separated items)."""
+    """The hints for one scene: three required, seven optional (comma-separated items).
+
+    The fields are `shared.vocabulary.HINT_FIELDS`; a test keeps the two in step.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

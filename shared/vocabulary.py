@@ -1,0 +1,123 @@
+"""The words the service shares across tiers: hint fields, classifications, Korean labels, particles.
+
+The hint fields are the AI Hub "동화 삽화 생성 데이터" annotation fields the story model was trained on
+(docs/architecture.md, "The story input"). Labels are what parents read on pages and in mail.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.status import BookStatus, EmailStatus, Stage
+
+# The five story classifications of the training data, spelled exactly as the model saw them.
+CLASSIFICATIONS: tuple[str, ...] = ("의사소통", "자연탐구", "사회관계", "예술경험", "신체운동_건강")
+Classification = Literal["의사소통", "자연탐구", "사회관계", "예술경험", "신체운동_건강"]
+
+REQUIRED_HINTS: tuple[str, ...] = ("name", "i_action", "classification")
+# In this order in the model's input; each may hold several comma-separated items.
+OPTIONAL_HINTS: tuple[str, ...] = (
+    "character",
+    "setting",
+    "action",
+    "feeling",
+    "causalRelationship",
+    "outcomeResolution",
+    "prediction",
+)
+HINT_FIELDS: tuple[str, ...] = REQUIRED_HINTS + OPTIONAL_HINTS
+
+FIELD_LABELS: dict[str, str] = {
+    "name": "주인공",
+    "i_action": "주인공의 행동",
+    "classification": "이야기 분류",
+    "character": "캐릭터",
+    "setting": "배경",
+    "action": "행동",
+    "feeling": "감정",
+    "causalRelationship": "원인",
+    "outcomeResolution": "결과",
+    "prediction": "예측",
+}
+
+STATUS_LABELS: dict[BookStatus, str] = {
+    BookStatus.QUEUED: "차례를 기다려요",
+    BookStatus.CAPTIONING: "사진을 살펴보고 있어요",
+    BookStatus.AWAITING_ANNOTATIONS: "힌트를 기다려요",
+    BookStatus.WRITING: "이야기를 쓰고 있어요",
+    BookStatus.RENDERING: "책으로 묶고 있어요",
+    BookStatus.DONE: "완성",
+    BookStatus.FAILED: "멈춤",
+}
+
+STAGE_LABELS: dict[Stage, str] = {
+    Stage.CAPTION: "사진 설명 만들기",
+    Stage.SUGGEST: "키워드 고르기",
+    Stage.WRITE: "이야기 쓰기",
+    Stage.RENDER: "PDF 만들기",
+}
+
+# The same stages as operators read them in a failed book's `error` and in the logs.
+STAGE_OPERATOR_NAMES: dict[Stage, str] = {
+    Stage.CAPTION: "captioning",
+    Stage.SUGGEST: "keyword suggestions",
+    Stage.WRITE: "writing",
+    Stage.RENDER: "rendering the PDF",
+}
+
+EMAIL_LABELS: dict[EmailStatus, str] = {
+    EmailStatus.PENDING: "보낼 차례를 기다려요",
+    EmailStatus.SENDING: "보내는 중이에요",
+    EmailStatus.SENT: "보냈어요",
+    EmailStatus.FAILED: "보내지 못했어요",
+}
+
+
+def default_title(protagonist: str | None) -> str:
+    """The book's title when the user gave none."""
+    return f"{protagonist}의 이야기" if protagonist else "우리의 그림책"
+
+
+# Particles: Korean picks 은/는, 이/가, 을/를, 과/와 by whether the word before ends in a consonant.
+_HANGUL_FIRST, _HANGUL_LAST = 0xAC00, 0xD7A3
+# Digits and Latin letters read aloud in Korean: does the reading end in a consonant?
+_DIGIT_HAS_FINAL = {"0": True, "1": True, "2": False, "3": True, "4": False,
+                    "5": False, "6": True, "7": True, "8": True, "9": False}
+_LATIN_HAS_FINAL = set("lmnr")  # 엘, 엠, 엔, 알
+
+
+def has_final_consonant(word: str) -> bool:
+    """True when the last sound of `word` is a consonant (받침)."""
+    stripped = word.rstrip(" \t\n.,!?~\"')]}")
+    if not stripped:
+        return False
+    last = stripped[-1]
+    code = ord(last)
+    if _HANGUL_FIRST <= code <= _HANGUL_LAST:
+        return (code - _HANGUL_FIRST) % 28 != 0
+    if last.isdigit():
+        return _DIGIT_HAS_FINAL.get(last, False)
+    return last.lower() in _LATIN_HAS_FINAL
+
+
+def _particle(word: str, after_consonant: str, after_vowel: str) -> str:
+    return word + (after_consonant if has_final_consonant(word) else after_vowel)
+
+
+def topic(word: str) -> str:
+    """word + 은/는."""
+    return _particle(word, "은", "는")
+
+
+def subject(word: str) -> str:
+    """word + 이/가."""
+    return _particle(word, "이", "가")
+
+
+def obj(word: str) -> str:
+    """word + 을/를."""
+    return _particle(word, "을", "를")
+
+
+def with_(word: str) -> str:
+    """word + 과/와."""
+    return _particle(word, "과", "와")

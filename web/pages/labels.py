@@ -1,0 +1,52 @@
+"""What the pages call each status, stage and email state, in plain Korean."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from shared.models import Book, EmailRequest
+from shared.status import ACTIVE, EmailStatus
+from shared.vocabulary import EMAIL_LABELS, STAGE_LABELS, STATUS_LABELS
+from web.db import current_settings
+
+# Keyed by the plain values the pages and the poller's JSON carry ("done", "write").
+STATUS_TEXT: dict[str, str] = {status.value: label for status, label in STATUS_LABELS.items()}
+STAGE_TEXT: dict[str, str] = {stage.value: label for stage, label in STAGE_LABELS.items()}
+
+ACTIVE_STATUSES = sorted(status.value for status in ACTIVE)
+
+
+def failure_text(book: Book) -> str:
+    """Why a book stopped, in words a parent understands; the technical reason is shown below it."""
+    stage = STAGE_TEXT.get(book.stage or "", "그림책 만들기")
+    return (
+        f"‘{stage}’ 단계에서 문제가 생겨 멈췄어요. 다시 시도하면 이미 끝난 부분"
+        "(사진 설명, 다 쓴 글)은 그대로 두고 멈춘 곳부터 이어서 만들어요."
+    )
+
+
+def email_state(request: EmailRequest) -> str:
+    """One line about one email request."""
+    label = EMAIL_LABELS[request.status]
+    if request.status is EmailStatus.FAILED and request.last_error:
+        return f"{label} ({request.last_error})"
+    if request.status is EmailStatus.PENDING and request.last_error:
+        return f"{request.attempts}번 시도했지만 보내지 못해 잠시 뒤 다시 보낼게요 ({request.last_error})"
+    return label
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (naive UTC) time as the user's clock shows it."""
+    if value is None:
+        return ""
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(current_settings().TALES_TIMEZONE)).strftime(fmt)
+
+
+def template_globals() -> dict:
+    return {
+        "STATUS_LABELS": STATUS_TEXT,
+        "STAGE_LABELS": STAGE_TEXT,
+        "ACTIVE_STATUSES": ACTIVE_STATUSES,
+        "failure_text": failure_text,
+        "email_state": email_state,
+    }
