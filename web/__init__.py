@@ -31,6 +31,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["talesrunner.settings"] = settings
     app.extensions["talesrunner.storage"] = Storage(settings.DATA_DIR)
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
+    from web.images import DecodeSlots
+
+    app.extensions["talesrunner.decode_slots"] = DecodeSlots(settings.TALES_DECODE_SLOTS)
 
     from web import db, errors, security
     from web.api import api

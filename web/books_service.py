@@ -17,12 +17,21 @@ from shared.status import ACTIVE, BookStatus, Stage
 from shared.storage import Storage
 from web.db import current_settings, get_session
 from web.errors import ApiError
-from web.images import ImageRejected, sniff_image
+from web.images import DecodeSlots, ImageRejected, sniff_image
 from web.schemas import BookRequest, SceneAnnotation, describe_error
 
 
 def storage() -> Storage:
     return current_app.extensions["talesrunner.storage"]
+
+
+def decode_slots() -> DecodeSlots:
+    """The process's few photo-decoding slots (upload checks, thumbnails): they bound web memory."""
+    return current_app.extensions["talesrunner.decode_slots"]
+
+
+def decode_slot():
+    return decode_slots().slot()
 
 
 def enqueue(task: TaskName, *args: str) -> None:
@@ -91,7 +100,8 @@ def read_uploads(files: list[FileStorage], config: Settings) -> list[Upload]:
         data = file.read(config.TALES_MAX_IMAGE_BYTES + 1)
         label = f"photo {position} ({file.filename or 'unnamed'})"
         try:
-            info = sniff_image(data, filename=label, max_bytes=config.TALES_MAX_IMAGE_BYTES, max_pixels=config.TALES_MAX_IMAGE_PIXELS)
+            info = sniff_image(data, filename=label, max_bytes=config.TALES_MAX_IMAGE_BYTES, max_pixels=config.TALES_MAX_IMAGE_PIXELS,
+                               max_decode_bytes=config.TALES_MAX_DECODE_MB * 2**20, decode_slot=decode_slot())
         except ImageRejected as exc:
             raise ApiError(400, "bad_image", str(exc), f"images[{position - 1}]") from None
         uploads.append(Upload(data, info.extension, info.format, info.width, info.height))

@@ -1,4 +1,9 @@
-"""Small JPEG copies of the uploaded photos for the pages; a phone should not load 12 MP originals."""
+"""Small JPEG copies of the uploaded photos for the pages; a phone should not load 12 MP originals.
+
+Made once per photo and size and kept beside the book's files; made under the web process's
+decoding slots (`web.images.DecodeSlots`), one request per copy, so parallel requests cannot make
+a web process decode without bound.
+"""
 from __future__ import annotations
 
 import os
@@ -7,13 +12,15 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from shared.decoding import load_reduced
 from shared.models import Scene
 from shared.storage import Storage
+from web.images import DecodeSlots
 
 SIZES = (320, 480, 960)
 
 
-def thumbnail(storage: Storage, scene: Scene, size: int) -> Path:
+def thumbnail(storage: Storage, scene: Scene, size: int, slots: DecodeSlots) -> Path:
     """The photo of `scene` fitted into size x size, made once and kept beside the book's files."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}")
@@ -22,12 +29,19 @@ def thumbnail(storage: Storage, scene: Scene, size: int) -> Path:
     target = folder / f"{Path(scene.image_name).stem}-{size}.jpg"
     if target.is_file():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with Image.open(storage.path(scene.image_name)) as image:
-        image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a fraction of full size
-        small = ImageOps.exif_transpose(image).convert("RGB")
-    small.thumbnail((size, size), Image.Resampling.LANCZOS)
-    tmp = folder / f".tmp-{secrets.token_hex(6)}-{target.name}"
-    small.save(tmp, "JPEG", quality=82, optimize=True, progressive=True)
-    os.replace(tmp, target)  # two requests racing both write whole files; the last rename wins
+    with slots.only_one(str(target)):
+        if target.is_file():  # made while this request waited
+            return target
+        with slots.slot(), Image.open(storage.path(scene.image_name)) as image:
+            reduced = load_reduced(image, (size * 2, size * 2))
+            small = ImageOps.exif_transpose(reduced).convert("RGB")
+            del reduced
+        small.thumbnail((size, size), Image.Resampling.LANCZOS)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".tmp-{secrets.token_hex(6)}-{target.name}"
+        try:
+            small.save(tmp, "JPEG", quality=82, optimize=True, progressive=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
     return target

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
+from shared.decoding import load_reduced
 from shared.jobs import TaskName
 from shared.lifecycle import add_note, claim, fail, move, set_progress
 from shared.models import Book, EmailRequest, utcnow
@@ -47,9 +48,11 @@ def _load(session: Session, book_id: str) -> Book | None:
 
 
 def _open_rgb(path) -> Image.Image:
+    """One photo, decoded no larger than captioners need (~384 px); its full-size pixels are dropped at once."""
     with Image.open(path) as image:
-        image.draft("RGB", (1024, 1024))  # captioners look at ~384 px; skip decoding full size
-        return ImageOps.exif_transpose(image).convert("RGB")
+        small = ImageOps.exif_transpose(load_reduced(image, (1024, 1024))).convert("RGB")
+    small.thumbnail((1024, 1024))
+    return small
 
 
 def caption_stage(ctx: Context, book_id: str) -> None:
@@ -64,7 +67,7 @@ def caption_stage(ctx: Context, book_id: str) -> None:
 
     if paths:
         captioner = get_captioner(ctx.settings)
-        images = [_open_rgb(path) for _, path in paths]
+        images = [_open_rgb(path) for _, path in paths]  # one at a time: one full decode in memory at most
         captions = captioner.caption(images)
         captions, untranslated = _to_korean(ctx.settings, captions)
         with ctx.sessions.begin() as session:
