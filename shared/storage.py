@@ -54,6 +54,15 @@ class Storage:
     def delete_book(self, book_id: str) -> None:
         shutil.rmtree(self.book_dir(book_id), ignore_errors=True)
 
+    def remove_temp_files(self, book_id: str) -> int:
+        """Delete the `.tmp-*` files a killed process left in the book's folders; how many went."""
+        folder = self.book_dir(book_id)
+        removed = 0
+        for tmp in [*folder.glob(".tmp-*"), *folder.glob("*/.tmp-*")]:
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     @staticmethod
     def _write_atomic(target: Path, data: bytes) -> None:
         tmp = target.with_name(f".tmp-{target.name}")

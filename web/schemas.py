@@ -1,14 +1,63 @@
 """Validation of what users send, shared by the JSON API and the pages."""
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import re
+import unicodedata
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
 
 from shared.vocabulary import CLASSIFICATIONS, Classification
 
-Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Optional_ = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None
+# Line breaks and tabs are text; every other control character (NUL first of all) and lone
+# surrogates are not, and the database refuses them: they are refused here, before it.
+_MULTILINE_OK = frozenset("\n\r\t")
+
+
+def _no_controls(allowed: frozenset[str] = frozenset()):
+    def check(value: str) -> str:
+        for ch in value:
+            if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
+                raise ValueError(f"control characters such as U+{ord(ch):04X} are not allowed")
+        return value
+
+    return AfterValidator(check)
+
+
+Line = _no_controls()
+Text_ = _no_controls(_MULTILINE_OK)
+
+Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Line]
+Optional_ = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), Line] | None
+
+
+class JsonRefused(ValueError):
+    """JSON text the service will not parse: too large, too deep, not UTF-8, or not JSON."""
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def parse_json(raw: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
+    """Parse JSON after checking its size and nesting depth (the parser recurses once per level)."""
+    if len(raw) > max_bytes:
+        raise JsonRefused(f"the JSON text is larger than {max_bytes // 1024} KB")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise JsonRefused("the JSON text is not valid UTF-8") from None
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > max_depth:
+            raise JsonRefused(f"the JSON nests deeper than {max_depth} levels")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise JsonRefused(f"not valid JSON: {getattr(exc, 'msg', 'too deep')}") from None
 
 class SceneAnnotation(BaseModel):
     """The hints for one scene: three required, seven optional (comma-separated items).
@@ -39,7 +88,7 @@ class BookRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Line] | None = None
     scenes: list[SceneAnnotation] | None = None
     email_when_done: bool = False
 
@@ -53,14 +102,14 @@ class ScenesUpdate(BaseModel):
 class TextEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Text_]
 
 
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr
-    password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200), Line]
 
 
 class EmailBook(BaseModel):
@@ -74,7 +123,7 @@ def describe_error(exc: ValidationError) -> tuple[str, str | None]:
     first = exc.errors()[0]
     location = [str(part) for part in first.get("loc", ())]
     field = ".".join(location) or None
-    message = first.get("msg", "invalid value")
+    message = first.get("msg", "invalid value").removeprefix("Value error, ")
     if first.get("type") == "literal_error" and location and location[-1] == "classification":
         message = "classification must be one of: " + ", ".join(CLASSIFICATIONS)
     elif first.get("type") == "missing":

@@ -39,7 +39,7 @@ def index():
 def my_books():
     """My books with their status, newest first, a page at a time."""
     per_page = current_settings().TALES_BOOKS_PER_PAGE
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = service.page_number(request.args.get("page", 1, type=int))
     books, total = service.books_page(current_user(), page, per_page)
     pages = max((total + per_page - 1) // per_page, 1)
     if page > pages:
