@@ -90,6 +90,13 @@ def _start_watch(reconcile: bool) -> None:
     if _watch is not None and _watch.is_alive() and _watch.pid == os.getpid():
         _watch.reconcile = _watch.reconcile or reconcile
         return
+    # The first beat in this thread, before any other starts: every lazy import of the database
+    # driver happens now, not in a thread that a later fork (a new prefork child) could cut in half.
+    try:
+        with context().sessions.begin() as session:
+            leases.beat(session, leases.this_process())
+    except Exception:
+        log.warning("first lease beat failed; the watch will try again", exc_info=True)
     _watch = Watch(reconcile)
     _watch.start()
 

@@ -147,6 +147,7 @@ class Workers:
         """A worker (`--queues gpu,cpu` unless args say otherwise) with FAULT_* settings; once it is ready."""
         self.count += 1
         log_path = self.directory / f"worker-{self.count}.log"
+        faults.setdefault("text", "plain")
         env = {**os.environ, **self.env, "FAULT_DIR": str(self.markers), **{f"FAULT_{k.upper()}": v for k, v in faults.items()}}
         log = open(log_path, "wb")
         process = subprocess.Popen([sys.executable, "-m", "tests.faults.fault_worker", *(args or ("--queues", "gpu,cpu"))],
