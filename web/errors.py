@@ -152,6 +152,7 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, DBAPIError) and not isinstance(exc, (OperationalError, InterfaceError)):
             return _server_error(exc)
         log.warning("database unreachable: %s", exc.__class__.__name__, exc_info=True)
+        g.setdefault("user", None)  # the error page must not wait for the database a second time
         return _unavailable("unavailable", "the database is not reachable; try again shortly")
 
     @app.errorhandler(Exception)
@@ -186,8 +187,12 @@ def _server_error(exc: Exception):
 
 
 def retry_read_once(exc: Exception):
-    """A read (GET/HEAD) that lost its database connection is run once more on a fresh one; None otherwise."""
-    if request.method not in ("GET", "HEAD") or g.get("_db_retried") or not isinstance(exc, (OperationalError, InterfaceError)):
+    """A read (GET/HEAD) that lost its database connection is run once more on a fresh one; None otherwise.
+
+    Only a connection that dropped (`connection_invalidated`: killed, restarted server) is worth it;
+    a database that refuses or does not answer new connections would only double the wait.
+    """
+    if request.method not in ("GET", "HEAD") or g.get("_db_retried") or not getattr(exc, "connection_invalidated", False):
         return None
     g._db_retried = True
     from web.db import drop_session

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import DBAPIError
 
 from web import books_service as service
 from web.auth import current_user, login_required
@@ -23,7 +24,10 @@ def _vocabulary(state) -> None:
 
 @bp.app_context_processor
 def _signed_in() -> dict:
-    return {"user": current_user()}
+    try:
+        return {"user": current_user()}
+    except DBAPIError:  # an error page while the database is away: shown as to a visitor
+        return {"user": None}
 
 
 @bp.get("/")
