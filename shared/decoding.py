@@ -52,6 +52,7 @@ def load_reduced(image: Image.Image, box: tuple[int, int]) -> Image.Image:
         except ValueError:  # modes reduce() does not take (P, 1): keep the full image
             return image
         reduced.info = dict(image.info)
+        image.close()  # frees the full-size pixels now, not when the caller's `with` ends
         return reduced
     return image
 
