@@ -259,6 +259,8 @@ def fail_book(ctx: Context, book_id: str, reason: str) -> None:
         book = _load(session, book_id)
         if book is not None and book.status not in (BookStatus.DONE, BookStatus.AWAITING_ANNOTATIONS):
             fail(book, reason)
+    if book is None:  # deleted while the stage ran (its photos went first): remove what the stage wrote
+        ctx.storage.delete_book(book_id)
 
 
 # Which task picks up a book that sits in each running state.
