@@ -26,6 +26,7 @@ from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
 from shared.vocabulary import default_title
 from worker.book import pdf
+from worker.errors import StageError
 from worker.ml import keywords
 from worker.ml.captioner import Caption, get_captioner
 from worker.ml.translator import get_translator
@@ -123,7 +124,9 @@ def _to_korean(settings: Settings, captions: list[Caption]) -> tuple[list[Captio
     except Exception as exc:
         # A caption in English still makes a book; failing the whole book over it would not help the user.
         log.exception("translation failed; keeping English captions")
-        return captions, f"translation failed: {exc}"
+        # A StageError is written for people (it names the setting to fix); anything else stays in the log.
+        why = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}; the worker's log has the details"
+        return captions, f"translation failed: {why}"
     translated = list(captions)
     for i, text in zip(english, korean, strict=True):
         translated[i] = Caption(text=text, lang="ko", source=f"{captions[i].source}+{translator.name}")

@@ -103,9 +103,9 @@ def _start_watch(reconcile: bool) -> None:
 
 def sweep(ctx: pipeline.Context) -> list[str]:
     """One reconcile with what the broker holds, and old worker rows removed."""
-    resent = pipeline.reconcile(
-        ctx, timedelta(seconds=ctx.settings.TALES_STALE_AFTER_S), broker.queued_ids(ctx.settings.REDIS_URL)
-    )
+    # With leases off the service behaves as before them: the stale threshold alone.
+    queued = broker.queued_ids(ctx.settings.REDIS_URL) if ctx.settings.TALES_LEASES else None
+    resent = pipeline.reconcile(ctx, timedelta(seconds=ctx.settings.TALES_STALE_AFTER_S), queued)
     with ctx.sessions.begin() as session:
         leases.sweep(session, ctx.settings)
     return resent

@@ -69,7 +69,7 @@ def _signed_in(fault_client) -> tuple[dict[str, str], str]:
     return headers, fault_client.get_cookie("session").value
 
 
-@pytest.mark.parametrize("kind", ["refused", "blackholed"])
+@pytest.mark.parametrize("kind", ["refused", pytest.param("blackholed", marks=pytest.mark.faults)])
 def test_an_unreachable_database_answers_503_in_seconds_on_every_kind_of_route(kind, fault_client, fault_env, blackhole):
     headers, cookie = _signed_in(fault_client)
     port = free_port() if kind == "refused" else blackhole.port
