@@ -8,7 +8,7 @@ from flask import Flask
 
 from shared.config import Settings, get_settings
 from shared.jobs import make_celery
-from shared.storage import Storage
+from shared.storage import open_storage
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,7 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_config)
     app.json.ensure_ascii = False
     app.extensions["talesrunner.settings"] = settings
-    app.extensions["talesrunner.storage"] = Storage(settings.DATA_DIR)
+    app.extensions["talesrunner.storage"] = open_storage(settings)
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
 
     from web import db, errors, security

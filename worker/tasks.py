@@ -19,7 +19,7 @@ from shared.lifecycle import claim_email, email_retries, finish_email, stage_ret
 from shared.links import book_link
 from shared.models import EmailRequest
 from shared.status import EmailStatus, Stage
-from shared.storage import Storage
+from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES, default_title
 from worker import celery, mailer, pipeline
 from worker.errors import StageError
@@ -40,7 +40,7 @@ def context() -> pipeline.Context:
     return pipeline.Context(
         settings=settings,
         sessions=session_factory(settings.DATABASE_URL),
-        storage=Storage(settings.DATA_DIR),
+        storage=open_storage(settings),
         enqueue=enqueue,
     )
 
@@ -119,17 +119,15 @@ def send_email(self: Task, request_id: str) -> None:
         if request is None:
             return
         book = request.book
-        outgoing = mailer.Outgoing(
-            to=request.to_address,
-            title=book.title or default_title((book.scenes[0].annotations or {}).get("name")),
-            pdf_path=ctx.storage.path(book.pdf_name),
-            pdf_bytes=book.pdf_bytes or 0,
-            link=book_link(ctx.settings, book.id),
-        )
+        title = book.title or default_title((book.scenes[0].annotations or {}).get("name"))
+        to, pdf_name, pdf_bytes, link = request.to_address, book.pdf_name, book.pdf_bytes or 0, book_link(ctx.settings, book.id)
         attempts = request.attempts
     retries = email_retries(ctx.settings)
     try:
-        mailer.send(ctx.settings, mailer.build_message(ctx.settings, outgoing))
+        with ctx.storage.local_copy(pdf_name) as pdf_path:
+            outgoing = mailer.Outgoing(to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes, link=link)
+            message = mailer.build_message(ctx.settings, outgoing)
+        mailer.send(ctx.settings, message)
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:
         # No SMTP server configured, or a 5xx answer (bad address): waiting will not help.
         final = not retries.may_retry(attempts - 1) or isinstance(exc, RuntimeError) or mailer.is_permanent(exc)
