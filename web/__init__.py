@@ -32,11 +32,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["talesrunner.storage"] = open_storage(settings)
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
 
-    from web import db, errors, security
+    from web import db, errors, metrics, security
     from web.api import api
     from web.health import bp as health
     from web.pages import accounts, books, home, shared_links
 
+    metrics.init_app(app)  # first: the request id and the clock start before any other hook
     db.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api)

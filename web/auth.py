@@ -4,14 +4,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from datetime import timedelta
 
 from flask import g, redirect, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import ApiToken, User, utcnow
-from web.db import get_session
+from web.db import current_settings, get_session
 from web.errors import ApiError
 from web.schemas import Credentials
 
@@ -87,12 +88,33 @@ def _user_from_bearer() -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     db = get_session()
-    record = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
-    if record is None:
+    # Token and user in one query; polling clients send one request a second or more.
+    row = db.execute(
+        select(ApiToken.id, ApiToken.last_used_at, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token.strip()))
+    ).first()
+    if row is None:
         return None
-    record.last_used_at = utcnow()
+    _touch(row.id, row.last_used_at)
+    return row.User
+
+
+def _touch(token_id: int, last_used_at) -> None:
+    """Record when a token was used, at most once per TALES_TOKEN_TOUCH_S, so reads stay reads."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=current_settings().TALES_TOKEN_TOUCH_S)
+    if last_used_at is not None and last_used_at > cutoff:
+        return
+    db = get_session()
+    # Conditional, so many web workers seeing the same stale time write it once between them.
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= cutoff))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.commit()
-    return record.user
 
 
 def current_user() -> User | None:

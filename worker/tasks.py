@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
@@ -22,6 +23,7 @@ from shared.status import EmailStatus, Stage
 from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES, default_title
 from worker import celery, mailer, pipeline
+from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
 from worker.errors import StageError
 
 log = logging.getLogger(__name__)
@@ -65,10 +67,13 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
     ctx = context()
     retries = stage_retries(ctx.settings)
     label = f"{STAGE_LABELS[name]} ({STAGE_OPERATOR_NAMES[name]})"
+    started, outcome = time.perf_counter(), "failed"
     try:
         stage(ctx, book_id)
+        outcome = "ok"
     except TRANSIENT as exc:
         if retries.may_retry(task.request.retries):
+            outcome = "retry"
             delay = retries.delay(task.request.retries)
             raise task.retry(exc=exc, countdown=delay, max_retries=retries.max_retries) from exc
         pipeline.fail_book(ctx, book_id, f"{label} failed after {retries.max_retries} retries: {exc}")
@@ -77,6 +82,10 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
     except Exception as exc:
         log.exception("%s failed for book %s", name.value, book_id)
         pipeline.fail_book(ctx, book_id, f"{label} failed: {type(exc).__name__}: {exc}")
+    finally:
+        STAGE_SECONDS.labels(name.value, outcome).observe(time.perf_counter() - started)
+        if outcome == "failed":
+            TASK_FAILURES.labels(short_name(task.name)).inc()
 
 
 @celery.task(bind=True, name=TaskName.CAPTION.value, )
@@ -134,6 +143,8 @@ def send_email(self: Task, request_id: str) -> None:
         with ctx.sessions.begin() as session:
             request = session.get(EmailRequest, int(request_id))
             finish_email(request, EmailStatus.FAILED if final else EmailStatus.PENDING, f"{type(exc).__name__}: {exc}")
+        if final:
+            TASK_FAILURES.labels(short_name(self.name)).inc()
         if not final:
             raise self.retry(exc=exc, countdown=retries.delay(attempts - 1), max_retries=retries.max_retries) from exc
         return
