@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
-from shared.models import Book, EmailRequest, utcnow
+from shared.models import Book, EmailRequest, touch_book, utcnow
 from shared.status import BookStatus, EmailStatus, Stage, check_transition
 
 
@@ -108,9 +108,11 @@ def claim_email(session: Session, request_id: int) -> EmailRequest | None:
     )
     if result.rowcount != 1:
         return None
-    return session.execute(
+    request = session.execute(
         select(EmailRequest).where(EmailRequest.id == request_id).execution_options(populate_existing=True)
     ).scalar_one()
+    touch_book(session, request.book_id)  # the book's page shows the request as sending
+    return request
 
 
 def finish_email(request: EmailRequest, target: EmailStatus, error: str | None = None) -> None:

@@ -17,6 +17,7 @@ from web.errors import ApiError
 from web.schemas import Credentials
 
 TOKEN_PREFIX = "tr_"
+UNAUTHORIZED = "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)"
 
 
 def hash_token(token: str) -> str:
@@ -96,11 +97,11 @@ def _user_from_bearer() -> User | None:
     ).first()
     if row is None:
         return None
-    _touch(row.id, row.last_used_at)
+    touch_token(row.id, row.last_used_at)
     return row.User
 
 
-def _touch(token_id: int, last_used_at) -> None:
+def touch_token(token_id: int, last_used_at) -> None:
     """Record when a token was used, at most once per TALES_TOKEN_TOUCH_S, so reads stay reads."""
     now = utcnow()
     cutoff = now - timedelta(seconds=current_settings().TALES_TOKEN_TOUCH_S)
@@ -137,7 +138,7 @@ def token_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            raise ApiError(401, "unauthorized", "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)")
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
         return view(*args, **kwargs)
 
     return wrapped

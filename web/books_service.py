@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.datastructures import FileStorage
 
 from shared.config import Settings
@@ -30,16 +29,9 @@ def enqueue(task: TaskName, *args: str) -> None:
     enqueue_after_commit(get_session(), current_app.extensions["talesrunner.celery"], task, *args)
 
 
-def owned_book(user: User, book_id: str, details: bool = False) -> Book:
-    """The caller's book, or 404: someone else's book does not exist for them.
-
-    With `details`, its scenes come in the same query and its email requests in one more
-    (the status poll's whole read), instead of one lazy query each later.
-    """
-    query = select(Book).where(Book.id == book_id, Book.user_id == user.id)
-    if details:
-        query = query.options(joinedload(Book.scenes), selectinload(Book.emails))
-    book = get_session().scalars(query).unique().first()
+def owned_book(user: User, book_id: str) -> Book:
+    """The caller's book, or 404: someone else's book does not exist for them."""
+    book = get_session().scalar(select(Book).where(Book.id == book_id, Book.user_id == user.id))
     if book is None:
         raise ApiError(404, "not_found", "no such book")
     return book

@@ -1,7 +1,7 @@
 """Books: create from photos, poll, annotate, generate, edit, download, email, delete."""
 from __future__ import annotations
 
-from flask import Response, jsonify, request, url_for
+from flask import jsonify, request, url_for
 
 from shared.models import Book
 from shared.status import BookStatus
@@ -11,6 +11,7 @@ from web.api.users import json_body
 from web.auth import current_user, token_required
 from web.db import current_settings
 from web.downloads import send_stored
+from web.poll import poll
 from web.errors import ApiError
 from web.schemas import EmailBook, ScenesUpdate, TextEdit
 
@@ -77,19 +78,9 @@ def list_books():
 
 
 @api.get("/books/<book_id>")
-@token_required
 def get_book(book_id: str):
     """Status, progress, captions, suggestions and paragraphs of one book (ETag: 304 when unchanged)."""
-    return revalidated(jsonify(book_json(service.owned_book(current_user(), book_id, details=True))))
-
-
-def revalidated(response: Response) -> Response:
-    """An ETag of the body; 304 with no body when the client's If-None-Match still matches."""
-    response.add_etag()
-    # Only the caller may keep it, and only to show again after asking: progress moves on.
-    response.headers["Cache-Control"] = "private, no-cache"
-    response.vary.update(("Authorization", "Cookie"))
-    return response.make_conditional(request)
+    return poll(book_id, book_json)
 
 
 @api.put("/books/<book_id>/scenes")
