@@ -37,7 +37,7 @@ class S3Storage(Storage):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.presign_s = presign_s
         # Retries with backoff on throttling and dropped connections; path-style for MinIO.
-        config = Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"},
+        config = Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}, signature_version="s3v4",
                         connect_timeout=5, read_timeout=30, max_pool_connections=20)
         self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=config)
         self._public_endpoint = public_endpoint_url

@@ -150,7 +150,10 @@ class LocalStorage(Storage):
 
     @contextmanager
     def local_copy(self, name: str) -> Iterator[Path]:
-        yield self.path(name)
+        path = self.path(name)
+        if not path.is_file():
+            raise FileNotFoundError(name)
+        yield path
 
     @contextmanager
     def local_folder(self, prefix: str) -> Iterator[Path]:
