@@ -53,6 +53,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": Queue.CPU.value,
         "task_routes": {name.value: {"queue": queue.value} for name, queue in ROUTES.items()},
         "worker_hijack_root_logger": False,
+        # Task events for Flower (the compose file runs it): what runs where, retries, failures.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         "beat_schedule": {
             "reconcile": {"task": TaskName.RECONCILE.value, "schedule": settings.TALES_RECONCILE_EVERY_S},
         },

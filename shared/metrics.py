@@ -29,6 +29,9 @@ def prepare_multiprocess_dir(kind: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"talesrunner-{kind}-{os.getpid()}-", dir=base))
     os.environ[ENV] = str(folder)
     atexit.register(_remove, folder, os.getpid())
+    # Imported now, with the folder set: gunicorn calls mark_dead from its SIGCHLD handler, where a
+    # first import could interrupt another one half-way.
+    import prometheus_client.multiprocess  # noqa: F401
     return folder
 
 
