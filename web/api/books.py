@@ -6,13 +6,13 @@ from flask import jsonify, request, url_for
 from shared.models import Book
 from shared.status import BookStatus
 from web import books_service as service
-from web.api import api
+from web.api.blueprint import api
 from web.api.users import json_body
 from web.auth import current_user, token_required
 from web.db import current_settings
 from web.downloads import send_stored
-from web.poll import poll
 from web.errors import ApiError
+from web.poll import poll
 from web.schemas import EmailBook, ScenesUpdate, TextEdit
 
 

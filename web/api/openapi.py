@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from shared.status import BookStatus
-from web.api import api
+from web.api.blueprint import api
 from web.schemas import BookRequest, Credentials, EmailBook, ScenesUpdate, TextEdit
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
