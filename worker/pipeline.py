@@ -26,8 +26,9 @@ from shared.vocabulary import default_title
 from worker.book import pdf
 from worker.ml import keywords
 from worker.ml.captioner import Caption, get_captioner
+from worker.ml import story
 from worker.ml.translator import get_translator
-from worker.ml.writer import SceneInput, get_writer
+from worker.ml.writer import SceneInput, get_writer, make_plan
 
 log = logging.getLogger(__name__)
 
@@ -154,19 +155,25 @@ def write_stage(ctx: Context, book_id: str) -> None:
             if scene.text is None
         ]
         set_progress(book, Stage.WRITE, len(book.scenes) - len(inputs), len(book.scenes))
+        title, age = book.shown_title, book.age
 
     if inputs:
         writer = get_writer(ctx.settings)
-        texts = writer.write(inputs)
+        # The plan (names, arc, connecting words, title) sees the whole book, pages already written included.
+        draft = story.write_book(writer, inputs, make_plan(inputs, title=title, age=age))
         with ctx.sessions.begin() as session:
             book = _load(session, book_id)
             if book is None or book.status is not BookStatus.WRITING:
                 return
             by_index = {scene.index: scene for scene in book.scenes}
-            for scene_input, text in zip(inputs, texts, strict=True):
+            for scene_input, text, source in zip(inputs, draft.texts, draft.sources, strict=True):
                 scene = by_index[scene_input.index]
                 if scene.text is None:
-                    scene.text, scene.text_source = text, writer.name
+                    scene.text, scene.text_source = text, source
+            if book.shown_title is None:
+                book.generated_title = draft.title
+            for note in draft.notes:
+                add_note(book, note)
             if writer.name == "template":
                 add_note(book, "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).")
 
@@ -190,8 +197,9 @@ def render_stage(ctx: Context, book_id: str) -> None:
             return
         first = book.scenes[0].annotations or {}
         spec = pdf.BookSpec(
-            title=book.title or default_title(first.get("name")),
+            title=book.shown_title or default_title(first.get("name")),
             protagonist=first.get("name", ""),
+            age=book.age,
             # The date the family sees on the cover is their local day, not UTC's.
             made_on=book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date(),
             pages=[

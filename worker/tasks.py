@@ -121,7 +121,7 @@ def send_email(self: Task, request_id: str) -> None:
         book = request.book
         outgoing = mailer.Outgoing(
             to=request.to_address,
-            title=book.title or default_title((book.scenes[0].annotations or {}).get("name")),
+            title=book.shown_title or default_title((book.scenes[0].annotations or {}).get("name")),
             pdf_path=ctx.storage.path(book.pdf_name),
             pdf_bytes=book.pdf_bytes or 0,
             link=book_link(ctx.settings, book.id),
