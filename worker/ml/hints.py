@@ -33,6 +33,7 @@ class Clause:
     mood: str = "plain"  # "plain" | "future" (갈 거예요) | "guess" (떠날지도 몰라요)
     has_subject: bool = False  # the hint names its own subject (비가 오다)
     has_adverb: bool = False  # the hint already has an adverb (깡충깡충 뛰다)
+    negated: bool = False  # 울지 않았다, 찾지 못했다: no sound word fits
     verb_at: int = 0  # where the word holding the predicate starts, for an added sound word
     lemma: str = ""  # the stem's dictionary form, for the lexicons (뛰어놀, 기쁘)
 
@@ -60,6 +61,10 @@ class Clause:
         """떠날지도 몰라요."""
         return self._join([("ᆯ지", "EC")]) + "도 몰라요"
 
+    def decided(self) -> str:
+        """소풍을 가기로 했어요: a plan told in the past, for a page's main sentence."""
+        return self._join([("기", "ETN")]) + "로 했어요"
+
     def and_(self) -> str:
         """뛰고 (the next clause carries the tense)."""
         return self._join([("고", "EC")])
@@ -85,7 +90,8 @@ class Clause:
         at = self.verb_at
         return Clause(
             head=self.head[:at] + word + " " + self.head[at:], stem=self.stem, kind=self.kind, past=self.past,
-            mood=self.mood, has_subject=self.has_subject, has_adverb=True, verb_at=at + len(word) + 1, lemma=self.lemma,
+            mood=self.mood, has_subject=self.has_subject, has_adverb=True, negated=self.negated, verb_at=at + len(word) + 1,
+            lemma=self.lemma,
         )
 
 
@@ -101,11 +107,26 @@ def _is_predicate(tag: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def parse(text: str) -> Clause | None:
-    """The hint as a clause ending in a predicate, or None when it ends in a noun or anything else."""
+    """The hint as a clause ending in a predicate, or None when it ends in a noun or anything else.
+
+    Kiwi's best reading comes first; when it finds no predicate at the end (뛰어노는 read as 뛰어 + 노 +
+    는), its next readings are tried, so a verb form is not taken for a noun.
+    """
     phrase = clean(text)
     if not phrase:
         return None
-    tokens = get_kiwi().tokenize(phrase)
+    best = get_kiwi().tokenize(phrase)
+    clause = _parse_tokens(phrase, best)
+    words = [t for t in best if t.tag not in _PUNCT]
+    if clause is None and words and words[-1].tag.startswith("J"):
+        for tokens, _score in get_kiwi().analyze(phrase, top_n=4)[1:]:
+            clause = _parse_tokens(phrase, tokens)
+            if clause is not None:
+                break
+    return clause
+
+
+def _parse_tokens(phrase: str, tokens) -> Clause | None:
     end = len(tokens)
     while end and tokens[end - 1].tag in _PUNCT:
         end -= 1
@@ -192,6 +213,8 @@ def _make(phrase: str, tokens, at: int, stem: tuple[Morph, ...], kind: str, past
         head=head, stem=stem, kind=kind, past=past, mood=mood,
         has_subject=any(t.tag == "JKS" for t in before),
         has_adverb=any(t.tag in ("MAG", "IC") for t in before),
+        negated=any((t.tag.startswith("VX") and t.form in ("않", "못하")) or (t.tag == "MAG" and t.form in ("안", "못"))
+                    for t in tokens),
         verb_at=verb_at, lemma=lemma,
     )
 

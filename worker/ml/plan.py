@@ -131,6 +131,8 @@ class Character:
 def short_name(name: str) -> str:
     """하은 -> 하은이, 우주인 아저씨 -> 아저씨, 고양이 첼시 -> 첼시, 토끼 -> 토끼."""
     words = name.split()
+    if "," in name or any(w.endswith(("와", "과", "랑")) for w in words[:-1]):
+        return name  # 할머니와 하은: two people, one name
     if len(words) > 1:
         last = words[-1]
         if last in _TITLES:
@@ -140,9 +142,9 @@ def short_name(name: str) -> str:
 
 
 def _common_noun(word: str) -> bool:
-    """토끼, 로켓, 신호등: one common noun in Kiwi's dictionary (하은 and 첼시 are not)."""
+    """토끼, 로켓, 선생님, 친구들: common nouns in Kiwi's dictionary (하은 and 첼시 are not)."""
     tokens = get_kiwi().tokenize(word)
-    return len(tokens) == 1 and tokens[0].tag in ("NNG", "NNB", "NP") and tokens[0].form == word
+    return bool(tokens) and tokens[0].tag in ("NNG", "NNB", "NP") and all(t.tag in ("NNG", "NNB", "NP", "XSN") for t in tokens)
 
 
 def names_in(scene: SceneInput) -> list[str]:
@@ -339,27 +341,34 @@ def _shorten(text: str, character: Character, keep_first: bool) -> str:
     """Every mention of the full name after the first (or all, when an earlier page introduced it) -> the short name."""
     if character.short == character.name:
         return text
-    placeholder = "\u0000"
-    if character.short.startswith(character.name):  # 하은이가 stays: hide it while 하은 is replaced
-        text = text.replace(character.short, placeholder)
+    given = character.short == hints.add_i(character.name)  # 하은 -> 하은이: "하은이 웃었어요" is 하은 + 이
     seen = [False]
 
     def swap(match: re.Match) -> str:
+        word, particle = match.group(1), match.group(2) or ""
+        if word == character.short and (particle or not given):
+            seen[0] = True
+            return match.group(0)  # already the short name
+        if word == character.short:  # 하은이 + no particle: the name with the subject particle
+            word, particle = character.name, "이"
         if keep_first and not seen[0]:
             seen[0] = True
             return match.group(0)
-        return _reparticle(character.short, match.group(1) or "")
+        return _reparticle(character.short, particle)
 
-    text = re.sub(re.escape(character.name) + _PARTICLE_RE, swap, text)
-    return text.replace(placeholder, character.short)
+    names = "|".join(re.escape(n) for n in sorted({character.short, character.name}, key=len, reverse=True))
+    return re.sub(f"({names})" + _PARTICLE_RE, swap, text)
 
 
-_OPENERS = ("옛날", "어느", "그날", "오늘", "이튿날", "다음", "그러던", "한편", "마침내", "드디어", "어느새")
+_OPENERS = tuple({"옛날", "어느", "그날", "오늘", "이튿날", "다음", "그러던", "한편", "그때", "그러자",
+                  *(words.split()[0].rstrip(",") for pool in (*_OPENINGS.values(), *_MIDDLES.values(), *_ENDINGS.values())
+                    for words in pool)})
 
 
 def _starts_with_connective(text: str) -> bool:
-    first = text.split()[0]
-    if first.startswith(_OPENERS):
+    """True when a paragraph already opens with a connecting word (그런데, 어느 날, 마침내)."""
+    first = text.split()[0].rstrip(",")
+    if first in _OPENERS or first.startswith(tuple(o for o in _OPENERS if len(o) >= 2)):
         return True
-    tokens = get_kiwi().tokenize(first)
-    return bool(tokens) and tokens[0].tag in ("MAJ", "MAG", "IC")
+    tokens = [t for t in get_kiwi().tokenize(first) if t.tag not in ("SP", "SF")]
+    return bool(tokens) and all(t.tag in ("MAJ", "MAG") for t in tokens)

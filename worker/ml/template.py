@@ -76,11 +76,12 @@ class _Page:
 
     def _drop_subject(self, text: str) -> str:
         """하은이가 넘어졌어요 right after another sentence about 하은이 -> 넘어졌어요."""
-        for form in sorted(self.forms, key=len, reverse=True):
-            for particle in ("이가", "이는", "이도", "은", "는", "이", "가", "도"):
-                start = form + particle + " "
-                if text.startswith(start):
-                    return text[len(start):]
+        for lead in ("", "그래서 ", "그리고 "):
+            for form in sorted(self.forms, key=len, reverse=True):
+                for particle in ("이가", "이는", "이도", "은", "는", "이", "가", "도"):
+                    start = lead + form + particle + " "
+                    if text.startswith(start):
+                        return lead + text[len(start):]
         return text
 
     def text(self) -> str:
@@ -107,7 +108,9 @@ class TemplateWriter:
         seed = sum(map(ord, str(fields.get("i_action", "")))) + scene.index
         sounds = [plan.style.sounds]
 
-        friends = [self._called(plan, c, scene.index) for c in items(fields.get("character")) if c != name and is_safe(c)]
+        # Companions the action already names (강아지랑 놀았어요) are not said twice.
+        friends = [self._called(plan, c, scene.index) for c in items(fields.get("character"))
+                   if c != name and is_safe(c) and c not in str(fields.get("i_action", ""))]
         causes = [c for c in items(fields.get("causalRelationship")) if is_safe(c)]
         merged_cause = causes.pop(0) if causes and plan.style.merge_cause else None
         page.add(self._opening(scene, plan, lead, friends if plan.style.friends_inline else [], merged_cause, sounds))
@@ -144,6 +147,7 @@ class TemplateWriter:
         first_time = not plan.introduced(lead.name, scene.index)
         who = lead.called_first() if first_time else lead.short
         clause = hints.parse(fields["i_action"]) or hints.activity(fields["i_action"])
+        planned = clause is not None and clause.mood == "future"
         if clause is not None and clause.mood != "plain":
             clause = replace(clause, mood="plain")  # what the page shows happens now, not later
         parts = [plan.connectives.get(scene.index, "")]
@@ -162,6 +166,8 @@ class TemplateWriter:
         parts.append(self._where(items(fields.get("setting")), clause))
         if clause is None:
             parts.append("있었어요")
+        elif planned:
+            parts.append(clause.decided())  # 내일 소풍을 갈 거예요 -> 내일 소풍을 가기로 했어요
         else:
             clause = self._sound(clause, lead.name, sounds)
             parts.append(clause.polite_past())
@@ -169,7 +175,7 @@ class TemplateWriter:
 
     @staticmethod
     def _where(places: list[str], clause: Clause | None) -> str:
-        places = [p for p in places if is_safe(p) and (clause is None or p not in clause.head)]
+        places = [p for p in places if is_safe(p) and (clause is None or (hints.ends_in_noun(p) or p) not in clause.head)]
         if not places:
             return ""
         if len(places) == 1 and not hints.particle_free(places[0]):
@@ -181,7 +187,7 @@ class TemplateWriter:
 
     @staticmethod
     def _sound(clause: Clause, name: str, sounds: list[int]) -> Clause:
-        if sounds[0] <= 0 or clause.has_adverb:
+        if sounds[0] <= 0 or clause.has_adverb or clause.negated:
             return clause
         for key in sorted(SOUNDS, key=len, reverse=True):
             if clause.lemma.endswith(key) and (len(key) > 1 or clause.lemma == key):
