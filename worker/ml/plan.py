@@ -368,7 +368,9 @@ _OPENERS = tuple({"옛날", "어느", "그날", "오늘", "이튿날", "다음",
 def _starts_with_connective(text: str) -> bool:
     """True when a paragraph already opens with a connecting word (그런데, 어느 날, 마침내)."""
     first = text.split()[0].rstrip(",")
-    if first in _OPENERS or first.startswith(tuple(o for o in _OPENERS if len(o) >= 2)):
+    if text.startswith(("그 순간", "그 뒤", "그 후", "그날")):
+        return True
+    if (first in _OPENERS and first != "그") or first.startswith(tuple(o for o in _OPENERS if len(o) >= 2)):
         return True
     tokens = [t for t in get_kiwi().tokenize(first) if t.tag not in ("SP", "SF")]
     return bool(tokens) and all(t.tag in ("MAJ", "MAG") for t in tokens)
