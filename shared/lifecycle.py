@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 from shared.config import Settings
 from shared.models import Book, EmailRequest, utcnow
 from shared.status import BookStatus, EmailStatus, Stage, check_transition
+
+T = TypeVar("T", Book, EmailRequest)
 
 
 class WrongState(Exception):
@@ -28,22 +31,25 @@ class WrongState(Exception):
         self.current, self.allowed, self.target = current, allowed, target
 
 
+def _compare_and_set(session: Session, model: type[T], row_id: object, allowed: list, values: dict) -> T | None:
+    """One UPDATE … WHERE id = row_id AND status IN allowed; the fresh row, or None if none matched."""
+    result = session.execute(
+        update(model)
+        .where(model.id == row_id, model.status.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return session.execute(select(model).where(model.id == row_id).execution_options(populate_existing=True)).scalar_one()
+
+
 def claim(session: Session, book_id: str, allowed: Iterable[BookStatus], target: BookStatus) -> Book | None:
     """Move a book to `target` if it is in one of `allowed`; None when another run got there first."""
     allowed = list(allowed)
     for current in allowed:
         check_transition(current, target)
-    result = session.execute(
-        update(Book)
-        .where(Book.id == book_id, Book.status.in_(allowed))
-        .values(status=target, updated_at=utcnow(), error=None)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return None
-    return session.execute(
-        select(Book).where(Book.id == book_id).execution_options(populate_existing=True)
-    ).scalar_one()
+    return _compare_and_set(session, Book, book_id, allowed, {"status": target, "updated_at": utcnow(), "error": None})
 
 
 def claim_or_refuse(session: Session, book: Book, allowed: Iterable[BookStatus], target: BookStatus) -> Book:
@@ -100,17 +106,10 @@ def add_note(book: Book, note: str) -> None:
 def claim_email(session: Session, request_id: int) -> EmailRequest | None:
     """Take a pending email request for sending (pending -> sending, one more attempt); None if taken."""
     check_transition(EmailStatus.PENDING, EmailStatus.SENDING)
-    result = session.execute(
-        update(EmailRequest)
-        .where(EmailRequest.id == request_id, EmailRequest.status == EmailStatus.PENDING)
-        .values(status=EmailStatus.SENDING, attempts=EmailRequest.attempts + 1)
-        .execution_options(synchronize_session=False)
+    return _compare_and_set(
+        session, EmailRequest, request_id, [EmailStatus.PENDING],
+        {"status": EmailStatus.SENDING, "attempts": EmailRequest.attempts + 1},
     )
-    if result.rowcount != 1:
-        return None
-    return session.execute(
-        select(EmailRequest).where(EmailRequest.id == request_id).execution_options(populate_existing=True)
-    ).scalar_one()
 
 
 def finish_email(request: EmailRequest, target: EmailStatus, error: str | None = None) -> None:

@@ -6,7 +6,7 @@ from flask import jsonify, request, send_file, url_for
 from shared.models import Book
 from shared.status import BookStatus
 from web import books_service as service
-from web.api import api
+from web.api.blueprint import api
 from web.api.users import json_body
 from web.auth import current_user, token_required
 from web.db import current_settings

@@ -5,7 +5,7 @@ from flask import jsonify
 
 from shared.status import BookStatus
 from shared.vocabulary import AGE_BANDS
-from web.api import api
+from web.api.blueprint import api
 from web.schemas import BookRequest, Credentials, EmailBook, ScenesUpdate, TextEdit
 
 _ERROR = {"$ref": "#/components/schemas/Error"}

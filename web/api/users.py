@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from web.api import api
+from web.api.blueprint import api
 from web.auth import find_user, issue_token, register
 from web.db import get_session
 from web.errors import ApiError
