@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, event, update,
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.util import identity_key
@@ -76,7 +87,11 @@ class Book(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))  # the user's own title, if any
+    # The title the writer made when the user gave none (docs/architecture.md, "The book plan").
+    generated_title: Mapped[str | None] = mapped_column(String(200))
+    # The reader age band (shared.vocabulary.AGE_BANDS), or None for the writers' default.
+    age: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[BookStatus] = mapped_column(
         Enum(BookStatus, native_enum=False, length=32, values_callable=_values),
         default=BookStatus.QUEUED,
@@ -99,6 +114,11 @@ class Book(Base):
         back_populates="book", cascade="all, delete-orphan", order_by="Scene.index"
     )
     emails: Mapped[list[EmailRequest]] = relationship(back_populates="book", cascade="all, delete-orphan")
+
+    @property
+    def shown_title(self) -> str | None:
+        """The title on the cover: the user's, else the generated one."""
+        return self.title or self.generated_title
 
     @property
     def has_annotations(self) -> bool:

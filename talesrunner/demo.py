@@ -88,7 +88,7 @@ def run_demo(timeout: float = 900.0) -> int:
         api.headers["Authorization"] = f"Bearer {token}"
 
         photos = samples.sample_photos()
-        book_json = {"title": samples.TITLE, "scenes": samples.SCENES}
+        book_json = {"title": samples.TITLE, "age": samples.AGE, "scenes": samples.SCENES}
         response = api.post(
             f"{base}/api/v1/books",
             files=[("images", (name, data, "image/jpeg")) for name, data in photos],

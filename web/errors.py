@@ -6,7 +6,7 @@ from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from web.schemas import describe_error
+from web.schemas import describe_error, error_code
 
 
 class ApiError(Exception):
@@ -30,6 +30,7 @@ KOREAN: dict[str, str] = {
     "email_taken": "이미 가입된 이메일이에요. 로그인해 주세요.",
     "bad_credentials": "이메일 또는 비밀번호가 맞지 않아요.",
     "invalid": "입력한 내용을 확인해 주세요.",
+    "unsafe_text": "아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요.",
 }
 
 PAGE_MESSAGES: dict[int, tuple[str, str]] = {
@@ -81,8 +82,8 @@ def init_app(app: Flask) -> None:
     def _validation(exc: ValidationError):
         message, field = describe_error(exc)
         if not wants_json():
-            return error_page(400, f"{KOREAN['invalid']} ({message})")
-        return error_response(400, "invalid", message, field)
+            return error_page(400, f"{KOREAN[error_code(exc)]} ({message})")
+        return error_response(400, error_code(exc), message, field)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):

@@ -25,10 +25,10 @@ from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
 from shared.vocabulary import default_title
 from worker.book import pdf
-from worker.ml import keywords
+from worker.ml import keywords, story
 from worker.ml.captioner import Caption, get_captioner
 from worker.ml.translator import get_translator
-from worker.ml.writer import SceneInput, get_writer
+from worker.ml.writer import SceneInput, get_writer, make_plan
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +156,25 @@ def write_stage(ctx: Context, book_id: str) -> None:
             if scene.text is None
         ]
         set_progress(book, Stage.WRITE, len(book.scenes) - len(inputs), len(book.scenes))
+        title, age = book.shown_title, book.age
 
     if inputs:
         writer = get_writer(ctx.settings)
-        texts = writer.write(inputs)
+        # The plan (names, arc, connecting words, title) sees the whole book, pages already written included.
+        draft = story.write_book(writer, inputs, make_plan(inputs, title=title, age=age))
         with ctx.sessions.begin() as session:
             book = _load(session, book_id)
             if book is None or book.status is not BookStatus.WRITING:
                 return
             by_index = {scene.index: scene for scene in book.scenes}
-            for scene_input, text in zip(inputs, texts, strict=True):
+            for scene_input, text, source in zip(inputs, draft.texts, draft.sources, strict=True):
                 scene = by_index[scene_input.index]
                 if scene.text is None:
-                    scene.text, scene.text_source = text, writer.name
+                    scene.text, scene.text_source = text, source
+            if book.shown_title is None:
+                book.generated_title = draft.title
+            for note in draft.notes:
+                add_note(book, note)
             if writer.name == "template":
                 add_note(book, "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).")
 
@@ -191,7 +197,7 @@ def render_stage(ctx: Context, book_id: str) -> None:
             fail(book, f"scenes {missing} have no text to print")
             return
         first = book.scenes[0].annotations or {}
-        title = book.title or default_title(first.get("name"))
+        title, age = book.shown_title or default_title(first.get("name")), book.age
         # The date the family sees on the cover is their local day, not UTC's.
         made_on = book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date()
         scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
@@ -206,6 +212,7 @@ def render_stage(ctx: Context, book_id: str) -> None:
             spec = pdf.BookSpec(
                 title=title,
                 protagonist=first.get("name", ""),
+                age=age,
                 made_on=made_on,
                 pages=[pdf.Page(index=index, image_path=files.enter_context(ctx.storage.local_copy(name)), text=text)
                        for index, name, text in scenes],

@@ -23,8 +23,8 @@ from shared.status import EmailStatus, Stage
 from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES, default_title
 from worker import celery, mailer, pipeline
-from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
 from worker.errors import StageError
+from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def send_email(self: Task, request_id: str) -> None:
         if request is None:
             return
         book = request.book
-        title = book.title or default_title((book.scenes[0].annotations or {}).get("name"))
+        title = book.shown_title or default_title((book.scenes[0].annotations or {}).get("name"))
         to, pdf_name, pdf_bytes, link = request.to_address, book.pdf_name, book.pdf_bytes or 0, book_link(ctx.settings, book.id)
         attempts = request.attempts
     retries = email_retries(ctx.settings)

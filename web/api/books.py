@@ -20,7 +20,10 @@ def book_json(book: Book, detail: bool = True) -> dict:
     """The public view of a book."""
     data = {
         "id": book.id,
-        "title": book.title,
+        "title": book.shown_title,
+        # true when the writer named the book because the user gave no title
+        "title_generated": book.title is None and book.generated_title is not None,
+        "age": book.age,
         "status": book.status.value,
         "stage": book.stage,
         "progress": {"done": book.progress_done, "total": book.progress_total},

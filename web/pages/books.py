@@ -131,7 +131,7 @@ def email(book_id: str):
 def delete(book_id: str):
     """Delete the book, its photos and its PDF."""
     book = _mine(book_id)
-    title = book.title or "그림책"
+    title = book.shown_title or "그림책"
     service.delete_book(book)
     flash(f"‘{title}’ 책을 지웠어요.", "info")
     return redirect(url_for("home.my_books"), code=303)
