@@ -6,8 +6,22 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.util import identity_key
 
 from shared.status import BookStatus, EmailStatus
 
@@ -73,7 +87,11 @@ class Book(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))  # the user's own title, if any
+    # The title the writer made when the user gave none (docs/architecture.md, "The book plan").
+    generated_title: Mapped[str | None] = mapped_column(String(200))
+    # The reader age band (shared.vocabulary.AGE_BANDS), or None for the writers' default.
+    age: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[BookStatus] = mapped_column(
         Enum(BookStatus, native_enum=False, length=32, values_callable=_values),
         default=BookStatus.QUEUED,
@@ -100,6 +118,11 @@ class Book(Base):
         back_populates="book", cascade="all, delete-orphan", order_by="Scene.index"
     )
     emails: Mapped[list[EmailRequest]] = relationship(back_populates="book", cascade="all, delete-orphan")
+
+    @property
+    def shown_title(self) -> str | None:
+        """The title on the cover: the user's, else the generated one."""
+        return self.title or self.generated_title
 
     @property
     def has_annotations(self) -> bool:
@@ -188,3 +211,23 @@ class LoginSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the id in the cookie
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def touch_book(session: Session, book_id: str) -> None:
+    """Mark a book changed (books.updated_at) when only one of its parts changed."""
+    session.execute(
+        update(Book).where(Book.id == book_id).values(updated_at=utcnow()).execution_options(synchronize_session=False)
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _parts_change_their_book(session: Session, _context, _instances) -> None:
+    # A scene or an email request that changes changes its book: the status poll's cache and
+    # ETags key on books.updated_at (docs/architecture.md, "The status poll").
+    parts = [obj for obj in (*session.new, *session.dirty) if isinstance(obj, (Scene, EmailRequest))]
+    for book_id in {part.book_id for part in parts if part.book_id is not None}:
+        book = session.identity_map.get(identity_key(Book, book_id))
+        if book is not None and book not in session.deleted:
+            book.updated_at = utcnow()
+        elif book is None:
+            touch_book(session, book_id)

@@ -72,6 +72,27 @@ EMAIL_LABELS: dict[EmailStatus, str] = {
 }
 
 
+# Reader age bands of the AI Hub data: the `01S`/`02S`/`03S` part of a row id
+# (e.g. 03_01T_01S_9788959991051_57122) is 유아 / 초등 저학년 / 초등 고학년.
+AGE_BANDS: tuple[str, ...] = ("유아", "초등 저학년", "초등 고학년")
+AgeBand = Literal["유아", "초등 저학년", "초등 고학년"]
+AGE_BAND_CODES: dict[str, str] = {"01S": "유아", "02S": "초등 저학년", "03S": "초등 고학년"}
+# What the cover and the pages say about each band.
+AGE_LABELS: dict[str, str] = {
+    "유아": "유아 (3~5세)",
+    "초등 저학년": "초등 저학년 (1~3학년)",
+    "초등 고학년": "초등 고학년 (4~6학년)",
+}
+
+
+def age_band_of(row_id: str) -> str | None:
+    """The reader age band named in an AI Hub row id, or None when it names none."""
+    for part in row_id.split("_"):
+        if part in AGE_BAND_CODES:
+            return AGE_BAND_CODES[part]
+    return None
+
+
 def default_title(protagonist: str | None) -> str:
     """The book's title when the user gave none."""
     return f"{protagonist}의 이야기" if protagonist else "우리의 그림책"

@@ -21,6 +21,7 @@ SCENES: list[dict[str, str]] = [
      "setting": "집", "feeling": "편안함", "outcomeResolution": "모두 행복해졌다"},
 ]
 TITLE = "우주인 아저씨와 고양이 첼시"
+AGE = "초등 저학년"  # the reader age band the demo book is written for
 
 
 def photo_bytes(name: str, fmt: str = "JPEG") -> bytes:

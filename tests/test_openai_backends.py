@@ -271,3 +271,42 @@ def test_a_server_that_never_answers_fails_the_book_with_the_reason(openai_clien
     assert "did not answer within 1 s" in book["error"] and "after 1 retries" in book["error"], book["error"]
     assert "captioning" in book["error"]
     assert time.monotonic() - started < 30
+
+
+def test_writer_sends_the_book_plan_and_uses_the_models_title(stub):
+    from worker.ml.plan import make_plan
+
+    stub.reply = lambda body: json.dumps({"title": "첼시의 창가", "paragraphs": ["하나", "둘", "셋"]}, ensure_ascii=False)
+    scenes = _scenes()
+    draft = OpenAIWriter(_settings(stub)).write_book(scenes, make_plan(scenes, age="유아"))
+    assert draft.title == "첼시의 창가" and draft.texts == ["하나", "둘", "셋"]
+    plan = user_json(stub.requests[0])["plan"]
+    assert plan["title"] is None  # no title yet: the model is asked for one
+    assert plan["reader"]["age"] == "유아" and "3~5세" in plan["reader"]["style"]
+    assert plan["cast"] == [{"name": "첼시", "after_first_mention": "첼시"}]
+    assert plan["arc"] == {"1": "beginning", "2": "middle", "3": "end"}
+    given = OpenAIWriter(_settings(stub)).write_book(scenes, make_plan(scenes, title="우리 고양이"))
+    assert given.title == "우리 고양이" and user_json(stub.requests[1])["plan"]["title"] == "우리 고양이"
+
+
+def test_unsafe_pages_from_the_server_are_rewritten_once_then_replaced(stub):
+    from worker.ml import story
+    from worker.ml.plan import make_plan
+
+    def reply(body):
+        asked = [s["index"] for s in user_json(body)["scenes"]]
+        return json.dumps({"title": "씨발", "paragraphs": [
+            {"index": i, "text": "첼시가 창밖을 봤어요." if i == 1 else f"{i}쪽, 존나 신나요." if i == 2 else "첼시가 잠들었어요."}
+            for i in asked]}, ensure_ascii=False)
+
+    stub.reply = reply
+    scenes = _scenes()
+    draft = story.write_book(OpenAIWriter(_settings(stub)), scenes, make_plan(scenes))
+    assert len(stub.requests) == 2  # the book, then page 2 once more
+    again = user_json(stub.requests[1])
+    assert [s["index"] for s in again["scenes"]] == [2] and again["written"] == {"1": "첼시가 창밖을 봤어요.", "3": "첼시가 잠들었어요."}
+    assert draft.texts[0] == "첼시가 창밖을 봤어요." and draft.texts[2] == "첼시가 잠들었어요."
+    assert "존나" not in draft.texts[1] and "첼시" in draft.texts[1] and draft.sources == ["openai", "template", "openai"]
+    assert draft.title != "씨발"
+    assert draft.notes == ["아이 책에 맞지 않는 말이 있어 2쪽은 규칙 기반 문장으로 바꿨어요 (unsafe words (욕설) in the openai "
+                           "writer's text twice: page(s) [2] replaced by the template writer)."]

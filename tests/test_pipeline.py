@@ -14,7 +14,7 @@ from shared.jobs import TaskName, enqueue_after_commit, make_celery
 from shared.lifecycle import claim
 from shared.models import Book, EmailRequest, utcnow
 from shared.status import BookStatus, InvalidTransition, check_transition
-from shared.storage import Storage
+from shared.storage import LocalStorage
 from tests.helpers import sample_form
 from worker import pipeline
 
@@ -44,7 +44,7 @@ def client(db, service_env, spare_redis_url):
 @pytest.fixture
 def ctx(db, service_env) -> pipeline.Context:
     settings = Settings(**service_env)
-    return pipeline.Context(settings=settings, sessions=session_factory(db), storage=Storage(settings.DATA_DIR), enqueue=Recorder())
+    return pipeline.Context(settings=settings, sessions=session_factory(db), storage=LocalStorage(settings.DATA_DIR), enqueue=Recorder())
 
 
 def _create(client, api, with_scenes=True, headers=None) -> str:
@@ -182,3 +182,33 @@ def test_cover_date_is_the_local_day(client, api, ctx):
     pdf = ctx.storage.path(_book(ctx, book_id).pdf_name)
     cover = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "2026년 1월 2일" in cover
+
+
+def test_a_book_without_a_title_is_named_by_its_story_and_keeps_the_name(client, api, ctx):
+    import subprocess
+
+    from talesrunner import samples
+    from tests.helpers import book_form
+
+    headers = api.user()
+    photos = [data for _, data in samples.sample_photos()]
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form(photos, {"scenes": samples.SCENES, "age": "초등 고학년"}))
+    book_id = created.json["id"]
+    _run_all(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert (book.title, book.generated_title, book.age) == (None, "우주인 아저씨와 로켓", "초등 고학년")
+    shown = client.get(f"/api/v1/books/{book_id}", headers=headers).json
+    assert shown["title"] == "우주인 아저씨와 로켓" and shown["title_generated"] is True and shown["age"] == "초등 고학년"
+    cover = subprocess.run(["pdftotext", "-l", "1", str(ctx.storage.path(book.pdf_name)), "-"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "우주인 아저씨와 로켓" in cover and "초등 고학년 (4~6학년) 그림책" in cover
+    pages = [scene.text for scene in book.scenes]
+    assert pages[0].startswith("어느") and "아저씨" in pages[2] and "우주인 아저씨" not in pages[3]
+
+    # One page written again: the same plan (title, names, connecting words) around it.
+    assert client.post(f"/api/v1/books/{book_id}/scenes/3/regenerate", headers=headers).status_code == 202
+    pipeline.write_stage(ctx, book_id)
+    again = _book(ctx, book_id)
+    assert again.generated_title == "우주인 아저씨와 로켓"
+    assert [scene.text for scene in again.scenes] == pages

@@ -198,3 +198,25 @@ def test_cuda_runs_half_precision_where_the_model_allows(monkeypatch, bf16, half
 
 def test_template_writer_is_still_the_default():
     assert isinstance(get_writer(Settings()), TemplateWriter)
+
+
+def test_the_plan_shapes_the_models_paragraphs_but_never_its_input(writer):
+    from worker.ml.writer import make_plan
+
+    scenes = _scenes(3)
+    plan = make_plan(scenes, age="유아")
+    inputs = [writer.input_text(scene) for scene in scenes]
+    raw = writer.generate(scenes)
+    draft = writer.write_book(scenes, plan)
+    assert draft.texts == [plan.shape(scene.index, text) for scene, text in zip(scenes, raw)]
+    assert all(text.startswith(plan.connectives[i + 1]) or text == " ".join(r.split()) for i, (text, r) in enumerate(zip(draft.texts, raw)))
+    assert draft.title == plan.title == make_plan(scenes).title
+    assert [writer.input_text(scene) for scene in scenes] == inputs  # the trained input format is untouched
+    assert writer.spy.calls[-1]["input_ids"].shape[0] == 3 and "do_sample" not in writer.spy.calls[-1]
+
+
+def test_a_page_written_again_for_safety_is_sampled(writer):
+    import dataclasses
+
+    writer.write([dataclasses.replace(_scenes(1)[0], again=True)])
+    assert writer.spy.calls[0]["do_sample"] is True

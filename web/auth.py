@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from flask import g, redirect, request, session, url_for
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -17,6 +17,7 @@ from web.errors import ApiError
 from web.schemas import Credentials
 
 TOKEN_PREFIX = "tr_"
+UNAUTHORIZED = "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)"
 
 
 def hash_token(token: str) -> str:
@@ -70,7 +71,7 @@ def log_in(user: User) -> None:
     """
     session_id = secrets.token_urlsafe(32)
     db = get_session()
-    db.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.created_at < _session_cutoff()))
+    db.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.created_at < session_cutoff()))
     db.add(LoginSession(id=hash_token(session_id), user_id=user.id))
     db.commit()
     session.clear()
@@ -96,11 +97,11 @@ def _user_from_session() -> User | None:
         return None
     return get_session().scalar(
         select(User).join(LoginSession, LoginSession.user_id == User.id)
-        .where(User.id == user_id, LoginSession.id == hash_token(session_id), LoginSession.created_at >= _session_cutoff())
+        .where(User.id == user_id, LoginSession.id == hash_token(session_id), LoginSession.created_at >= session_cutoff())
     )
 
 
-def _session_cutoff():
+def session_cutoff():
     return utcnow() - timedelta(days=current_settings().TALES_SESSION_DAYS)
 
 
@@ -117,12 +118,33 @@ def _user_from_bearer() -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     db = get_session()
-    record = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
-    if record is None:
+    # Token and user in one query; polling clients send one request a second or more.
+    row = db.execute(
+        select(ApiToken.id, ApiToken.last_used_at, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token.strip()))
+    ).first()
+    if row is None:
         return None
-    record.last_used_at = utcnow()
+    touch_token(row.id, row.last_used_at)
+    return row.User
+
+
+def touch_token(token_id: int, last_used_at) -> None:
+    """Record when a token was used, at most once per TALES_TOKEN_TOUCH_S, so reads stay reads."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=current_settings().TALES_TOKEN_TOUCH_S)
+    if last_used_at is not None and last_used_at > cutoff:
+        return
+    db = get_session()
+    # Conditional, so many web workers seeing the same stale time write it once between them.
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= cutoff))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.commit()
-    return record.user
 
 
 def current_user() -> User | None:
@@ -145,7 +167,7 @@ def token_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            raise ApiError(401, "unauthorized", "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)")
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
         return view(*args, **kwargs)
 
     return wrapped

@@ -19,7 +19,7 @@ from shared.storage import Storage
 from web.db import current_settings, get_session
 from web.errors import ApiError, BrokerDown
 from web.images import DecodeSlots, ImageRejected, sniff_image
-from web.schemas import BookRequest, JsonRefused, SceneAnnotation, describe_error, parse_json
+from web.schemas import BookRequest, JsonRefused, SceneAnnotation, describe_error, error_code, parse_json
 
 
 def storage() -> Storage:
@@ -102,7 +102,7 @@ def parse_book_request(raw: str | None) -> BookRequest:
         return BookRequest.model_validate(data)
     except ValidationError as exc:
         message, field = describe_error(exc)
-        raise ApiError(400, "invalid", f"book.{message}", f"book.{field}" if field else "book") from None
+        raise ApiError(400, error_code(exc), f"book.{message}", f"book.{field}" if field else "book") from None
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,8 @@ def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Boo
         raise ApiError(400, "scene_count", f"{len(request_.scenes)} scene annotations for {len(uploads)} photos: give one per photo", "book.scenes")
     check_quota(user, config)
     db = get_session()
-    book = Book(user_id=user.id, title=request_.title or None, email_when_done=request_.email_when_done, status=BookStatus.QUEUED)
+    book = Book(user_id=user.id, title=request_.title or None, age=request_.age, email_when_done=request_.email_when_done,
+                status=BookStatus.QUEUED)
     db.add(book)
     db.flush()
     saved: list[str] = []
@@ -194,6 +195,7 @@ def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
     for scene, annotation in zip(book.scenes, scenes, strict=True):
         scene.annotations = annotation.as_fields()
         scene.text = None
+    book.generated_title = None  # new hints, new story: the writer names it again
     get_session().commit()
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from werkzeug.exceptions import HTTPException
 
 from web.images import DecodeBusy
-from web.schemas import describe_error
+from web.schemas import describe_error, error_code
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ KOREAN: dict[str, str] = {
     "unreadable_photo": "이 사진을 읽을 수 없어요.",
     "busy": "지금 사진을 처리하는 요청이 많아요. 잠시 후 다시 해 주세요.",
     "unavailable": "잠시 서비스를 쓸 수 없어요. 조금 뒤에 다시 해 주세요.",
+    "unsafe_text": "아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요.",
 }
 
 PAGE_MESSAGES: dict[int, tuple[str, str]] = {
@@ -100,8 +101,8 @@ def init_app(app: Flask) -> None:
     def _validation(exc: ValidationError):
         message, field = describe_error(exc)
         if not wants_json():
-            return error_page(400, f"{KOREAN['invalid']} ({message})")
-        return error_response(400, "invalid", message, field)
+            return error_page(400, f"{KOREAN[error_code(exc)]} ({message})")
+        return error_response(400, error_code(exc), message, field)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):

@@ -5,9 +5,11 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
 
-from shared.vocabulary import CLASSIFICATIONS, Classification
+from shared.safety import find_unsafe
+from shared.vocabulary import AGE_BANDS, CLASSIFICATIONS, AgeBand, Classification
 
 # Line breaks and tabs are text; every other control character (NUL first of all) is not, and the
 # database refuses some of them: they are refused here, before it. The patterns are in the OpenAPI
@@ -21,8 +23,23 @@ def _line(**constraints) -> StringConstraints:
     return StringConstraints(pattern=LINE_PATTERN, **constraints)
 
 
-Required = Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=100)]
-Optional_ = Annotated[str, _line(strip_whitespace=True, max_length=300)] | None
+UNSAFE = "unsafe_text"
+
+
+def child_safe(value: str) -> str:
+    """Refuse words a children's book must not carry (shared/safety.py); the error names the field."""
+    finding = find_unsafe(value)
+    if finding is not None:
+        raise PydanticCustomError(
+            UNSAFE, "has words not suitable for a children's book ({category}: {term})",
+            {"category": finding.category, "term": finding.term},
+        )
+    return value
+
+
+Safe = AfterValidator(child_safe)
+Required = Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=100), Safe]
+Optional_ = Annotated[str, _line(strip_whitespace=True, max_length=300), Safe] | None
 
 
 class JsonRefused(ValueError):
@@ -81,7 +98,8 @@ class BookRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, _line(strip_whitespace=True, max_length=200)] | None = None
+    title: Annotated[str, _line(strip_whitespace=True, max_length=200), Safe] | None = None
+    age: AgeBand | None = None
     scenes: list[SceneAnnotation] | None = None
     email_when_done: bool = False
 
@@ -111,6 +129,11 @@ class EmailBook(BaseModel):
     to: EmailStr | None = None
 
 
+def error_code(exc: ValidationError) -> str:
+    """The API error code: `unsafe_text` for words a children's book must not carry, else `invalid`."""
+    return UNSAFE if exc.errors()[0].get("type") == UNSAFE else "invalid"
+
+
 def describe_error(exc: ValidationError) -> tuple[str, str | None]:
     """The first validation problem as (message a person can act on, dotted field path)."""
     first = exc.errors()[0]
@@ -121,6 +144,8 @@ def describe_error(exc: ValidationError) -> tuple[str, str | None]:
         message = "classification must be one of: " + ", ".join(CLASSIFICATIONS)
     elif first.get("type") == "string_pattern_mismatch":
         message = CONTROL_MESSAGE
+    elif first.get("type") == "literal_error" and location and location[-1] == "age":
+        message = "age must be one of: " + ", ".join(AGE_BANDS)
     elif first.get("type") == "missing":
         message = "this field is required"
     elif first.get("type") == "extra_forbidden":

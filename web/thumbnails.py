@@ -6,9 +6,7 @@ a web process decode without bound.
 """
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
+import io
 
 from PIL import Image, ImageOps
 
@@ -20,28 +18,22 @@ from web.images import DecodeSlots
 SIZES = (320, 480, 960)
 
 
-def thumbnail(storage: Storage, scene: Scene, size: int, slots: DecodeSlots) -> Path:
-    """The photo of `scene` fitted into size x size, made once and kept beside the book's files."""
+def thumbnail(storage: Storage, scene: Scene, size: int, slots: DecodeSlots) -> str:
+    """The stored name of `scene`'s photo fitted into size x size, made once and kept beside the book's files."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}")
-    folder = storage.book_dir(scene.book_id) / "thumbs"
-    # Named after the stored photo, so a file left by a deleted scene is never served for a new one.
-    target = folder / f"{Path(scene.image_name).stem}-{size}.jpg"
-    if target.is_file():
-        return target
-    with slots.only_one(str(target)):
-        if target.is_file():  # made while this request waited
-            return target
-        with slots.slot(), Image.open(storage.path(scene.image_name)) as image:
+    name = storage.thumb_name(scene.book_id, scene.image_name, size)
+    if storage.exists(name):
+        return name
+    with slots.only_one(name):
+        if storage.exists(name):  # made while this request waited
+            return name
+        with slots.slot(), storage.local_copy(scene.image_name) as source, Image.open(source) as image:
             reduced = load_reduced(image, (size * 2, size * 2))
             small = ImageOps.exif_transpose(reduced).convert("RGB")
             del reduced
         small.thumbnail((size, size), Image.Resampling.LANCZOS)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".tmp-{secrets.token_hex(6)}-{target.name}"
-        try:
-            small.save(tmp, "JPEG", quality=82, optimize=True, progressive=True)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return target
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=82, optimize=True, progressive=True)
+        storage.write_bytes(name, buffer.getvalue())
+    return name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
@@ -27,10 +28,10 @@ from shared.storage import Storage
 from shared.vocabulary import default_title
 from worker.book import pdf
 from worker.errors import StageError
-from worker.ml import keywords
+from worker.ml import keywords, story
 from worker.ml.captioner import Caption, get_captioner
 from worker.ml.translator import get_translator
-from worker.ml.writer import SceneInput, get_writer
+from worker.ml.writer import SceneInput, get_writer, make_plan
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,10 @@ def _take(ctx: Context, session: Session, book_id: str, allowed: list[BookStatus
     )
 
 
-def _open_rgb(path) -> Image.Image:
+def _open_rgb(storage: Storage, name: str) -> Image.Image:
     """One photo, decoded no larger than captioners need (~384 px); its full-size pixels are dropped at once."""
-    with Image.open(path) as image:
+    # One photo at a time on disk (a temporary copy when the store is S3).
+    with storage.local_copy(name) as path, Image.open(path) as image:
         small = ImageOps.exif_transpose(load_reduced(image, (1024, 1024))).convert("RGB")
     small.thumbnail((1024, 1024))
     return small
@@ -77,11 +79,11 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             return
         todo = [scene for scene in book.scenes if scene.caption_source is None]
         set_progress(book, Stage.CAPTION, len(book.scenes) - len(todo), len(book.scenes))
-        paths = [(scene.id, ctx.storage.path(scene.image_name)) for scene in todo]
+        paths = [(scene.id, scene.image_name) for scene in todo]
 
     if paths:
         captioner = get_captioner(ctx.settings)
-        images = [_open_rgb(path) for _, path in paths]  # one at a time: one full decode in memory at most
+        images = [_open_rgb(ctx.storage, name) for _, name in paths]  # one at a time: one full decode in memory at most
         captions = captioner.caption(images)
         captions, untranslated = _to_korean(ctx.settings, captions)
         with ctx.sessions.begin() as session:
@@ -173,19 +175,25 @@ def write_stage(ctx: Context, book_id: str) -> None:
             if scene.text is None
         ]
         set_progress(book, Stage.WRITE, len(book.scenes) - len(inputs), len(book.scenes))
+        title, age = book.shown_title, book.age
 
     if inputs:
         writer = get_writer(ctx.settings)
-        texts = writer.write(inputs)
+        # The plan (names, arc, connecting words, title) sees the whole book, pages already written included.
+        draft = story.write_book(writer, inputs, make_plan(inputs, title=title, age=age))
         with ctx.sessions.begin() as session:
             book = _load(session, book_id)
             if book is None or book.status is not BookStatus.WRITING:
                 return
             by_index = {scene.index: scene for scene in book.scenes}
-            for scene_input, text in zip(inputs, texts, strict=True):
+            for scene_input, text, source in zip(inputs, draft.texts, draft.sources, strict=True):
                 scene = by_index[scene_input.index]
                 if scene.text is None:
-                    scene.text, scene.text_source = text, writer.name
+                    scene.text, scene.text_source = text, source
+            if book.shown_title is None:
+                book.generated_title = draft.title
+            for note in draft.notes:
+                add_note(book, note)
             if writer.name == "template":
                 add_note(book, "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).")
 
@@ -208,31 +216,31 @@ def render_stage(ctx: Context, book_id: str) -> None:
             fail(book, f"scenes {missing} have no text to print")
             return
         first = book.scenes[0].annotations or {}
-        spec = pdf.BookSpec(
-            title=book.title or default_title(first.get("name")),
-            protagonist=first.get("name", ""),
-            # The date the family sees on the cover is their local day, not UTC's.
-            made_on=book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date(),
-            pages=[
-                pdf.Page(index=scene.index, image_path=ctx.storage.path(scene.image_name), text=scene.text or "")
-                for scene in book.scenes
-            ],
-        )
+        title, age = book.shown_title or default_title(first.get("name")), book.age
+        # The date the family sees on the cover is their local day, not UTC's.
+        made_on = book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date()
+        scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
         pdf_name = ctx.storage.pdf_name(book_id)
 
     # Only this process works on the book now: a temp file here was left by a killed render.
     ctx.storage.remove_temp_files(book_id)
     tmp = ctx.storage.temp_path_for(pdf_name)
     try:
-        pdf.render_book(
-            spec,
-            tmp,
-            ctx.storage.print_dir(book_id),
-            font_path=ctx.settings.TALES_FONT,
-            page_size=ctx.settings.TALES_PAGE_SIZE,
-        )
+        # Local storage hands out the files themselves; S3 streams each photo to a temporary file
+        # (disk, not memory) and syncs the print-copy cache down and back up around the build.
+        with ExitStack() as files:
+            print_dir = files.enter_context(ctx.storage.local_folder(ctx.storage.print_prefix(book_id)))
+            spec = pdf.BookSpec(
+                title=title,
+                protagonist=first.get("name", ""),
+                age=age,
+                made_on=made_on,
+                pages=[pdf.Page(index=index, image_path=files.enter_context(ctx.storage.local_copy(name)), text=text)
+                       for index, name, text in scenes],
+            )
+            pdf.render_book(spec, tmp, print_dir, font_path=ctx.settings.TALES_FONT, page_size=ctx.settings.TALES_PAGE_SIZE)
         size = tmp.stat().st_size
-        tmp.replace(ctx.storage.path(pdf_name))
+        ctx.storage.publish(tmp, pdf_name)
     finally:
         tmp.unlink(missing_ok=True)
 

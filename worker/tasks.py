@@ -23,10 +23,11 @@ from shared.lifecycle import claim_email, email_retries, finish_email, release, 
 from shared.links import book_link
 from shared.models import EmailRequest
 from shared.status import EmailStatus, Stage
-from shared.storage import Storage
+from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES, default_title
 from worker import broker, celery, mailer, pipeline
 from worker.errors import StageError
+from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def context() -> pipeline.Context:
     return pipeline.Context(
         settings=settings,
         sessions=session_factory(settings.DATABASE_URL),
-        storage=Storage(settings.DATA_DIR),
+        storage=open_storage(settings),
         enqueue=enqueue,
         worker_id=leases.this_process().id if settings.TALES_LEASES else None,
     )
@@ -65,7 +66,7 @@ class Watch(threading.Thread):
 
     def run(self) -> None:
         ctx = context()
-        every = ctx.settings.TALES_RECONCILE_EVERY_S
+        every = ctx.settings.TALES_SWEEP_EVERY_S
         next_sweep = 0.0  # the first sweep at once: a restarted worker takes back its predecessor's books
         while not self.stopped.is_set():
             try:
@@ -147,11 +148,14 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
     ctx = context()
     retries = stage_retries(ctx.settings)
     label = f"{STAGE_LABELS[name]} ({STAGE_OPERATOR_NAMES[name]})"
+    started, outcome = time.perf_counter(), "failed"
     try:
         stage(ctx, book_id)
+        outcome = "ok"
     except TRANSIENT as exc:
         log.warning("%s of book %s hit a transient fault (try %d)", name.value, book_id, task.request.retries + 1, exc_info=True)
         if retries.may_retry(task.request.retries):
+            outcome = "retry"
             delay = retries.delay(task.request.retries)
             _release(ctx, book_id)  # the retry may run in another process
             raise task.retry(exc=exc, countdown=delay, max_retries=retries.max_retries) from exc
@@ -162,6 +166,10 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
     except Exception:
         log.exception("%s failed for book %s", name.value, book_id)
         pipeline.fail_book(ctx, book_id, f"{label}: 예상하지 못한 문제로 멈췄어요. 다시 시도해 주세요.")
+    finally:
+        STAGE_SECONDS.labels(name.value, outcome).observe(time.perf_counter() - started)
+        if outcome == "failed":
+            TASK_FAILURES.labels(short_name(task.name)).inc()
 
 
 def _release(ctx: pipeline.Context, book_id: str) -> None:
@@ -213,24 +221,24 @@ def send_email(self: Task, request_id: str) -> None:
         if request is None:
             return
         book = request.book
-        outgoing = mailer.Outgoing(
-            message_id=request.message_id,
-            to=request.to_address,
-            title=book.title or default_title((book.scenes[0].annotations or {}).get("name")),
-            pdf_path=ctx.storage.path(book.pdf_name),
-            pdf_bytes=book.pdf_bytes or 0,
-            link=book_link(ctx.settings, book.id),
-        )
+        title = book.shown_title or default_title((book.scenes[0].annotations or {}).get("name"))
+        to, pdf_name, pdf_bytes, link = request.to_address, book.pdf_name, book.pdf_bytes or 0, book_link(ctx.settings, book.id)
+        message_id = request.message_id
         attempts = request.attempts
     retries = email_retries(ctx.settings)
     try:
-        mailer.send(ctx.settings, mailer.build_message(ctx.settings, outgoing))
+        with ctx.storage.local_copy(pdf_name) as pdf_path:
+            outgoing = mailer.Outgoing(message_id=message_id, to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes, link=link)
+            message = mailer.build_message(ctx.settings, outgoing)
+        mailer.send(ctx.settings, message)
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:
         # No SMTP server configured, or a 5xx answer (bad address): waiting will not help.
         final = not retries.may_retry(attempts - 1) or isinstance(exc, RuntimeError) or mailer.is_permanent(exc)
         with ctx.sessions.begin() as session:
             request = session.get(EmailRequest, int(request_id))
             finish_email(request, EmailStatus.FAILED if final else EmailStatus.PENDING, f"{type(exc).__name__}: {exc}")
+        if final:
+            TASK_FAILURES.labels(short_name(self.name)).inc()
         if not final:
             raise self.retry(exc=exc, countdown=retries.delay(attempts - 1), max_retries=retries.max_retries) from exc
         return

@@ -30,7 +30,7 @@ from tests.conftest import PG_ADMIN_URL, REPO, _sqlalchemy_url
 TIMINGS = {
     "TALES_HEARTBEAT_S": "0.3",
     "TALES_LEASE_S": "2",
-    "TALES_RECONCILE_EVERY_S": "0.5",
+    "TALES_SWEEP_EVERY_S": "0.5",
     "TALES_LOST_GRACE_S": "1",
     "TALES_STALE_AFTER_S": "900",
     "TALES_TASK_RETRY_BASE_S": "0.2",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from shared.status import BookStatus
+from shared.vocabulary import AGE_BANDS
 from web.api.blueprint import api
 from web.schemas import BookRequest, Credentials, EmailBook, ScenesUpdate, TextEdit
 
@@ -68,7 +69,8 @@ def build_spec() -> dict:
     schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}}
     schemas["Book"] = {"type": "object", "required": ["id", "status", "progress"], "properties": {
-        "id": {"type": "string"}, "title": {"type": ["string", "null"]},
+        "id": {"type": "string"}, "title": {"type": ["string", "null"]}, "title_generated": {"type": "boolean"},
+        "age": {"type": ["string", "null"], "enum": [*AGE_BANDS, None]},
         "status": {"type": "string", "enum": [s.value for s in BookStatus]}, "stage": {"type": ["string", "null"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
         "scenes": {"type": "array", "items": {"type": "object"}}, "pdf_url": {"type": "string"}, "error": {"type": ["string", "null"]},

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from PIL import Image
 from pydantic import ValidationError
 
 from shared.models import Book
 from web import books_service as service
 from web.auth import current_user, login_required
+from web.downloads import send_stored
 from web.errors import ApiError, error_page, korean
 from web.pages.forms import SceneForm, error_summary, read_scenes
 from web.schemas import EmailBook, TextEdit
@@ -60,11 +61,13 @@ def thumbnail(book_id: str, index: int, size: int):
         abort(404)
     scene = service.scene_of(_mine(book_id), index)
     try:
-        path = make_thumbnail(service.storage(), scene, size, service.decode_slots())
+        name = make_thumbnail(service.storage(), scene, size, service.decode_slots())
+        response = send_stored(service.storage(), name, "image/jpeg", max_age=86400)
+    except FileNotFoundError:
+        abort(404)
     except (OSError, ValueError, Image.DecompressionBombError):
         log.exception("could not make a thumbnail of %s", scene.image_name)
         raise ApiError(404, "unreadable_photo", "this photo cannot be read") from None
-    response = send_file(path, mimetype="image/jpeg", max_age=86400)
     response.cache_control.public, response.cache_control.private = False, True  # the user's photos: no shared caches
     return response
 
@@ -135,7 +138,7 @@ def email(book_id: str):
 def delete(book_id: str):
     """Delete the book, its photos and its PDF."""
     book = _mine(book_id)
-    title = book.title or "그림책"
+    title = book.shown_title or "그림책"
     service.delete_book(book)
     flash(f"‘{title}’ 책을 지웠어요.", "info")
     return redirect(url_for("home.my_books"), code=303)

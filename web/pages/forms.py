@@ -6,8 +6,18 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from shared.vocabulary import CLASSIFICATIONS, FIELD_LABELS, HINT_FIELDS, OPTIONAL_HINTS, REQUIRED_HINTS, obj, subject
-from web.schemas import SceneAnnotation
+from shared.vocabulary import (
+    AGE_BANDS,
+    AGE_LABELS,
+    CLASSIFICATIONS,
+    FIELD_LABELS,
+    HINT_FIELDS,
+    OPTIONAL_HINTS,
+    REQUIRED_HINTS,
+    obj,
+    subject,
+)
+from web.schemas import UNSAFE, SceneAnnotation
 
 # A short example under each field, so a parent knows what kind of words to write.
 FIELD_HINTS: dict[str, str] = {
@@ -44,7 +54,14 @@ def _message(name: str, kind: str) -> str:
         return f"{obj(label)} 적어 주세요."
     if kind == "string_too_long":
         return f"{subject(label)} 너무 길어요."
+    if kind == UNSAFE:
+        return unsafe_message(label)
     return f"{obj(label)} 확인해 주세요."
+
+
+def unsafe_message(label: str) -> str:
+    """A field refused by the child-safety check (shared/safety.py), in the parents' words."""
+    return f"{label}에 아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요."
 
 
 def read_scenes(form: MultiDict, count: int) -> tuple[list[SceneAnnotation] | None, list[SceneForm]]:
@@ -75,5 +92,7 @@ def template_globals() -> dict:
         "FIELD_LABELS": FIELD_LABELS,
         "FIELD_HINTS": FIELD_HINTS,
         "CLASSIFICATIONS": CLASSIFICATIONS,
+        "AGE_BANDS": AGE_BANDS,
+        "AGE_LABELS": AGE_LABELS,
         "field_name": field_name,
     }

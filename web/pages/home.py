@@ -4,12 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.exc import DBAPIError
 
+from shared.safety import find_unsafe
+from shared.vocabulary import AGE_BANDS
 from web import books_service as service
 from web.auth import current_user, login_required
 from web.db import current_settings
 from web.errors import ApiError, korean
 from web.pages import forms, labels
-from web.pages.forms import error_summary, read_scenes
+from web.pages.forms import error_summary, read_scenes, unsafe_message
 from web.schemas import BookRequest
 
 bp = Blueprint("home", __name__)
@@ -51,10 +53,10 @@ def my_books():
     return render_template("books/list.html", books=books, page=page, pages=pages, total=total)
 
 
-def _new_book_form(problems: list[str], status: int, form: dict | None = None):
+def _new_book_form(problems: list[str], status: int, form: dict | None = None, errors: dict | None = None):
     config = current_settings()
     return render_template(
-        "books/new.html", problems=problems, form=form or {},
+        "books/new.html", problems=problems, form=form or {}, errors=errors or {},
         max_images=config.TALES_MAX_IMAGES, max_mb=config.TALES_MAX_IMAGE_BYTES // 1_000_000,
     ), status
 
@@ -70,9 +72,17 @@ def new_book():
     later = form.get("hints") == "later"
     annotations, scene_forms = (None, []) if later else read_scenes(form, len(files))
     problems = error_summary(scene_forms)
+    errors: dict[str, str] = {}
     if len(form.get("title", "").strip()) > 200:
-        problems.append("제목은 200자까지 쓸 수 있어요.")
-    keep = {"title": form.get("title", ""), "email_when_done": bool(form.get("email_when_done")), "hints": form.get("hints", "now")}
+        errors["title"] = "제목은 200자까지 쓸 수 있어요."
+    elif find_unsafe(form.get("title")):
+        errors["title"] = unsafe_message("책 제목")
+    age = form.get("age", "").strip() or None
+    if age is not None and age not in AGE_BANDS:
+        errors["age"] = "읽을 나이를 목록에서 골라 주세요."
+    problems[:0] = list(errors.values())
+    keep = {"title": form.get("title", ""), "age": age or "", "email_when_done": bool(form.get("email_when_done")),
+            "hints": form.get("hints", "now")}
     try:
         uploads = service.read_uploads(files, current_settings())
     except ApiError as exc:
@@ -80,8 +90,9 @@ def new_book():
     if problems:
         # Browsers never refill a file input, so the message says to pick the photos again.
         problems.append("사진을 다시 골라 주세요 (보안 때문에 브라우저가 고른 사진을 기억하지 못해요).")
-        return _new_book_form(problems, 400, keep)
-    book_request = BookRequest(title=keep["title"].strip() or None, scenes=annotations, email_when_done=keep["email_when_done"])
+        return _new_book_form(problems, 400, keep, errors)
+    book_request = BookRequest(title=keep["title"].strip() or None, age=age, scenes=annotations,
+                               email_when_done=keep["email_when_done"])
     try:
         book = service.create_book(current_user(), book_request, uploads)
     except ApiError as exc:

@@ -24,7 +24,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
-from shared.vocabulary import default_title
+from shared.vocabulary import AGE_LABELS, default_title
 from worker.book import photos
 from worker.book.fonts import BookFonts, FontError, glyphs, register_fonts, resolve_fonts
 
@@ -98,6 +98,7 @@ class BookSpec:
     made_on: date
     pages: list[Page]
     author: str = "TalesRunner"
+    age: str | None = None  # the reader age band, shown under the protagonist
 
 
 @dataclass
@@ -193,7 +194,7 @@ def render_book(
     canvas.setCreator("TalesRunner")
 
     book = _Book(canvas, layout, fonts, Path(print_dir), report)
-    book.cover(title, spec.protagonist.strip(), spec.made_on, spec.pages[0].image_path if spec.pages else None)
+    book.cover(title, spec.protagonist.strip(), spec.made_on, spec.pages[0].image_path if spec.pages else None, spec.age)
     for done, page in enumerate(spec.pages, start=1):
         book.scene(page)
         if progress:
@@ -252,7 +253,7 @@ class _Book:
         c.setFont(self.fonts.regular, 9)
         c.drawCentredString(x, y - 3.1, str(number))
 
-    def cover(self, title: str, protagonist: str, made_on: date, photo: Path | None) -> None:
+    def cover(self, title: str, protagonist: str, made_on: date, photo: Path | None, age: str | None = None) -> None:
         """Cream paper with a stitched border, the title, the first photo framed, who and when."""
         c, layout = self.canvas, self.layout
         w, h = layout.width, layout.height
@@ -275,6 +276,8 @@ class _Book:
         title_par.drawOn(c, (w - inner) / 2, top - title_h)
 
         lines = [self._markup(protagonist)] if protagonist else []
+        if age:
+            lines.append(self._markup(f"{AGE_LABELS.get(age, age)} 그림책"))
         lines.append(f"{made_on.year}년 {made_on.month}월 {made_on.day}일")
         byline = Paragraph("<br/>".join(lines), self._style(self.fonts.regular, 12, 1.6, SOFT_INK))
         _, byline_h = byline.wrap(inner, layout.height)

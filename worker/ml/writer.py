@@ -1,6 +1,8 @@
 """Writers turn a book's scenes into one Korean paragraph each.
 
-Interface: `texts = writer.write(scenes)` with one `SceneInput` per scene, in book order.
+Interface: `texts = writer.write(scenes, plan)` with one `SceneInput` per scene, in book order,
+and the book plan (worker/ml/plan.py; made from the scenes when not given). `write_book` gives
+the title with the texts. `worker/ml/story.py` adds the child-safety check around any writer.
 """
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared.config import Settings
+from shared.safety import is_safe
 from shared.story_input import SPECIAL_TOKENS, MissingField, build_input_text, service_seed_key
-from shared.vocabulary import has_final_consonant, obj, subject, topic, with_
 from worker.errors import StageError
 from worker.ml import loading
-from worker.ml.kiwi import ends_as_sentence, ends_with_noun, to_because, to_polite_future, to_polite_past
+from worker.ml.plan import BookPlan, Draft, make_plan
+from worker.ml.template import TemplateWriter
+
+__all__ = ["BookPlan", "Draft", "KoT5Writer", "OpenAIWriter", "SceneInput", "TemplateWriter", "Writer", "get_writer", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -26,101 +31,16 @@ class SceneInput:
     caption_lang: str | None = None
     # Paragraphs already written for the other scenes, for writers that keep a story coherent.
     neighbours: dict[int, str] = field(default_factory=dict)
+    # Written again because the last text could not be used (a safety rewrite): find a new one.
+    again: bool = False
 
 
 class Writer(Protocol):
     name: str
 
-    def write(self, scenes: list[SceneInput]) -> list[str]: ...
+    def write(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> list[str]: ...
 
-
-def _items(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-def _join_ko(items: list[str]) -> str:
-    """A, B, C -> 'A, B와 C' style list."""
-    if len(items) == 1:
-        return items[0]
-    return ", ".join(items[:-2] + [with_(items[-2]) + " " + items[-1]])
-
-
-_OPENINGS = ("어느 날, ", "그러던 중, ", "그다음에는 ", "잠시 뒤, ", "그리고 ", "한참 뒤, ")
-
-
-class TemplateWriter:
-    """A rule-based Korean writer: works offline, without weights, with correct particles."""
-
-    name = "template"
-
-    def write(self, scenes: list[SceneInput]) -> list[str]:
-        return [self.paragraph(scene, position, len(scenes)) for position, scene in enumerate(scenes)]
-
-    def paragraph(self, scene: SceneInput, position: int, total: int) -> str:
-        f = scene.fields
-        name = f["name"].strip()
-        sentences: list[str] = []
-
-        opening = _OPENINGS[0] if position == 0 else _OPENINGS[1 + (position - 1) % (len(_OPENINGS) - 1)]
-        if position == total - 1 and total > 1:
-            opening = "마지막으로, "
-        settings_ = _items(f.get("setting"))
-        where = f"{_join_ko(settings_)}에서 " if settings_ else ""
-        sentences.append(f"{opening}{where}{subject(name)} {self._predicate(f['i_action'])}")
-
-        if scene.caption and scene.caption_lang == "ko":
-            caption = scene.caption.strip().rstrip(".")
-            if ends_as_sentence(caption):
-                sentences.append(f"사진 속 모습처럼 {to_polite_past(caption)}.")
-            else:
-                sentences.append(f"사진 속에는 {subject(caption)} 보여요.")
-
-        friends = [c for c in _items(f.get("character")) if c != name]
-        if friends:
-            sentences.append(f"{with_(_join_ko(friends))} 함께였어요.")
-        for action in _items(f.get("action")):
-            sentences.append(f"{topic(name)} {self._predicate(action)}")
-        feelings = _items(f.get("feeling"))
-        if feelings:
-            sentences.append(self._feeling(name, feelings))
-        for cause in _items(f.get("causalRelationship")):
-            sentences.append(self._cause(cause))
-        for outcome in _items(f.get("outcomeResolution")):
-            sentences.append("그래서 " + self._finish(outcome))
-        for guess in _items(f.get("prediction")):
-            sentences.append("아마 " + self._finish(guess, future=True))
-        return " ".join(sentences)
-
-    @staticmethod
-    def _cause(cause: str) -> str:
-        cause = cause.strip().rstrip(".")
-        if ends_with_noun(cause):
-            return f"{cause} 때문이었어요."
-        because = to_because(cause)
-        if because:
-            return f"왜냐하면 {because}."
-        return f"{cause} 그랬어요."
-
-    @staticmethod
-    def _finish(phrase: str, future: bool = False) -> str:
-        done = to_polite_future(phrase) if future else to_polite_past(phrase)
-        if ends_as_sentence(done):
-            return done + "."
-        if ends_with_noun(done):
-            return f"{done}{'이었어요' if has_final_consonant(done) else '였어요'}."
-        return done + "요."
-
-    def _predicate(self, action: str) -> str:
-        action = action.strip().rstrip(".")
-        if ends_with_noun(action):
-            return f"{obj(action)} 했어요."
-        return self._finish(action)
-
-    @staticmethod
-    def _feeling(name: str, feelings: list[str]) -> str:
-        if all(ends_with_noun(word) for word in feelings):
-            return f"{topic(name)} {obj(_join_ko(feelings))} 느꼈어요."
-        return f"{topic(name)} 마음이 " + ", ".join(to_polite_past(word) for word in feelings) + "."
+    def write_book(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> Draft: ...
 
 
 @dataclass(frozen=True)
@@ -239,14 +159,24 @@ class KoT5Writer:
         batch["attention_mask"][torch.isin(batch["input_ids"], special)] = 0
         return {key: value.to(self.parts.placement.device) for key, value in batch.items()}
 
-    def write(self, scenes: list[SceneInput]) -> list[str]:
+    def write(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> list[str]:
+        return self.write_book(scenes, plan).texts
+
+    def write_book(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> Draft:
+        """The model's paragraphs, fitted to the plan around them (names, connecting words); the input stays as trained."""
+        plan = plan or make_plan(scenes)
+        texts = self.generate(scenes)
+        return Draft(texts=[plan.shape(scene.index, text) for scene, text in zip(scenes, texts, strict=True)], title=plan.title)
+
+    def generate(self, scenes: list[SceneInput]) -> list[str]:
+        """The model's own paragraphs, one batched generate call for all scenes."""
         if not scenes:
             return []
         import torch
 
         batch = self.encode([self.input_text(scene) for scene in scenes])
         kwargs = self.decoding.generate_kwargs()
-        if any(scene.neighbours for scene in scenes):
+        if any(scene.neighbours or scene.again for scene in scenes):
             # Other pages are already written, so this is a page being written again: beam search
             # would give back the very same paragraph, so sample a new one instead.
             kwargs.update(do_sample=True, top_p=0.92)
@@ -261,14 +191,17 @@ class KoT5Writer:
         return texts
 
 
-WRITE_PROMPT = """당신은 3~7세 어린이를 위한 한국어 그림책 작가입니다.
+WRITE_PROMPT = """당신은 어린이를 위한 한국어 그림책 작가입니다.
 장면마다 사진 설명(caption)과 부모가 준 힌트(hints)가 있습니다. 힌트의 뜻:
 name=주인공, i_action=주인공의 행동이나 상태, classification=이야기 분류, character=함께 나오는 인물,
 setting=배경, action=행동, feeling=감정, causalRelationship=원인, outcomeResolution=결과, prediction=다음에 일어날 일.
-요청한 장면마다 2~4문장의 따뜻하고 쉬운 한국어 문단을 하나씩 쓰세요. 모든 장면이 순서대로 이어지는
-하나의 이야기가 되게 하고, 주인공 이름은 주어진 그대로 쓰고, 힌트를 자연스럽게 녹이세요.
-이미 쓰인 장면(written)은 고치지 말고 그 흐름에 맞추세요.
-JSON으로만 답하세요: {"paragraphs": [{"index": 장면 번호, "text": "문단"}, ...]}"""
+책의 계획(plan)을 따르세요: reader는 읽을 아이의 나이와 문장 길이·낱말, cast는 인물과 처음 나온 뒤 부르는 이름
+(예: 하은 -> 하은이), arc는 장면마다 이야기의 처음(beginning)·가운데(middle)·끝(end)입니다.
+요청한 장면마다 문단을 하나씩 쓰세요. 모든 장면이 순서대로 이어지는 하나의 이야기가 되게 하고,
+장면 사이를 자연스러운 이음말로 잇고, 힌트를 자연스럽게 녹이세요. 모든 문장은 해요체(~했어요)로 끝내고,
+사진 이야기는 하지 마세요. 아이에게 맞지 않는 말(욕설, 폭력, 무서운 말)은 쓰지 마세요.
+이미 쓰인 장면(written)은 고치지 말고 그 흐름에 맞추세요. plan.title이 null이면 책 제목도 지어 주세요(15자 안팎).
+JSON으로만 답하세요: {"title": "제목", "paragraphs": [{"index": 장면 번호, "text": "문단"}, ...]}"""
 
 
 class OpenAIWriter:
@@ -282,13 +215,15 @@ class OpenAIWriter:
         self.chat = OpenAIChat(settings)
 
     @staticmethod
-    def request(scenes: list[SceneInput]) -> dict[str, Any]:
-        """What the model is told about the book: protagonist, each scene's caption and hints, pages already written."""
+    def request(scenes: list[SceneInput], plan: BookPlan | None = None) -> dict[str, Any]:
+        """What the model is told: protagonist, the plan, each scene's caption and hints, pages already written."""
+        plan = plan or make_plan(scenes)
         written: dict[int, str] = {}
         for scene in scenes:
             written.update(scene.neighbours)
         return {
             "protagonist": str(scenes[0].fields.get("name", "")).strip(),
+            "plan": plan.brief(),
             "scenes": [
                 {"index": scene.index, "caption": scene.caption, "hints": {k: v for k, v in scene.fields.items() if v}}
                 for scene in scenes
@@ -296,15 +231,30 @@ class OpenAIWriter:
             "written": {str(index): text for index, text in sorted(written.items())},
         }
 
-    def write(self, scenes: list[SceneInput]) -> list[str]:
+    def write(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> list[str]:
+        return self.write_book(scenes, plan).texts
+
+    def write_book(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> Draft:
+        """The whole book in one chat call; the model names the book when the plan has no title yet."""
+        plan = plan or make_plan(scenes)
         if not scenes:
-            return []
+            return Draft(texts=[], title=plan.title)
         messages = [
             {"role": "system", "content": WRITE_PROMPT},
-            {"role": "user", "content": json.dumps(self.request(scenes), ensure_ascii=False)},
+            {"role": "user", "content": json.dumps(self.request(scenes, plan), ensure_ascii=False)},
         ]
         answer = self.chat.complete_json(messages)
-        return self.paragraphs(answer, scenes)
+        return Draft(texts=self.paragraphs(answer, scenes), title=self.title(answer, plan))
+
+    @staticmethod
+    def title(answer: dict[str, Any], plan: BookPlan) -> str:
+        """The model's title when the plan asked for one and it is usable, else the plan's."""
+        title = answer.get("title")
+        if plan.title_is_new and isinstance(title, str):
+            title = " ".join(title.split()).strip("\"'「」")
+            if 0 < len(title) <= 60 and is_safe(title):
+                return title
+        return plan.title
 
     @staticmethod
     def paragraphs(answer: dict[str, Any], scenes: list[SceneInput]) -> list[str]:

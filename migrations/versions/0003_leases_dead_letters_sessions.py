@@ -1,15 +1,15 @@
 """worker leases, dead letters, server-side login sessions
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002_book_age
 Create Date: 2026-12-02 05:30:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002_book_age'
 branch_labels = None
 depends_on = None
 
