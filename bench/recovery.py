@@ -8,7 +8,7 @@ worker's "ready" to the book moving again (taken back: its holder or status chan
 - before: leases off (TALES_LEASES=false), as the service ran until issue 13: the worker asks for
   one reconcile when it starts and runs the reconciler every 60 s (--beat); a book counts as lost
   once it has not moved for TALES_STALE_AFTER_S (--stale; the default setting is 900 s).
-- after: the shipped defaults (3 s beat, 12 s lease, 5 s sweeps): the new worker sees at once
+- after: the shipped defaults (3 s beat, 30 s lease, 5 s sweeps): the new worker sees at once
   that its killed predecessor's pid is gone and takes the book back.
 Then the memory attack: ten PNGs at the decode budget (TALES_MAX_DECODE_MB) in one book, and
 twenty parallel thumbnail requests; peak RSS is each process's VmHWM.
@@ -163,7 +163,7 @@ def main() -> int:
             before.append(recovery_round(old, folder, db_url, f"before-{round_}"))
             print(f"before (stale threshold {args.stale} s, reconciler every 60 s): moving {before[-1][0]:.1f} s, done {before[-1][1]:.1f} s", flush=True)
             after.append(recovery_round(base, folder, db_url, f"after-{round_}"))
-            print(f"after (leases: 3 s beat, 12 s lease, sweep every 5 s): moving {after[-1][0]:.1f} s, done {after[-1][1]:.1f} s", flush=True)
+            print(f"after (leases: 3 s beat, 30 s lease, sweep every 5 s): moving {after[-1][0]:.1f} s, done {after[-1][1]:.1f} s", flush=True)
         web_mb, worker_mb, side = memory(base, folder, db_url)
         print(f"peak RSS, worst legal book (10 PNGs of {side}x{side}, 20 parallel thumbnails): web {web_mb:.0f} MB, worker {worker_mb:.0f} MB")
         before_s = sum(b[0] for b in before) / len(before)

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # (TALES_RECONCILE_EVERY_S above is the beat's schedule, which leases make a backstop).
     TALES_LEASES: bool = True
     TALES_HEARTBEAT_S: float = Field(default=3.0, gt=0)
-    TALES_LEASE_S: float = Field(default=12.0, gt=0)
+    TALES_LEASE_S: float = Field(default=30.0, gt=0)
     TALES_SWEEP_EVERY_S: float = Field(default=5.0, gt=0)
     # A book or mail whose message is in no queue this long after its last move is sent again.
     TALES_LOST_GRACE_S: float = Field(default=5.0, ge=0)

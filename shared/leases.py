@@ -3,7 +3,8 @@
 Every worker process has a row in `workers` and beats it every TALES_HEARTBEAT_S. A stage that
 claims a book writes its process id into `books.worker_id`; the handoff to the next stage clears
 it. A holder is gone when it has not beaten for TALES_LEASE_S, or at once when it ran on this host
-and its pid is no longer running (a restarted worker sees its killed predecessor immediately).
+and its pid is no longer running (a restarted worker sees its killed predecessor immediately); a
+running pid on this host only after ten leases of silence.
 (docs/architecture.md, "Leases".)
 """
 from __future__ import annotations
@@ -79,11 +80,16 @@ def is_gone(session: Session, worker_id: str, settings: Settings, me: WorkerIden
     if row is None:
         # Not beating yet (or its row was removed): on this host the pid still tells.
         return not (host == me.host[:40] and pid not in (None, me.pid) and pid_running(pid))
-    if row.heartbeat_at < utcnow() - timedelta(seconds=settings.TALES_LEASE_S):
-        return True
-    # Same host: the pid tells at once. The same pid as this process means a killed predecessor
-    # (a container's worker is often pid 1 every time it starts).
-    return row.host == me.host and (row.pid == me.pid or not pid_running(row.pid))
+    lease = timedelta(seconds=settings.TALES_LEASE_S)
+    if row.host == me.host:
+        # Same host: the pid tells at once. The same pid as this process means a killed predecessor
+        # (a container's worker is often pid 1 every time it starts).
+        if row.pid == me.pid or not pid_running(row.pid):
+            return True
+        # A running process may miss beats while C code holds the GIL (a model or kiwi loading):
+        # only a long silence makes it gone (hung), not one lease.
+        return row.heartbeat_at < utcnow() - 10 * lease
+    return row.heartbeat_at < utcnow() - lease
 
 
 def _host_and_pid(worker_id: str) -> tuple[str, int | None]:

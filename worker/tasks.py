@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from celery import Task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from shared.config import get_settings
@@ -159,8 +159,13 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
             delay = retries.delay(task.request.retries)
             _release(ctx, book_id)  # the retry may run in another process
             raise task.retry(exc=exc, countdown=delay, max_retries=retries.max_retries) from exc
-        # The exception text (SQL and its parameters, hosts) goes to the log, never to the parent.
-        pipeline.fail_book(ctx, book_id, f"{label}: 서버 연결이 {retries.max_retries}번 다시 해도 되지 않았어요. 잠시 후 다시 시도해 주세요.")
+        # A database error's text (SQL and its parameters) goes to the log, never to the parent; a
+        # timeout or a lost connection to a model server is said as our backends word it.
+        if isinstance(exc, DBAPIError):
+            reason = f"{label}: 데이터베이스 연결이 {retries.max_retries}번 다시 해도 되지 않았어요. 잠시 후 다시 시도해 주세요."
+        else:
+            reason = f"{label} failed after {retries.max_retries} retries: {exc}"
+        pipeline.fail_book(ctx, book_id, reason)
     except StageError as exc:
         pipeline.fail_book(ctx, book_id, f"{label}: {exc}")
     except Exception:

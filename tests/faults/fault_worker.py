@@ -4,8 +4,9 @@ FAULT_DIR      folder where the hooks leave a marker file `<stage>` when a stage
 FAULT_PAUSE    stage names (caption, suggest, write, render, email) whose work sleeps FAULT_PAUSE_S first,
                so a test can kill the worker inside that stage
 FAULT_POISON   a stage in which the process kills itself (SIGKILL), as a poison book would
-FAULT_TEXT     "plain": one fixed sentence per scene and fixed keywords, instead of the template
-               writer and kiwi suggester (whose Korean analyser takes ~10 s to load in every new process)
+FAULT_TEXT     "plain": one fixed sentence per scene, fixed keywords and a plain book plan, instead of
+               the template writer, kiwi suggester and planner (whose Korean analyser takes 10-30 s to
+               load in every new process)
 The hooks wrap the stage's own work (captioner, suggester, writer, render_book, SMTP send);
 everything else is the production worker unchanged.
 """
@@ -47,7 +48,7 @@ def install() -> None:
 
         def factory(settings, _original=original, _stage=stage):
             backend = _original(settings)
-            method = "caption" if _stage == "caption" else "write"
+            method = "caption" if _stage == "caption" else "write_book"
             setattr(backend, method, _hooked(_stage, getattr(backend, method)))
             return backend
 
@@ -74,8 +75,11 @@ def install() -> None:
 class _PlainWriter:
     name = "plain"
 
-    def write(self, scenes):
-        return [f"{scene.index}쪽에서 {scene.fields.get('name', '아이')}가 놀았어요." for scene in scenes]
+    def write_book(self, scenes, plan=None):
+        from worker.ml.plan import Draft
+
+        texts = [f"{scene.index}쪽에서 {scene.fields.get('name', '아이')}가 놀았어요." for scene in scenes]
+        return Draft(texts=texts, title=plan.title if plan else "그림책")
 
 
 class _PlainSuggester:
@@ -87,13 +91,23 @@ class _PlainSuggester:
 
 
 def _plain_text(pipeline) -> None:
+    from worker.ml import plan
+
+    def cheap_plan(scenes, title=None, age=None):
+        # The real plan reads the hints with kiwi too; a plain one keeps the stage's own steps.
+        band = age if age in plan.AGE_STYLES else plan.DEFAULT_AGE
+        return plan.BookPlan(total=max([scene.index for scene in scenes] + [1]), title=title or "그림책",
+                             title_is_new=not title, age=band, style=plan.AGE_STYLES[band])
+
+    pipeline.make_plan = cheap_plan
     write_factory, suggest_factory = pipeline.get_writer, pipeline.keywords.get_suggester
-    pipeline.get_writer = lambda settings: _wrap(write_factory, settings, _PlainWriter(), "write")
+    pipeline.get_writer = lambda settings: _wrap(write_factory, settings, _PlainWriter(), "write_book")
     pipeline.keywords.get_suggester = lambda settings: _wrap(suggest_factory, settings, _PlainSuggester(), "suggest")
 
 
 def _wrap(_factory, _settings, backend, method):
-    setattr(backend, method, _hooked(method, getattr(backend, method)))
+    stage = {"write_book": "write"}.get(method, method)
+    setattr(backend, method, _hooked(stage, getattr(backend, method)))
     return backend
 
 

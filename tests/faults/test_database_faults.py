@@ -100,6 +100,7 @@ def test_an_unreachable_database_answers_503_in_seconds_on_every_kind_of_route(k
         assert "psycopg" not in response.text and "SELECT" not in response.text
 
 
+@pytest.mark.e2e
 def test_connections_terminated_mid_stage_and_mid_poll_give_no_500_and_the_book_finishes(workers, fault_client, fault_db, fault_env):
     headers = user(fault_client)
     workers.start(pause="render", pause_s="1.5")
