@@ -37,6 +37,9 @@ class BookView:
     emails: list[Any] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Any:
+        derived = getattr(Book, name, None)
+        if isinstance(derived, property):  # shown_title, has_annotations: computed as the model does
+            return derived.fget(self)
         return getattr(self.row, name)
 
 
