@@ -89,6 +89,9 @@ def service_env(pg_url, redis_url, data_dir) -> dict[str, str]:
         "TALES_WRITER": "template",
         "TALES_TRANSLATOR": "none",
         "TALES_STALE_AFTER_S": "900",
+        # Workers of different tests share this database but not a Redis database: a book whose
+        # message sits in another test's Redis must not look lost (tests/faults/ use their own).
+        "TALES_LOST_GRACE_S": "3600",
         # Every test signs up and logs in from 127.0.0.1 in quick succession; the tests that
         # prove the limits turn them on for their own app (tests/test_pages.py).
         "TALES_RATELIMIT_ENABLED": "false",

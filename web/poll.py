@@ -20,12 +20,13 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from shared.db import read_engine
-from shared.models import ApiToken, Book, EmailRequest, Scene
-from web.auth import UNAUTHORIZED, hash_token, touch_token
+from shared.models import ApiToken, Book, EmailRequest, LoginSession, Scene
+from web.auth import UNAUTHORIZED, hash_token, session_cutoff, touch_token
 from web.db import current_settings
 from web.errors import ApiError
 
 BOOKS, SCENES, EMAILS, TOKENS = Book.__table__, Scene.__table__, EmailRequest.__table__, ApiToken.__table__
+LOGINS = LoginSession.__table__
 
 
 @dataclass
@@ -41,6 +42,10 @@ class BookView:
         if isinstance(derived, property):  # shown_title, has_annotations: computed as the model does
             return derived.fget(self)
         return getattr(self.row, name)
+
+    @property
+    def shown_title(self) -> str | None:
+        return self.row.title or self.row.generated_title
 
 
 def _bearer() -> str | None:
@@ -98,10 +103,16 @@ def _find(connection: Connection, book_id: str) -> tuple[Any, tuple[int, Any] | 
             raise ApiError(401, "unauthorized", UNAUTHORIZED)
         used = (row.token_id, row.token_used_at)
     else:
-        user_id = session.get("user_id")
-        if user_id is None:
+        user_id, session_id = session.get("user_id"), session.get("sid")
+        if not isinstance(user_id, int) or not isinstance(session_id, str):
             raise ApiError(401, "unauthorized", UNAUTHORIZED)
-        row = connection.execute(select(BOOKS).where(BOOKS.c.id == book_id, BOOKS.c.user_id == user_id)).first()
+        # Only a session that was not logged out (web/auth.py): the login_sessions row must exist.
+        row = connection.execute(
+            select(BOOKS).select_from(LOGINS.outerjoin(BOOKS, (BOOKS.c.user_id == LOGINS.c.user_id) & (BOOKS.c.id == book_id)))
+            .where(LOGINS.c.id == hash_token(session_id), LOGINS.c.user_id == user_id, LOGINS.c.created_at >= session_cutoff())
+        ).first()
+        if row is None:
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
         used = None
     return (None if row is None or row.id is None else row), used
 
