@@ -43,10 +43,6 @@ class BookView:
             return derived.fget(self)
         return getattr(self.row, name)
 
-    @property
-    def shown_title(self) -> str | None:
-        return self.row.title or self.row.generated_title
-
 
 def _bearer() -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
