@@ -32,10 +32,14 @@ class Child:
         self._log: BinaryIO = open(log_path, "wb")  # noqa: SIM115 - closed by stop()
         # Its own session: a Ctrl-C in the terminal reaches only the parent, which then stops
         # its children in order instead of every process shutting down at once.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "talesrunner.cli", *args], cwd=cwd, env={**os.environ, **self.env},
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "talesrunner.cli", *args], cwd=cwd, env={**os.environ, **self.env},
+                stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except BaseException:
+            self._log.close()
+            raise
 
     @property
     def pid(self) -> int:
