@@ -6,11 +6,11 @@ import time
 
 import pytest
 import requests
+from tests.workers import start_worker, stop_worker
 
 from tests.conftest import wait_for
 from tests.helpers import sample_form
 from tests.servers import free_port
-from tests.workers import start_worker, stop_worker
 
 pytestmark = pytest.mark.e2e
 
