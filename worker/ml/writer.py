@@ -7,7 +7,7 @@ the title with the texts. `worker/ml/story.py` adds the child-safety check aroun
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.config import Settings
@@ -15,24 +15,10 @@ from shared.safety import is_safe
 from shared.story_input import SPECIAL_TOKENS, MissingField, build_input_text, service_seed_key
 from worker.errors import StageError
 from worker.ml import loading
-from worker.ml.plan import BookPlan, Draft, make_plan
+from worker.ml.plan import BookPlan, Draft, SceneInput, make_plan
 from worker.ml.template import TemplateWriter
 
 __all__ = ["BookPlan", "Draft", "KoT5Writer", "OpenAIWriter", "SceneInput", "TemplateWriter", "Writer", "get_writer", "make_plan"]
-
-
-@dataclass(frozen=True)
-class SceneInput:
-    """What a writer knows about one scene."""
-
-    index: int
-    fields: dict[str, str]
-    caption: str | None = None
-    caption_lang: str | None = None
-    # Paragraphs already written for the other scenes, for writers that keep a story coherent.
-    neighbours: dict[int, str] = field(default_factory=dict)
-    # Written again because the last text could not be used (a safety rewrite): find a new one.
-    again: bool = False
 
 
 class Writer(Protocol):
