@@ -34,7 +34,7 @@ class Ratios:
         parts = [float(part) for part in text.split(":")]
         if not 2 <= len(parts) <= 3 or any(part < 0 for part in parts) or sum(parts) <= 0:
             raise ValueError(f"split ratios must be two or three non-negative numbers like 8:1:1, not {text!r}")
-        return cls(*parts)
+        return cls(*parts, *([0.0] * (3 - len(parts))))
 
     def __str__(self) -> str:
         return ":".join(f"{value:g}" for value in (self.train, self.validation, self.test))

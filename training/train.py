@@ -244,15 +244,15 @@ def _cuda() -> bool:
 
 
 def _check_rows(dataset_dir: Path, train_rows: list[DatasetRow], validation_rows: list[DatasetRow]) -> None:
+    uncaptioned = [row.id for row in train_rows + validation_rows if not row.caption.strip()]
+    if uncaptioned:
+        raise TrainError(f"{len(uncaptioned)} row(s) have no caption (e.g. {uncaptioned[0]}): the KoT5 input starts with "
+                         "the caption; build the data set with a captioner (TALES_CAPTIONER=blip)")
     if not train_rows:
         raise TrainError(f"{dataset_dir}/train.jsonl has no rows")
     if not validation_rows:
         raise TrainError(f"{dataset_dir}/validation.jsonl has no rows: early stopping and the best checkpoint need a "
                          "validation split (build with --split 8:1:1)")
-    uncaptioned = [row.id for row in train_rows + validation_rows if not row.caption.strip()]
-    if uncaptioned:
-        raise TrainError(f"{len(uncaptioned)} row(s) have no caption (e.g. {uncaptioned[0]}): the KoT5 input starts with "
-                         "the caption; build the data set with a captioner (TALES_CAPTIONER=blip)")
 
 
 def _test_model_note(model: Any, dataset_dir: Path, rows: int) -> str | None:

@@ -44,7 +44,7 @@ def _alphabet() -> list[str]:
     return [chr(c) for c in range(33, 127)] + hangul
 
 
-def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None) -> Any:
+def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None, markers: bool = True) -> Any:
     """A T5TokenizerFast trained on the shipped Korean text, with pad 0, eos 1, unk 2 as in T5 and the
     12 special tokens added after the vocabulary in SPEC order.
 
@@ -52,7 +52,8 @@ def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None)
     trainer, so every run writes the same model) and are loaded into a `tokenizers` Unigram with
     sentencepiece-style spaces, as KoT5's own tokenizer.json is. `pad_vocab_to` fills the vocabulary
     with never-used pieces up to a size (32100 gives KoT5-base's 32100 + 12 = 32112 ids), for
-    full-size random models in the benchmark.
+    full-size random models in the benchmark. `markers=False` leaves the 12 special tokens out, as a
+    base model before fine-tuning has them (the training tests add them the way training does).
     """
     import sentencepiece as spm
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -78,7 +79,8 @@ def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None)
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
     )
     fast = T5TokenizerFast(tokenizer_object=tokenizer, eos_token="</s>", unk_token="<unk>", pad_token="<pad>", extra_ids=0)
-    fast.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    if markers:
+        fast.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
     return fast
 
 
