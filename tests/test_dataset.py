@@ -91,7 +91,7 @@ def test_build_captions_with_the_worker_models_counts_bad_pages_and_resumes(tiny
     assert {row.age_band for row in rows} == {"유아", "초등 저학년", "초등 고학년"}
 
     # The caption of a row is what the service's caption stage would give the same photo.
-    settings = Settings(TALES_CAPTIONER="blip", TALES_TRANSLATOR="hf", TALES_DEVICE="cpu",
+    settings = Settings(TALES_CAPTIONER="blip", TALES_TRANSLATOR="hf", TALES_DEVICE="cpu", TALES_BLIP_MAX_NEW_TOKENS=8,
                         TALES_BLIP_MODEL=str(tiny_models / "blip"), TALES_TRANSLATOR_MODEL=str(tiny_models / "translator"))
     row = rows[0]
     english = get_captioner(settings).caption([_open_rgb(root / row.image)])[0].text

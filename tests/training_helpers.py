@@ -16,7 +16,7 @@ MICRO_T5 = {"d_model": 32, "d_ff": 64, "d_kv": 8, "num_layers": 1, "num_decoder_
 def caption_flags(tiny_models: Path, translator: str = "hf") -> list[str]:
     """`dataset build` flags that caption with the tiny BLIP (and translate with the tiny Marian)."""
     return ["--captioner", "blip", "--blip-model", str(tiny_models / "blip"), "--translator", translator,
-            "--translator-model", str(tiny_models / "translator"), "--device", "cpu"]
+            "--translator-model", str(tiny_models / "translator"), "--device", "cpu", "--caption-tokens", "8"]
 
 
 def fixture_rows(directory: Path, count: int) -> list[DatasetRow]:

@@ -17,6 +17,9 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202
     overrides = {
         "TALES_CAPTIONER": args.captioner, "TALES_BLIP_MODEL": args.blip_model, "TALES_TRANSLATOR": args.translator,
         "TALES_TRANSLATOR_MODEL": args.translator_model, "TALES_DEVICE": getattr(args, "device", None),
+        "TALES_BLIP_MAX_NEW_TOKENS": getattr(args, "caption_tokens", None),
+        "TALES_KOT5_MAX_LENGTH": getattr(args, "max_length", None),
+        "TALES_KOT5_NUM_BEAMS": getattr(args, "num_beams", None),
     }
     settings = get_settings()
     return settings.model_copy(update={key: value for key, value in overrides.items() if value is not None})
@@ -105,6 +108,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blip-model", help="default: TALES_BLIP_MODEL")
     parser.add_argument("--translator", choices=("hf", "openai", "none"), help="default: TALES_TRANSLATOR")
     parser.add_argument("--translator-model", help="default: TALES_TRANSLATOR_MODEL")
+    parser.add_argument("--caption-tokens", type=int, help="BLIP caption length (default: TALES_BLIP_MAX_NEW_TOKENS)")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -167,4 +171,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--bertscore-model", default="bert-base-multilingual-cased", help="hub id or directory")
     evaluate.add_argument("--bertscore-layers", type=int, help="hidden layer to use (default: bert_score's for the model)")
     evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: TALES_DEVICE")
+    evaluate.add_argument("--max-length", type=int, help="KoT5 paragraph tokens (default: TALES_KOT5_MAX_LENGTH)")
+    evaluate.add_argument("--num-beams", type=int, help="KoT5 beams (default: TALES_KOT5_NUM_BEAMS)")
     evaluate.set_defaults(func=_evaluate, captioner=None, blip_model=None, translator=None, translator_model=None)
