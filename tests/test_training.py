@@ -15,7 +15,7 @@ from tests.conftest import REPO
 from tests.training_helpers import MICRO_T5, fixture_rows, log_lines, write_dataset
 from training.train import TrainOptions, add_markers, collator, features, input_text
 from worker.ml import loading
-from worker.ml.writer import Kot5Decoding, KoT5Writer, SceneInput, get_writer, load_kot5
+from worker.ml.writer import Kot5Decoding, SceneInput, get_writer, load_kot5
 
 pytestmark = pytest.mark.models
 

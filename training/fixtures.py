@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from talesrunner.synthetic import upright_picture
+from training import aihub
 from training.build import FIXTURE_MARKER
+from training.rows import DatasetRow, clean_target
 from worker.ml.korean import obj, subject, topic, with_
 
 PROTAGONISTS = ("토끼", "다람쥐", "곰돌이", "아기 고양이", "강아지 콩이", "민지", "준호", "할머니", "아기 오리", "거북이")
@@ -154,3 +156,21 @@ def _write_bad(root: Path, start: int, rng: random.Random) -> None:
     empty_text["imageInfo"][0]["srcText"] = "♥ ♥ ♥"
     (root / "labels" / f"{textless}.json").write_text(json.dumps(empty_text, ensure_ascii=False), encoding="utf-8")
     (root / "images" / f"{textless}.jpg").write_bytes(_jpeg(3))
+
+
+def fixture_rows(directory: str | Path, count: int, one_sentence: bool = True) -> list[DatasetRow]:
+    """Data set rows made straight from synthetic pages, with short made-up captions instead of a captioner's
+    and (with `one_sentence`) only the first sentence as target, quick to learn: for the training tests
+    and the training benchmark."""
+    root = write_fixtures(Path(directory) / "aihub", rows=count, bad=False)
+    pages = [item for item in aihub.scan(root) if isinstance(item, aihub.Page)]
+    rows = []
+    for page in pages:
+        target = clean_target(page.src_text)
+        target = target.split(". ")[0] + "." if one_sentence else target
+        rows.append(DatasetRow(
+            id=page.id, age_band=page.age_band, caption=f"아이가 {page.optional['setting']}에서 놀고 있다",
+            caption_lang="ko", caption_en=None, caption_source="test", name=page.name, i_action=page.i_action,
+            classification=page.classification, target=target, image=page.image.name, **page.optional,
+        ))
+    return rows

@@ -38,7 +38,8 @@ def _reasons(writers: dict[str, dict[str, Any]]) -> list[str]:
 def _grid(report: dict[str, Any]) -> list[str]:
     best = (report.get("grid_best") or {}).get("label")
     lines = ["", "## Decoding grid (kot5)", "",
-             "| beams | length penalty | repetition penalty | no-repeat n-gram | " + " | ".join(NAMES[m] for m in METRICS) + " | s |",
+             "| beams | length penalty | repetition penalty | no-repeat n-gram | "
+             + " | ".join(NAMES[m] for m in METRICS) + " | s |",
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in METRICS) + " | --- |"]
     for entry in report["grid"]:
         d = entry["decoding"]
@@ -61,7 +62,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Model: `{report['model_dir']}`; data: `{report['dataset_dir']}`.",
     ]
     if report.get("test_model"):
-        lines += ["", f"**Test model** ({report['test_model']}): these numbers show the code runs, not how good a story model is."]
+        lines += ["", f"**Test model** ({report['test_model']}): these numbers show that the code runs, "
+                      "not how good a story model is."]
     if report.get("decoding"):
         d = report["decoding"]
         lines += ["", f"KoT5 decoding: beams {d['num_beams']}, length penalty {d['length_penalty']}, repetition penalty "

@@ -117,7 +117,9 @@ def input_text(row: DatasetRow) -> str:
     return KoT5Writer.input_text(row.scene())
 
 
-def features(rows: list[DatasetRow], tokenizer: Any, special_ids: tuple[int, ...], options: TrainOptions) -> list[dict[str, list[int]]]:
+def features(
+    rows: list[DatasetRow], tokenizer: Any, special_ids: tuple[int, ...], options: TrainOptions
+) -> list[dict[str, list[int]]]:
     """Unpadded input ids, attention masks (off on the markers) and label ids; the collator pads each batch."""
     result = []
     for row in rows:
