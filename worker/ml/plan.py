@@ -37,6 +37,9 @@ class SceneInput:
     neighbours: dict[int, str] = field(default_factory=dict)
     # Written again because the last text could not be used (a safety rewrite): find a new one.
     again: bool = False
+    # What seeds the shuffle of the KoT5 input: training rows use their data set id; None is the
+    # service's own key (caption + name + i_action).
+    seed_key: str | None = None
 
 
 @dataclass(frozen=True)
