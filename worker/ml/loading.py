@@ -1,7 +1,7 @@
 """Model loading for the GPU worker: device choice and a once-per-process cache.
 
 torch and transformers are imported inside the functions, never at module level, so that
-importing the worker package (as the web tier does, to enqueue tasks) stays light (SPEC §2).
+importing the worker package (as the web tier does, to enqueue tasks) stays light (docs/architecture.md, "Tiers").
 Models load lazily in the first task that needs them, not in `worker_process_init`, which
 Celery kills after 4 seconds; the `solo` pool keeps them for every later book.
 """

@@ -6,7 +6,7 @@ weights. Everything is built offline: the tokenizers are trained here on the sma
 English texts shipped in `worker/ml/data/`.
 
     DIR/blip        BlipForConditionalGeneration + BlipProcessor (BlipImageProcessor, BertTokenizerFast)
-    DIR/kot5        T5ForConditionalGeneration + T5TokenizerFast with the 12 special tokens (SPEC §5)
+    DIR/kot5        T5ForConditionalGeneration + T5TokenizerFast with the 12 special tokens (docs/architecture.md, "The story input")
     DIR/translator  MarianMTModel + MarianTokenizer (sentencepiece), English -> Korean
 
 Their words are random, but never empty: each saves a generation config with a minimum length
