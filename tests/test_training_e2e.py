@@ -5,12 +5,12 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.workers import start_worker, stop_worker
 
 from talesrunner.cli import main
 from tests.conftest import ApiActions, _claim_redis_db, wait_for
 from tests.helpers import sample_form
 from tests.training_helpers import caption_flags
-from tests.workers import start_worker, stop_worker
 from training.fixtures import write_fixtures
 from training.metrics import METRICS
 
