@@ -4,5 +4,5 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-nanum fon
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .
-RUN pip install --no-cache-dir -e ".[models,openai]"
+RUN pip install --no-cache-dir -e ".[models,openai,ops]"
 ENV DATA_DIR=/data

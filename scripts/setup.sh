@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(poppler-utils fonts-nanum fonts-dejavu-core chromium chromium-driver)
+SYSTEM_PACKAGES=(poppler-utils fonts-nanum fonts-dejavu-core chromium chromium-driver wrk)
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -41,6 +41,6 @@ fi
 stamp=.venv/.talesrunner-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing talesrunner and its dependencies"
-  .venv/bin/pip install -q -e ".[models,openai,test]"
+  .venv/bin/pip install -q -e ".[models,openai,ops,test]"
   touch "$stamp"
 fi

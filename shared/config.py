@@ -1,6 +1,7 @@
 """Typed configuration, read once from the environment (docs/architecture.md, "Configuration")."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,39 @@ class Settings(BaseSettings):
     REDIS_URL: str = "redis://localhost:6379/0"
     DATA_DIR: Path = INSTANCE_DIR / "data"
     SECRET_KEY: str = "dev-only-change-me"
+
+    # Where uploads, print copies and PDFs live: a local directory (DATA_DIR, one host) or an
+    # S3-compatible bucket that web and workers on different hosts share.
+    TALES_STORAGE: Literal["local", "s3"] = "local"
+    TALES_S3_BUCKET: str | None = None
+    TALES_S3_ENDPOINT_URL: str | None = None  # MinIO and other S3-compatible servers; empty for AWS
+    TALES_S3_PREFIX: str = ""
+    # Presigned links are signed for this address (what browsers reach), when it differs from
+    # TALES_S3_ENDPOINT_URL (what the servers reach, e.g. http://minio:9000 inside compose).
+    TALES_S3_PUBLIC_ENDPOINT_URL: str | None = None
+    # PDF downloads from S3: a redirect to a presigned link, or streamed through the web tier.
+    TALES_S3_DOWNLOADS: Literal["redirect", "stream"] = "redirect"
+    TALES_S3_PRESIGN_S: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+
+    # The web server (gunicorn). 0 means "from the core count" (see web.server.default_workers).
+    TALES_WEB_WORKERS: int = Field(default=0, ge=0)
+    TALES_WEB_THREADS: int = Field(default=4, ge=1)
+    TALES_WEB_TIMEOUT: int = Field(default=60, ge=1)  # a worker silent this long is restarted
+    TALES_WEB_GRACEFUL_TIMEOUT: int = Field(default=15, ge=1)  # on stop or reload, requests get this long
+    TALES_WEB_KEEPALIVE: int = Field(default=5, ge=0)
+    TALES_WEB_MAX_REQUESTS: int = Field(default=0, ge=0)  # recycle a worker after this many requests (0: never)
+    TALES_ACCESS_LOG: bool = True
+    # A token's last_used_at is written at most this often, so polling does not write per request.
+    TALES_TOKEN_TOUCH_S: int = Field(default=300, ge=0)
+
+    # Logs: one JSON object per line (with request and task ids), or plain text for a terminal.
+    TALES_LOG_FORMAT: Literal["json", "text"] = "json"
+    TALES_LOG_LEVEL: str = "INFO"
+    # Workers serve Prometheus metrics on this port (0: off); the web tier serves them at /metrics.
+    TALES_WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
+    TALES_METRICS_ENABLED: bool = True
+    # How often the beat runs the reconciler.
+    TALES_RECONCILE_EVERY_S: float = Field(default=60.0, gt=0)
 
     TALES_CAPTIONER: Literal["blip", "openai", "none"] = "none"
     TALES_WRITER: Literal["kot5", "openai", "template"] = "template"
@@ -107,9 +141,35 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _installed_driver(cls, value: str) -> str:
+        return database_url(value)
+
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
+
+
+# URL schemes as people (and Heroku, Render, docker images) write them, and the installed driver.
+_POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+
+
+def database_url(url: str) -> str:
+    """`postgres://` and `postgresql://` on the installed psycopg 3 driver; other URLs unchanged."""
+    for scheme in _POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            # SQLAlchemy would pick psycopg2 for a bare postgresql:// URL, which is not installed.
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 @lru_cache(maxsize=1)

@@ -7,10 +7,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, **options) -> Engine:
     """An engine; SQLite gets WAL and a busy timeout so web and worker can share it."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -20,7 +20,14 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, **{"pool_pre_ping": True, **options})
+
+
+@lru_cache(maxsize=8)
+def read_engine(url: str) -> Engine:
+    """An engine for hot read-only paths (the status poll): autocommit, so no BEGIN/ROLLBACK round
+    trips, and no ping per checkout (a dropped connection is retried by the caller instead)."""
+    return make_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_recycle=1800)
 
 
 @lru_cache(maxsize=8)

@@ -9,6 +9,7 @@ from celery import Celery
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from shared import logging as logs
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": Queue.CPU.value,
         "task_routes": {name.value: {"queue": queue.value} for name, queue in ROUTES.items()},
         "worker_hijack_root_logger": False,
+        # Task events for Flower (the compose file runs it): what runs where, retries, failures.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         "beat_schedule": {
-            "reconcile": {"task": TaskName.RECONCILE.value, "schedule": 60.0},
+            "reconcile": {"task": TaskName.RECONCILE.value, "schedule": settings.TALES_RECONCILE_EVERY_S},
         },
     }
 
@@ -73,9 +77,14 @@ def enqueue_after_commit(session: Session, celery: Celery, task: TaskName, *args
     session.info.setdefault(_PENDING, []).append((celery, task, args))
 
 
+REQUEST_ID_HEADER = "talesrunner_request_id"
+
+
 def send_now(celery: Celery, task: TaskName, *args: Any) -> None:
-    """Publish a task message carrying ids only."""
-    celery.send_task(task.value, args=list(args), queue=ROUTES[task].value)
+    """Publish a task message carrying ids only, and the id of the request that caused it in a header."""
+    request_id = logs.request_id.get()
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    celery.send_task(task.value, args=list(args), queue=ROUTES[task].value, headers=headers)
 
 
 @event.listens_for(Session, "after_commit")

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
-from shared.models import Book, EmailRequest, utcnow
+from shared.models import Book, EmailRequest, touch_book, utcnow
 from shared.status import BookStatus, EmailStatus, Stage, check_transition
 
 T = TypeVar("T", Book, EmailRequest)
@@ -106,10 +106,13 @@ def add_note(book: Book, note: str) -> None:
 def claim_email(session: Session, request_id: int) -> EmailRequest | None:
     """Take a pending email request for sending (pending -> sending, one more attempt); None if taken."""
     check_transition(EmailStatus.PENDING, EmailStatus.SENDING)
-    return _compare_and_set(
+    request = _compare_and_set(
         session, EmailRequest, request_id, [EmailStatus.PENDING],
         {"status": EmailStatus.SENDING, "attempts": EmailRequest.attempts + 1},
     )
+    if request is not None:
+        touch_book(session, request.book_id)  # the book's page shows the request as sending
+    return request
 
 
 def finish_email(request: EmailRequest, target: EmailStatus, error: str | None = None) -> None:

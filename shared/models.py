@@ -6,8 +6,22 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.util import identity_key
 
 from shared.status import BookStatus, EmailStatus
 
@@ -151,3 +165,23 @@ class EmailRequest(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     book: Mapped[Book] = relationship(back_populates="emails")
+
+
+def touch_book(session: Session, book_id: str) -> None:
+    """Mark a book changed (books.updated_at) when only one of its parts changed."""
+    session.execute(
+        update(Book).where(Book.id == book_id).values(updated_at=utcnow()).execution_options(synchronize_session=False)
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _parts_change_their_book(session: Session, _context, _instances) -> None:
+    # A scene or an email request that changes changes its book: the status poll's cache and
+    # ETags key on books.updated_at (docs/architecture.md, "The status poll").
+    parts = [obj for obj in (*session.new, *session.dirty) if isinstance(obj, (Scene, EmailRequest))]
+    for book_id in {part.book_id for part in parts if part.book_id is not None}:
+        book = session.identity_map.get(identity_key(Book, book_id))
+        if book is not None and book not in session.deleted:
+            book.updated_at = utcnow()
+        elif book is None:
+            touch_book(session, book_id)

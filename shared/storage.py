@@ -1,61 +1,185 @@
-"""Files of a book under DATA_DIR, with generated names, outside any served folder."""
+"""Files of a book behind one interface: a local directory (DATA_DIR) or an S3-compatible bucket.
+
+Names are relative keys such as `books/<book id>/photos/<random>.jpg`, the same for both
+backends and the ones the database keeps. Code that needs a real file (Pillow, reportlab)
+asks for a local copy; code that writes one hands over a finished temporary file to publish.
+"""
 from __future__ import annotations
 
 import os
 import secrets
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
+
+from shared.config import Settings
 
 
-class Storage:
-    """DATA_DIR/books/<book id>/{photos/<random>.<ext>, print/, book.pdf}."""
+class Storage(ABC):
+    """Where uploads, print copies, thumbnails and PDFs live: books/<id>/{photos/, print/, thumbs/, book.pdf}."""
+
+    @staticmethod
+    def book_prefix(book_id: str) -> str:
+        if not book_id.isalnum():  # ids are generated hex; never let one walk the tree
+            raise ValueError(f"bad book id {book_id!r}")
+        return f"books/{book_id}"
+
+    @staticmethod
+    def check_name(name: str) -> str:
+        """A stored name as kept in the database; refuses one that could escape the book folders."""
+        parts = name.split("/")
+        if not name or name.startswith("/") or "\\" in name or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"stored name {name!r} escapes the storage")
+        return name
+
+    def pdf_name(self, book_id: str) -> str:
+        return f"{self.book_prefix(book_id)}/book.pdf"
+
+    def print_prefix(self, book_id: str) -> str:
+        """Where the photos scaled for print are cached between PDF builds."""
+        return f"{self.book_prefix(book_id)}/print"
+
+    def thumb_name(self, book_id: str, image_name: str, size: int) -> str:
+        # Named after the stored photo, so a file left by a deleted scene is never served for a new one.
+        return f"{self.book_prefix(book_id)}/thumbs/{Path(image_name).stem}-{size}.jpg"
+
+    def save_photo(self, book_id: str, data: bytes, extension: str) -> str:
+        """Store an uploaded photo under a generated name; returns its name."""
+        name = f"{self.book_prefix(book_id)}/photos/{secrets.token_hex(12)}.{extension}"
+        self.write_bytes(name, data)
+        return name
+
+    @abstractmethod
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Store `data` under `name`, all at once (readers never see half a file)."""
+
+    @abstractmethod
+    def read_bytes(self, name: str) -> bytes:
+        """The whole file (small files only: thumbnails, a PDF to attach)."""
+
+    @abstractmethod
+    def exists(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, name: str) -> int | None:
+        """Bytes stored under `name`, or None when there is no such file."""
+
+    @abstractmethod
+    def open(self, name: str) -> BinaryIO:
+        """A file object to stream the stored file from; the caller closes it."""
+
+    @abstractmethod
+    @contextmanager
+    def local_copy(self, name: str) -> Iterator[Path]:
+        """A path to the file on this host's disk for the duration of the block."""
+
+    @abstractmethod
+    @contextmanager
+    def local_folder(self, prefix: str) -> Iterator[Path]:
+        """A local folder holding what is stored under `prefix`; files added in it are stored on success."""
+
+    @abstractmethod
+    def temp_path_for(self, name: str) -> Path:
+        """An empty temporary local file to write `name` into before `publish`."""
+
+    @abstractmethod
+    def publish(self, temp: Path, name: str) -> None:
+        """Move a finished temporary file into place under `name` (atomically for readers)."""
+
+    @abstractmethod
+    def delete_book(self, book_id: str) -> None: ...
+
+    def presigned_url(self, name: str, filename: str, content_type: str) -> str | None:
+        """A short-lived download link straight from the store, or None where there is none (local)."""
+        return None
+
+    def local_path(self, name: str) -> Path | None:
+        """The file's path when it lives on this host's disk (sent with sendfile), else None."""
+        return None
+
+
+class LocalStorage(Storage):
+    """DATA_DIR on one host (or a volume every process mounts)."""
 
     def __init__(self, data_dir: Path):
         self.root = Path(data_dir)
 
     def book_dir(self, book_id: str) -> Path:
-        if not book_id.isalnum():  # ids are generated hex; never let one walk the tree
-            raise ValueError(f"bad book id {book_id!r}")
-        return self.root / "books" / book_id
+        return self.root / self.book_prefix(book_id)
 
     def path(self, name: str) -> Path:
         """Absolute path of a stored file name (as kept in the database)."""
-        resolved = (self.root / name).resolve()
+        resolved = (self.root / self.check_name(name)).resolve()
         if self.root.resolve() not in resolved.parents:
             raise ValueError(f"stored name {name!r} escapes DATA_DIR")
         return resolved
 
-    def save_photo(self, book_id: str, data: bytes, extension: str) -> str:
-        """Store an uploaded photo under a generated name; returns the name relative to DATA_DIR."""
-        folder = self.book_dir(book_id) / "photos"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{secrets.token_hex(12)}.{extension}"
-        self._write_atomic(target, data)
-        return str(target.relative_to(self.root))
-
-    def pdf_name(self, book_id: str) -> str:
-        return str((self.book_dir(book_id) / "book.pdf").relative_to(self.root))
+    def local_path(self, name: str) -> Path | None:
+        return self.path(name)
 
     def print_dir(self, book_id: str) -> Path:
-        """Where the photos scaled for print are cached between PDF builds."""
-        folder = self.book_dir(book_id) / "print"
+        folder = self.path(self.print_prefix(book_id))
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
+    def write_bytes(self, name: str, data: bytes) -> None:
+        target = self.path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".tmp-{secrets.token_hex(6)}-{target.name}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)  # two writers racing both write whole files; the last rename wins
+
+    def read_bytes(self, name: str) -> bytes:
+        return self.path(name).read_bytes()
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).is_file()
+
+    def size(self, name: str) -> int | None:
+        try:
+            return self.path(name).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def open(self, name: str) -> BinaryIO:
+        return self.path(name).open("rb")
+
+    @contextmanager
+    def local_copy(self, name: str) -> Iterator[Path]:
+        path = self.path(name)
+        if not path.is_file():
+            raise FileNotFoundError(name)
+        yield path
+
+    @contextmanager
+    def local_folder(self, prefix: str) -> Iterator[Path]:
+        folder = self.path(prefix)
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+
     def temp_path_for(self, name: str) -> Path:
-        """A temporary file beside `name`, for writing then os.replace (atomic)."""
+        # Beside the target, on the same file system, so publish is a rename.
         target = self.path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
         os.close(fd)
         return Path(tmp)
 
+    def publish(self, temp: Path, name: str) -> None:
+        os.replace(temp, self.path(name))
+
     def delete_book(self, book_id: str) -> None:
         shutil.rmtree(self.book_dir(book_id), ignore_errors=True)
 
-    @staticmethod
-    def _write_atomic(target: Path, data: bytes) -> None:
-        tmp = target.with_name(f".tmp-{target.name}")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+
+def open_storage(settings: Settings) -> Storage:
+    """The storage the settings name (TALES_STORAGE)."""
+    if settings.TALES_STORAGE == "s3":
+        from shared.s3_storage import S3Storage  # boto3 only where S3 is used
+
+        return S3Storage.from_settings(settings)
+    return LocalStorage(settings.DATA_DIR)

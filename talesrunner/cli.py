@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -21,11 +20,20 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
-    from web import create_app
+    from shared.config import get_settings
 
-    app = create_app()
-    # The development server is enough for one machine; run behind gunicorn in production.
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    if args.dev:
+        from web import create_app
+
+        # Werkzeug's development server: one process, for a laptop; never for real traffic.
+        create_app().run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+        return 0
+    from shared.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir("web")  # before prometheus_client is imported by the app
+    from web.server import ServerOptions, serve
+
+    serve(get_settings(), ServerOptions(host=args.host, port=args.port, workers=args.workers, threads=args.threads))
     return 0
 
 
@@ -40,6 +48,9 @@ def worker_pool(queues: list[str]) -> str:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from shared.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir("worker")  # before prometheus_client is imported by the tasks
     from worker import celery
 
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
@@ -81,9 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=_db)
 
-    web = commands.add_parser("web", help="serve the web tier")
+    web = commands.add_parser("web", help="serve the web tier (gunicorn; --dev for the Werkzeug development server)")
     web.add_argument("--host", default="127.0.0.1")
     web.add_argument("--port", type=int, default=5000)
+    web.add_argument("--workers", type=int, default=0, help="gunicorn worker processes (default: TALES_WEB_WORKERS, else from the core count)")
+    web.add_argument("--threads", type=int, default=0, help="threads per worker (default: TALES_WEB_THREADS)")
+    web.add_argument("--dev", action="store_true", help="Werkzeug's development server instead of gunicorn")
     web.set_defaults(func=_web)
 
     worker = commands.add_parser("worker", help="run a Celery worker")
@@ -105,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from shared import logging as logs
+    from shared.config import get_settings
+
+    logs.configure(get_settings())
     args = build_parser().parse_args(argv)
     return args.func(args)
 

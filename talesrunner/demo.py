@@ -49,12 +49,12 @@ def _wait_healthy(base: str, web: subprocess.Popen, deadline: float) -> None:
         if web.poll() is not None:
             raise RuntimeError("the web server exited during start-up; see instance/demo/web.log")
         try:
-            response = requests.get(f"{base}/healthz", timeout=2)
+            response = requests.get(f"{base}/healthz", timeout=10)
             if response.status_code == 200:
                 return
             last = response.text
-        except requests.ConnectionError:
-            last = "not listening yet"
+        except requests.RequestException as exc:  # not listening yet, or its workers still booting
+            last = type(exc).__name__
         time.sleep(0.3)
     raise RuntimeError(f"the web server did not become healthy: {last}")
 

@@ -9,7 +9,7 @@ from PIL import Image
 from shared.config import Settings
 from shared.db import session_factory
 from shared.models import Book
-from shared.storage import Storage
+from shared.storage import LocalStorage
 from tests.helpers import book_form, scene
 from worker import pipeline
 from worker.errors import StageError
@@ -89,7 +89,7 @@ def test_no_translator_when_it_is_off():
 
 def _ctx(db, service_env, **settings) -> pipeline.Context:
     values = Settings(**{**service_env, **settings})
-    return pipeline.Context(settings=values, sessions=session_factory(db), storage=Storage(values.DATA_DIR),
+    return pipeline.Context(settings=values, sessions=session_factory(db), storage=LocalStorage(values.DATA_DIR),
                             enqueue=lambda session, task, arg: None)
 
 

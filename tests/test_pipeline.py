@@ -14,7 +14,7 @@ from shared.jobs import TaskName, enqueue_after_commit, make_celery
 from shared.lifecycle import claim
 from shared.models import Book, EmailRequest, utcnow
 from shared.status import BookStatus, InvalidTransition, check_transition
-from shared.storage import Storage
+from shared.storage import LocalStorage
 from tests.helpers import sample_form
 from worker import pipeline
 
@@ -44,7 +44,7 @@ def client(db, service_env, spare_redis_url):
 @pytest.fixture
 def ctx(db, service_env) -> pipeline.Context:
     settings = Settings(**service_env)
-    return pipeline.Context(settings=settings, sessions=session_factory(db), storage=Storage(settings.DATA_DIR), enqueue=Recorder())
+    return pipeline.Context(settings=settings, sessions=session_factory(db), storage=LocalStorage(settings.DATA_DIR), enqueue=Recorder())
 
 
 def _create(client, api, with_scenes=True, headers=None) -> str:

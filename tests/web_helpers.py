@@ -8,7 +8,7 @@ from sqlalchemy import select
 from shared.db import session_factory
 from shared.models import Book, Scene, User
 from shared.status import BookStatus
-from shared.storage import Storage
+from shared.storage import LocalStorage
 from tests.helpers import jpeg
 
 PASSWORD = "correct horse"
@@ -53,7 +53,7 @@ TEST_PDF = b"%PDF-1.4 test book\n%%EOF\n"
 def make_book(db_url: str, data_dir, owner: int, status: BookStatus = BookStatus.DONE, scenes: int = 2,
               pdf: bytes = TEST_PDF, **fields) -> str:
     """A book written straight into the database and storage, in any state, with no task queued."""
-    storage = Storage(data_dir)
+    storage = LocalStorage(data_dir)
     with session_factory(db_url)() as session:
         book = Book(user_id=owner, status=status, stage="render", progress_done=scenes, progress_total=scenes, **fields)
         session.add(book)

@@ -8,7 +8,7 @@ from flask import Flask
 
 from shared.config import Settings, get_settings
 from shared.jobs import make_celery
-from shared.storage import Storage
+from shared.storage import open_storage
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,14 +29,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_config)
     app.json.ensure_ascii = False
     app.extensions["talesrunner.settings"] = settings
-    app.extensions["talesrunner.storage"] = Storage(settings.DATA_DIR)
+    app.extensions["talesrunner.storage"] = open_storage(settings)
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
 
-    from web import db, errors, security
+    from web import db, errors, metrics, security
     from web.api import api
     from web.health import bp as health
     from web.pages import accounts, books, home, shared_links
 
+    metrics.init_app(app)  # first: the request id and the clock start before any other hook
     db.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api)

@@ -4,18 +4,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from datetime import timedelta
 
 from flask import g, redirect, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import ApiToken, User, utcnow
-from web.db import get_session
+from web.db import current_settings, get_session
 from web.errors import ApiError
 from web.schemas import Credentials
 
 TOKEN_PREFIX = "tr_"
+UNAUTHORIZED = "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)"
 
 
 def hash_token(token: str) -> str:
@@ -87,12 +89,33 @@ def _user_from_bearer() -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     db = get_session()
-    record = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
-    if record is None:
+    # Token and user in one query; polling clients send one request a second or more.
+    row = db.execute(
+        select(ApiToken.id, ApiToken.last_used_at, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token.strip()))
+    ).first()
+    if row is None:
         return None
-    record.last_used_at = utcnow()
+    touch_token(row.id, row.last_used_at)
+    return row.User
+
+
+def touch_token(token_id: int, last_used_at) -> None:
+    """Record when a token was used, at most once per TALES_TOKEN_TOUCH_S, so reads stay reads."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=current_settings().TALES_TOKEN_TOUCH_S)
+    if last_used_at is not None and last_used_at > cutoff:
+        return
+    db = get_session()
+    # Conditional, so many web workers seeing the same stale time write it once between them.
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= cutoff))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.commit()
-    return record.user
 
 
 def current_user() -> User | None:
@@ -115,7 +138,7 @@ def token_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            raise ApiError(401, "unauthorized", "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)")
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
         return view(*args, **kwargs)
 
     return wrapped

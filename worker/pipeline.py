@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
@@ -24,9 +25,8 @@ from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
 from shared.vocabulary import default_title
 from worker.book import pdf
-from worker.ml import keywords
+from worker.ml import keywords, story
 from worker.ml.captioner import Caption, get_captioner
-from worker.ml import story
 from worker.ml.translator import get_translator
 from worker.ml.writer import SceneInput, get_writer, make_plan
 
@@ -47,8 +47,9 @@ def _load(session: Session, book_id: str) -> Book | None:
     return session.get(Book, book_id, populate_existing=True)
 
 
-def _open_rgb(path) -> Image.Image:
-    with Image.open(path) as image:
+def _open_rgb(storage: Storage, name: str) -> Image.Image:
+    # One photo at a time on disk (a temporary copy when the store is S3), decoded small.
+    with storage.local_copy(name) as path, Image.open(path) as image:
         image.draft("RGB", (1024, 1024))  # captioners look at ~384 px; skip decoding full size
         return ImageOps.exif_transpose(image).convert("RGB")
 
@@ -61,11 +62,11 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             return
         todo = [scene for scene in book.scenes if scene.caption_source is None]
         set_progress(book, Stage.CAPTION, len(book.scenes) - len(todo), len(book.scenes))
-        paths = [(scene.id, ctx.storage.path(scene.image_name)) for scene in todo]
+        paths = [(scene.id, scene.image_name) for scene in todo]
 
     if paths:
         captioner = get_captioner(ctx.settings)
-        images = [_open_rgb(path) for _, path in paths]
+        images = [_open_rgb(ctx.storage, name) for _, name in paths]
         captions = captioner.caption(images)
         captions, untranslated = _to_korean(ctx.settings, captions)
         with ctx.sessions.begin() as session:
@@ -196,30 +197,29 @@ def render_stage(ctx: Context, book_id: str) -> None:
             fail(book, f"scenes {missing} have no text to print")
             return
         first = book.scenes[0].annotations or {}
-        spec = pdf.BookSpec(
-            title=book.shown_title or default_title(first.get("name")),
-            protagonist=first.get("name", ""),
-            age=book.age,
-            # The date the family sees on the cover is their local day, not UTC's.
-            made_on=book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date(),
-            pages=[
-                pdf.Page(index=scene.index, image_path=ctx.storage.path(scene.image_name), text=scene.text or "")
-                for scene in book.scenes
-            ],
-        )
+        title, age = book.shown_title or default_title(first.get("name")), book.age
+        # The date the family sees on the cover is their local day, not UTC's.
+        made_on = book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date()
+        scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
         pdf_name = ctx.storage.pdf_name(book_id)
 
     tmp = ctx.storage.temp_path_for(pdf_name)
     try:
-        pdf.render_book(
-            spec,
-            tmp,
-            ctx.storage.print_dir(book_id),
-            font_path=ctx.settings.TALES_FONT,
-            page_size=ctx.settings.TALES_PAGE_SIZE,
-        )
+        # Local storage hands out the files themselves; S3 streams each photo to a temporary file
+        # (disk, not memory) and syncs the print-copy cache down and back up around the build.
+        with ExitStack() as files:
+            print_dir = files.enter_context(ctx.storage.local_folder(ctx.storage.print_prefix(book_id)))
+            spec = pdf.BookSpec(
+                title=title,
+                protagonist=first.get("name", ""),
+                age=age,
+                made_on=made_on,
+                pages=[pdf.Page(index=index, image_path=files.enter_context(ctx.storage.local_copy(name)), text=text)
+                       for index, name, text in scenes],
+            )
+            pdf.render_book(spec, tmp, print_dir, font_path=ctx.settings.TALES_FONT, page_size=ctx.settings.TALES_PAGE_SIZE)
         size = tmp.stat().st_size
-        tmp.replace(ctx.storage.path(pdf_name))
+        ctx.storage.publish(tmp, pdf_name)
     finally:
         tmp.unlink(missing_ok=True)
 

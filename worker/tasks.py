@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
@@ -19,10 +20,11 @@ from shared.lifecycle import claim_email, email_retries, finish_email, stage_ret
 from shared.links import book_link
 from shared.models import EmailRequest
 from shared.status import EmailStatus, Stage
-from shared.storage import Storage
+from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES, default_title
 from worker import celery, mailer, pipeline
 from worker.errors import StageError
+from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def context() -> pipeline.Context:
     return pipeline.Context(
         settings=settings,
         sessions=session_factory(settings.DATABASE_URL),
-        storage=Storage(settings.DATA_DIR),
+        storage=open_storage(settings),
         enqueue=enqueue,
     )
 
@@ -65,10 +67,13 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
     ctx = context()
     retries = stage_retries(ctx.settings)
     label = f"{STAGE_LABELS[name]} ({STAGE_OPERATOR_NAMES[name]})"
+    started, outcome = time.perf_counter(), "failed"
     try:
         stage(ctx, book_id)
+        outcome = "ok"
     except TRANSIENT as exc:
         if retries.may_retry(task.request.retries):
+            outcome = "retry"
             delay = retries.delay(task.request.retries)
             raise task.retry(exc=exc, countdown=delay, max_retries=retries.max_retries) from exc
         pipeline.fail_book(ctx, book_id, f"{label} failed after {retries.max_retries} retries: {exc}")
@@ -77,6 +82,10 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
     except Exception as exc:
         log.exception("%s failed for book %s", name.value, book_id)
         pipeline.fail_book(ctx, book_id, f"{label} failed: {type(exc).__name__}: {exc}")
+    finally:
+        STAGE_SECONDS.labels(name.value, outcome).observe(time.perf_counter() - started)
+        if outcome == "failed":
+            TASK_FAILURES.labels(short_name(task.name)).inc()
 
 
 @celery.task(bind=True, name=TaskName.CAPTION.value, )
@@ -119,23 +128,23 @@ def send_email(self: Task, request_id: str) -> None:
         if request is None:
             return
         book = request.book
-        outgoing = mailer.Outgoing(
-            to=request.to_address,
-            title=book.shown_title or default_title((book.scenes[0].annotations or {}).get("name")),
-            pdf_path=ctx.storage.path(book.pdf_name),
-            pdf_bytes=book.pdf_bytes or 0,
-            link=book_link(ctx.settings, book.id),
-        )
+        title = book.shown_title or default_title((book.scenes[0].annotations or {}).get("name"))
+        to, pdf_name, pdf_bytes, link = request.to_address, book.pdf_name, book.pdf_bytes or 0, book_link(ctx.settings, book.id)
         attempts = request.attempts
     retries = email_retries(ctx.settings)
     try:
-        mailer.send(ctx.settings, mailer.build_message(ctx.settings, outgoing))
+        with ctx.storage.local_copy(pdf_name) as pdf_path:
+            outgoing = mailer.Outgoing(to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes, link=link)
+            message = mailer.build_message(ctx.settings, outgoing)
+        mailer.send(ctx.settings, message)
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:
         # No SMTP server configured, or a 5xx answer (bad address): waiting will not help.
         final = not retries.may_retry(attempts - 1) or isinstance(exc, RuntimeError) or mailer.is_permanent(exc)
         with ctx.sessions.begin() as session:
             request = session.get(EmailRequest, int(request_id))
             finish_email(request, EmailStatus.FAILED if final else EmailStatus.PENDING, f"{type(exc).__name__}: {exc}")
+        if final:
+            TASK_FAILURES.labels(short_name(self.name)).inc()
         if not final:
             raise self.retry(exc=exc, countdown=retries.delay(attempts - 1), max_retries=retries.max_retries) from exc
         return

@@ -1,7 +1,7 @@
 """Books: create from photos, poll, annotate, generate, edit, download, email, delete."""
 from __future__ import annotations
 
-from flask import jsonify, request, send_file, url_for
+from flask import jsonify, request, url_for
 
 from shared.models import Book
 from shared.status import BookStatus
@@ -10,7 +10,9 @@ from web.api.blueprint import api
 from web.api.users import json_body
 from web.auth import current_user, token_required
 from web.db import current_settings
+from web.downloads import send_stored
 from web.errors import ApiError
+from web.poll import poll
 from web.schemas import EmailBook, ScenesUpdate, TextEdit
 
 
@@ -79,10 +81,9 @@ def list_books():
 
 
 @api.get("/books/<book_id>")
-@token_required
 def get_book(book_id: str):
-    """Status, progress, captions, suggestions and paragraphs of one book."""
-    return jsonify(book_json(service.owned_book(current_user(), book_id)))
+    """Status, progress, captions, suggestions and paragraphs of one book (ETag: 304 when unchanged)."""
+    return poll(book_id, book_json)
 
 
 @api.put("/books/<book_id>/scenes")
@@ -149,10 +150,11 @@ def get_pdf(book_id: str):
     book = service.owned_book(current_user(), book_id)
     if book.status is not BookStatus.DONE or not book.pdf_name:
         raise ApiError(409, "not_ready", f"the PDF is not ready yet; the book is {book.status.value}")
-    path = service.storage().path(book.pdf_name)
-    if not path.is_file():
-        raise ApiError(409, "not_ready", "the PDF is being rebuilt; try again shortly")
-    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"talesrunner-{book.id[:8]}.pdf")
+    try:
+        return send_stored(service.storage(), book.pdf_name, "application/pdf",
+                           download_name=f"talesrunner-{book.id[:8]}.pdf", allow_redirect=True)
+    except FileNotFoundError:
+        raise ApiError(409, "not_ready", "the PDF is being rebuilt; try again shortly") from None
 
 
 @api.get("/books/<book_id>/scenes/<int:index>/image")
@@ -161,7 +163,13 @@ def get_image(book_id: str, index: int):
     """The uploaded photo of one scene."""
     book = service.owned_book(current_user(), book_id)
     scene = service.scene_of(book, index)
-    return send_file(service.storage().path(scene.image_name), max_age=3600)
+    mimetype = f"image/{scene.image_format.lower()}"
+    try:
+        response = send_stored(service.storage(), scene.image_name, mimetype, max_age=3600)
+    except FileNotFoundError:
+        raise ApiError(404, "not_found", "this photo is no longer stored") from None
+    response.cache_control.public, response.cache_control.private = False, True  # the user's photos: no shared caches
+    return response
 
 
 @api.delete("/books/<book_id>")

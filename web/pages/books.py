@@ -1,12 +1,13 @@
 """The book page and its forms: hints, edit, regenerate, retry, email, delete."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from shared.models import Book
 from web import books_service as service
 from web.auth import current_user, login_required
+from web.downloads import send_stored
 from web.errors import ApiError, error_page, korean
 from web.pages.forms import SceneForm, error_summary, read_scenes
 from web.schemas import EmailBook, TextEdit
@@ -55,7 +56,11 @@ def thumbnail(book_id: str, index: int, size: int):
     if size not in SIZES:
         abort(404)
     scene = service.scene_of(_mine(book_id), index)
-    response = send_file(make_thumbnail(service.storage(), scene, size), mimetype="image/jpeg", max_age=86400)
+    try:
+        name = make_thumbnail(service.storage(), scene, size)
+        response = send_stored(service.storage(), name, "image/jpeg", max_age=86400)
+    except FileNotFoundError:
+        abort(404)
     response.cache_control.public, response.cache_control.private = False, True  # the user's photos: no shared caches
     return response
 

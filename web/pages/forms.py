@@ -6,7 +6,17 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from shared.vocabulary import AGE_BANDS, AGE_LABELS, CLASSIFICATIONS, FIELD_LABELS, HINT_FIELDS, OPTIONAL_HINTS, REQUIRED_HINTS, obj, subject
+from shared.vocabulary import (
+    AGE_BANDS,
+    AGE_LABELS,
+    CLASSIFICATIONS,
+    FIELD_LABELS,
+    HINT_FIELDS,
+    OPTIONAL_HINTS,
+    REQUIRED_HINTS,
+    obj,
+    subject,
+)
 from web.schemas import UNSAFE, SceneAnnotation
 
 # A short example under each field, so a parent knows what kind of words to write.

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from shared.safety import find_unsafe
+from shared.vocabulary import AGE_BANDS
 from web import books_service as service
 from web.auth import current_user, login_required
 from web.db import current_settings
 from web.errors import ApiError, korean
 from web.pages import forms, labels
-from shared.safety import find_unsafe
-from shared.vocabulary import AGE_BANDS
 from web.pages.forms import error_summary, read_scenes, unsafe_message
 from web.schemas import BookRequest
 

@@ -183,6 +183,7 @@
     let emails = norm(root.dataset.emails);
     const waiting = () => active.has(status) || /pending|sending/.test(emails);
     let delay = 1500;
+    let etag = null;
 
     function show(book) {
       const done = book.progress.done, total = book.progress.total || 1;
@@ -217,18 +218,24 @@
 
     async function tick() {
       try {
-        const response = await fetch(root.dataset.poll, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+        // "no-cache": the browser revalidates its copy with If-None-Match, so an unchanged book
+        // costs the server a 304 with no body, and this page nothing (same ETag, nothing to redraw).
+        const response = await fetch(root.dataset.poll, { credentials: "same-origin", cache: "no-cache", headers: { Accept: "application/json" } });
         if (response.status === 401 || response.status === 404) { window.location.reload(); return; }
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        const book = await response.json();
-        if (book.status !== status && !(active.has(status) && active.has(book.status))) {
-          window.location.reload();
-          return;
+        const tag = response.headers.get("ETag");
+        if (!tag || tag !== etag) {
+          etag = tag;
+          const book = await response.json();
+          if (book.status !== status && !(active.has(status) && active.has(book.status))) {
+            window.location.reload();
+            return;
+          }
+          status = book.status;
+          show(book);
+          const now = norm(book.emails.map((e) => `${e.status}:${e.attempts}`).join(" "));
+          if (now !== emails) { emails = now; await refreshEmails(); }
         }
-        status = book.status;
-        show(book);
-        const now = norm(book.emails.map((e) => `${e.status}:${e.attempts}`).join(" "));
-        if (now !== emails) { emails = now; await refreshEmails(); }
         delay = 1500;
       } catch (err) {
         delay = Math.min(delay * 2, 15000);  // the server is busy or restarting: ask less often
