@@ -138,3 +138,14 @@ def test_the_poll_answers_like_the_rest_of_the_api_for_strangers(client, api, db
     other = api.user("other@example.com")
     assert client.get(url, headers=other).status_code == 404
     assert client.get("/api/v1/books/ffffffffffffffffffffffffffffffff", headers=headers).status_code == 404
+
+
+def test_the_poll_says_exactly_what_the_orm_book_says(client, app, db, done_book):
+    from shared.models import Book
+    from web.api.books import book_json
+
+    headers, url, book_id = done_book
+    assert client.post(f"{url}/email", headers=headers, json={}).status_code == 202
+    polled = client.get(url, headers=headers).json
+    with app.test_request_context(url), session_factory(db)() as session:
+        assert polled == book_json(session.get(Book, book_id))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, jsonify, request, session
@@ -26,18 +26,6 @@ from web.db import current_settings
 from web.errors import ApiError
 
 BOOKS, SCENES, EMAILS, TOKENS = Book.__table__, Scene.__table__, EmailRequest.__table__, ApiToken.__table__
-
-
-@dataclass
-class BookView:
-    """A book row with its scenes and email requests, read without the ORM (book_json reads it like a Book)."""
-
-    row: Any
-    scenes: list[Any] = field(default_factory=list)
-    emails: list[Any] = field(default_factory=list)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.row, name)
 
 
 def _bearer() -> str | None:
@@ -104,10 +92,13 @@ def _find(connection: Connection, book_id: str) -> tuple[Any, tuple[int, Any] | 
 
 
 def _render(connection: Connection, row: Any, to_json) -> Rendered:
-    view = BookView(row)
-    view.scenes = list(connection.execute(select(SCENES).where(SCENES.c.book_id == row.id).order_by(SCENES.c.index)))
-    view.emails = list(connection.execute(select(EMAILS).where(EMAILS.c.book_id == row.id).order_by(EMAILS.c.id)))
-    response = jsonify(to_json(view))
+    # A transient Book (never in a session) from the rows, so to_json sees the model's own properties.
+    book = Book(**{name: getattr(row, name) for name in _BOOK_COLUMNS})
+    book.scenes = [Scene(**scene._mapping) for scene in
+                   connection.execute(select(SCENES).where(SCENES.c.book_id == row.id).order_by(SCENES.c.index))]
+    book.emails = [EmailRequest(**email._mapping) for email in
+                   connection.execute(select(EMAILS).where(EMAILS.c.book_id == row.id).order_by(EMAILS.c.id))]
+    response = jsonify(to_json(book))
     response.add_etag()
     return Rendered(_key(row), response.get_data(), response.get_etag()[0])
 
