@@ -105,10 +105,35 @@ class Settings(BaseSettings):
     TALES_MAX_IMAGES: int = Field(default=10, ge=1, le=10)
     TALES_MAX_IMAGE_BYTES: int = 25 * 1024 * 1024
     TALES_MAX_IMAGE_PIXELS: int = 60_000_000
+    # Memory one photo may take once decoded the way the service decodes it (JPEG shrinks while
+    # decoding; PNG, WEBP, GIF, BMP and TIFF do not), checked from the file's header at upload.
+    TALES_MAX_DECODE_MB: int = Field(default=100, ge=8)
+    # Photos one web process decodes at once (upload checks, thumbnails); others wait their turn.
+    TALES_DECODE_SLOTS: int = Field(default=2, ge=1)
+    # Text fields and JSON bodies: bytes and nesting depth.
+    TALES_MAX_JSON_BYTES: int = Field(default=256 * 1024, ge=1024)
+    TALES_MAX_JSON_DEPTH: int = Field(default=20, ge=4)
     # Books a user may have in progress at once.
     TALES_MAX_ACTIVE_BOOKS: int = 3
-    # Work older than this in a running state is taken as lost and enqueued again.
+    # Work older than this in a running state is taken as lost and enqueued again (the last resort:
+    # leases below find a dead worker's books in seconds).
     TALES_STALE_AFTER_S: int = 900
+    # Leases: a worker process beats every TALES_HEARTBEAT_S; one silent for TALES_LEASE_S is gone
+    # and its books are taken back. Each worker looks for lost work every TALES_SWEEP_EVERY_S
+    # (TALES_RECONCILE_EVERY_S above is the beat's schedule, which leases make a backstop).
+    TALES_LEASES: bool = True
+    TALES_HEARTBEAT_S: float = Field(default=3.0, gt=0)
+    TALES_LEASE_S: float = Field(default=12.0, gt=0)
+    TALES_SWEEP_EVERY_S: float = Field(default=5.0, gt=0)
+    # A book or mail whose message is in no queue this long after its last move is sent again.
+    TALES_LOST_GRACE_S: float = Field(default=5.0, ge=0)
+    # A book whose worker died this many times while working on it is failed (a poison book).
+    TALES_MAX_LOST_RUNS: int = Field(default=3, ge=1)
+    # Database: connect and statement timeouts, so a database that does not answer fails fast.
+    TALES_DB_CONNECT_TIMEOUT_S: int = Field(default=3, ge=1)
+    TALES_DB_STATEMENT_TIMEOUT_S: float = Field(default=30.0, ge=0)
+    # Broker: seconds to connect or publish before the web tier answers 503.
+    TALES_BROKER_TIMEOUT_S: float = Field(default=3.0, gt=0)
     TALES_FONT: str | None = None
     TALES_PAGE_SIZE: Literal["A5", "square"] = "A5"
 

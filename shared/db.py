@@ -8,7 +8,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, **options) -> Engine:
-    """An engine; SQLite gets WAL and a busy timeout so web and worker can share it."""
+    """An engine; SQLite gets WAL and a busy timeout so web and worker can share it.
+
+    PostgreSQL gets a connect timeout and a statement timeout (TALES_DB_CONNECT_TIMEOUT_S,
+    TALES_DB_STATEMENT_TIMEOUT_S), so a database that does not answer fails a request in
+    seconds instead of hanging it.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
 
@@ -20,7 +25,14 @@ def make_engine(url: str, **options) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, **{"pool_pre_ping": True, **options})
+    from shared.config import get_settings
+
+    settings = get_settings()
+    connect_args: dict = {"connect_timeout": settings.TALES_DB_CONNECT_TIMEOUT_S}
+    if settings.TALES_DB_STATEMENT_TIMEOUT_S:
+        connect_args["options"] = f"-c statement_timeout={int(settings.TALES_DB_STATEMENT_TIMEOUT_S * 1000)}"
+    defaults = {"pool_pre_ping": True, "pool_timeout": settings.TALES_DB_CONNECT_TIMEOUT_S * 2, "connect_args": connect_args}
+    return create_engine(url, **{**defaults, **options})
 
 
 @lru_cache(maxsize=8)

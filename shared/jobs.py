@@ -53,6 +53,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": Queue.CPU.value,
         "task_routes": {name.value: {"queue": queue.value} for name, queue in ROUTES.items()},
         "worker_hijack_root_logger": False,
+        # Publishing gives up in seconds when Redis does not answer (the web tier then says 503).
+        "broker_connection_timeout": settings.TALES_BROKER_TIMEOUT_S,
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        "broker_transport_options": {"socket_connect_timeout": settings.TALES_BROKER_TIMEOUT_S},
         # Task events for Flower (the compose file runs it): what runs where, retries, failures.
         "worker_send_task_events": True,
         "task_send_sent_event": True,

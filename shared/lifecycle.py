@@ -6,7 +6,7 @@ move the same row. The allowed moves are `shared.status.TRANSITIONS` / `EMAIL_TR
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
-from shared.models import Book, EmailRequest, touch_book, utcnow
+from shared.models import Book, DeadLetter, EmailRequest, touch_book, utcnow
 from shared.status import BookStatus, EmailStatus, Stage, check_transition
 
 T = TypeVar("T", Book, EmailRequest)
@@ -44,12 +44,71 @@ def _compare_and_set(session: Session, model: type[T], row_id: object, allowed: 
     return session.execute(select(model).where(model.id == row_id).execution_options(populate_existing=True)).scalar_one()
 
 
-def claim(session: Session, book_id: str, allowed: Iterable[BookStatus], target: BookStatus) -> Book | None:
-    """Move a book to `target` if it is in one of `allowed`; None when another run got there first."""
+def claim(
+    session: Session, book_id: str, allowed: Iterable[BookStatus], target: BookStatus, holder: str | None = None
+) -> Book | None:
+    """Move a book to `target` if it is in one of `allowed`; None when another run got there first.
+
+    `holder` is the worker process that will work on the book now (shared/leases.py); without one
+    the book waits for a message (the web tier's moves, a stage's handoff to the next).
+    """
     allowed = list(allowed)
     for current in allowed:
         check_transition(current, target)
-    return _compare_and_set(session, Book, book_id, allowed, {"status": target, "updated_at": utcnow(), "error": None})
+    values = {"status": target, "updated_at": utcnow(), "error": None, "worker_id": holder}
+    return _compare_and_set(session, Book, book_id, allowed, values)
+
+
+def take(
+    session: Session, book_id: str, allowed: Iterable[BookStatus], target: BookStatus, *,
+    holder: str | None, gone: Callable[[str], bool], max_lost: int, task: str,
+) -> Book | None:
+    """A stage's first claim: like `claim`, and it respects the book's current holder.
+
+    The book's row is locked first (the one lock order: book, then its scenes). A live holder
+    means this run is a duplicate (a redelivered or re-sent message): None. A dead holder died
+    working on the book: that counts, and a book that killed `max_lost` workers is failed with a
+    dead letter instead of being run again (a poison book). Without `holder` (leases off) it is `claim`.
+    """
+    if holder is None:
+        return claim(session, book_id, allowed, target)
+    book = session.execute(
+        select(Book).where(Book.id == book_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if book is None or book.status not in list(allowed):
+        return None
+    if book.worker_id not in (None, holder):
+        if not gone(book.worker_id):
+            return None
+        if count_lost_run(session, book, max_lost, task):
+            return None
+    return claim(session, book_id, allowed, target, holder)
+
+
+def count_lost_run(session: Session, book: Book, max_lost: int, task: str) -> bool:
+    """Count one worker death on `book`; True when that makes it a poison book, now failed."""
+    book.lost_runs = (book.lost_runs or 0) + 1
+    book.worker_id = None
+    if book.lost_runs < max_lost:
+        return False
+    fail(book, POISON_REASON.format(runs=book.lost_runs))
+    session.add(DeadLetter(kind="book", ref=book.id, task=task,
+                           reason=f"the worker died {book.lost_runs} times while running {task} on this book"))
+    return True
+
+
+# What the parent reads on a book set aside after it stopped its worker again and again.
+POISON_REASON = (
+    "이 책을 만드는 동안 작업이 {runs}번 멈춰서 더 시도하지 않았어요. 사진을 바꾸거나 줄여서 다시 시도해 주세요."
+)
+
+
+def release(session: Session, book_id: str, holder: str) -> None:
+    """Let go of a book without moving it (a stage that will be retried later, maybe elsewhere)."""
+    session.execute(
+        update(Book).where(Book.id == book_id, Book.worker_id == holder).values(worker_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def claim_or_refuse(session: Session, book: Book, allowed: Iterable[BookStatus], target: BookStatus) -> Book:
@@ -74,6 +133,7 @@ def move(book: Book, target: BookStatus) -> None:
     check_transition(book.status, target)
     book.status = target
     book.updated_at = utcnow()
+    book.worker_id = None  # the next stage's worker claims it anew
     if target is not BookStatus.FAILED:
         book.error = None
 
@@ -103,12 +163,12 @@ def add_note(book: Book, note: str) -> None:
         book.notes = notes
 
 
-def claim_email(session: Session, request_id: int) -> EmailRequest | None:
+def claim_email(session: Session, request_id: int, holder: str | None = None) -> EmailRequest | None:
     """Take a pending email request for sending (pending -> sending, one more attempt); None if taken."""
     check_transition(EmailStatus.PENDING, EmailStatus.SENDING)
     request = _compare_and_set(
         session, EmailRequest, request_id, [EmailStatus.PENDING],
-        {"status": EmailStatus.SENDING, "attempts": EmailRequest.attempts + 1},
+        {"status": EmailStatus.SENDING, "attempts": EmailRequest.attempts + 1, "worker_id": holder},
     )
     if request is not None:
         touch_book(session, request.book_id)  # the book's page shows the request as sending
@@ -120,6 +180,7 @@ def finish_email(request: EmailRequest, target: EmailStatus, error: str | None =
     check_transition(request.status, target)
     request.status = target
     request.last_error = error
+    request.worker_id = None
     if target is EmailStatus.SENT:
         request.sent_at = utcnow()
 

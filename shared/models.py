@@ -108,6 +108,10 @@ class Book(Base):
     pdf_bytes: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # The worker process working on the book now (`workers.id`); None while it waits for a message.
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    # How many times a worker died while working on it; at TALES_MAX_LOST_RUNS it is failed.
+    lost_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="books")
     scenes: Mapped[list[Scene]] = relationship(
@@ -163,8 +167,50 @@ class EmailRequest(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The worker process in the SMTP exchange while the request is `sending`.
+    worker_id: Mapped[str | None] = mapped_column(String(64))
 
     book: Mapped[Book] = relationship(back_populates="emails")
+
+    @property
+    def message_id(self) -> str:
+        """The mail's Message-ID, the same on every attempt, so a resent copy is known as the same mail."""
+        return f"<talesrunner-email-{self.id}.{self.book_id}@talesrunner>"
+
+
+class WorkerProcess(Base):
+    """A worker process that is alive as long as it beats (`heartbeat_at`); it holds books by id."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class DeadLetter(Base):
+    """Work given up on for good (a book that killed its worker again and again), kept for an operator."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "book" or "email"
+    ref: Mapped[str] = mapped_column(String(64), index=True)  # the book id or email request id
+    task: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LoginSession(Base):
+    """A browser session; logging out deletes it, so a copied cookie stops working at once."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the id in the cookie
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 def touch_book(session: Session, book_id: str) -> None:

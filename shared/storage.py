@@ -93,6 +93,10 @@ class Storage(ABC):
     @abstractmethod
     def delete_book(self, book_id: str) -> None: ...
 
+    def remove_temp_files(self, book_id: str) -> int:
+        """Delete temporary files a killed process left among the book's files (none in an object store)."""
+        return 0
+
     def presigned_url(self, name: str, filename: str, content_type: str) -> str | None:
         """A short-lived download link straight from the store, or None where there is none (local)."""
         return None
@@ -174,6 +178,15 @@ class LocalStorage(Storage):
 
     def delete_book(self, book_id: str) -> None:
         shutil.rmtree(self.book_dir(book_id), ignore_errors=True)
+
+    def remove_temp_files(self, book_id: str) -> int:
+        """Delete the `.tmp-*` files a killed process left in the book's folders; how many went."""
+        folder = self.book_dir(book_id)
+        removed = 0
+        for tmp in [*folder.glob(".tmp-*"), *folder.glob("*/.tmp-*")]:
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
 
 def open_storage(settings: Settings) -> Storage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import redis
 from flask import Flask
 
 from shared.config import Settings, get_settings
@@ -24,6 +25,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.SECRET_KEY,
         # Whole request: every photo at its limit plus the form fields.
         MAX_CONTENT_LENGTH=settings.TALES_MAX_IMAGES * settings.TALES_MAX_IMAGE_BYTES + 1024 * 1024,
+        # Any one text field of a form (the `book` JSON, a hint, a page's text): 413 past this.
+        MAX_FORM_MEMORY_SIZE=settings.TALES_MAX_JSON_BYTES,
         JSON_AS_ASCII=False,
     )
     app.config.update(flask_config)
@@ -31,6 +34,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["talesrunner.settings"] = settings
     app.extensions["talesrunner.storage"] = open_storage(settings)
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
+    timeout = settings.TALES_BROKER_TIMEOUT_S
+    app.extensions["talesrunner.redis"] = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+    from web.images import DecodeSlots
+
+    app.extensions["talesrunner.decode_slots"] = DecodeSlots(settings.TALES_DECODE_SLOTS)
 
     from web import db, errors, metrics, security
     from web.api import api

@@ -7,11 +7,11 @@ import secrets
 from datetime import timedelta
 
 from flask import g, redirect, request, session, url_for
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from shared.models import ApiToken, User, utcnow
+from shared.models import ApiToken, LoginSession, User, utcnow
 from web.db import current_settings, get_session
 from web.errors import ApiError
 from web.schemas import Credentials
@@ -64,16 +64,45 @@ def register(credentials: Credentials) -> User:
 
 
 def log_in(user: User) -> None:
-    """Start a browser session for `user` (a fresh cookie, so no earlier session carries over)."""
+    """Start a browser session for `user` (a fresh cookie, so no earlier session carries over).
+
+    The cookie names a row in `login_sessions`; logging out deletes the row, so a copy of the
+    cookie kept by someone else stops working at once rather than when it expires.
+    """
+    session_id = secrets.token_urlsafe(32)
+    db = get_session()
+    db.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.created_at < session_cutoff()))
+    db.add(LoginSession(id=hash_token(session_id), user_id=user.id))
+    db.commit()
     session.clear()
     session.permanent = True
     session["user_id"] = user.id
+    session["sid"] = session_id
     g.user = user
 
 
 def log_out() -> None:
+    session_id = session.get("sid")
+    if session_id:
+        db = get_session()
+        db.execute(delete(LoginSession).where(LoginSession.id == hash_token(str(session_id))))
+        db.commit()
     session.clear()
     g.pop("user", None)
+
+
+def _user_from_session() -> User | None:
+    user_id, session_id = session.get("user_id"), session.get("sid")
+    if not isinstance(user_id, int) or not isinstance(session_id, str):
+        return None
+    return get_session().scalar(
+        select(User).join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.id == user_id, LoginSession.id == hash_token(session_id), LoginSession.created_at >= session_cutoff())
+    )
+
+
+def session_cutoff():
+    return utcnow() - timedelta(days=current_settings().TALES_SESSION_DAYS)
 
 
 def issue_token(user: User, name: str = "api") -> str:
@@ -126,7 +155,7 @@ def current_user() -> User | None:
             # quietly succeed because the same browser also holds a session.
             g.user = _user_from_bearer()
         elif session.get("user_id") is not None:
-            g.user = get_session().get(User, session["user_id"])
+            g.user = _user_from_session()
         else:
             g.user = None
     return g.user

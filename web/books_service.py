@@ -1,12 +1,13 @@
 """Book operations shared by the JSON API and the pages: create, annotate, generate, edit."""
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 
+import redis
 from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from werkzeug.datastructures import FileStorage
 
 from shared.config import Settings
@@ -16,21 +17,52 @@ from shared.models import Book, EmailRequest, Scene, User
 from shared.status import ACTIVE, BookStatus, Stage
 from shared.storage import Storage
 from web.db import current_settings, get_session
-from web.errors import ApiError
-from web.images import ImageRejected, sniff_image
-from web.schemas import BookRequest, SceneAnnotation, describe_error, error_code
+from web.errors import ApiError, BrokerDown
+from web.images import DecodeSlots, ImageRejected, sniff_image
+from web.schemas import BookRequest, JsonRefused, SceneAnnotation, describe_error, error_code, parse_json
 
 
 def storage() -> Storage:
     return current_app.extensions["talesrunner.storage"]
 
 
+def decode_slots() -> DecodeSlots:
+    """The process's few photo-decoding slots (upload checks, thumbnails): they bound web memory."""
+    return current_app.extensions["talesrunner.decode_slots"]
+
+
+def decode_slot():
+    return decode_slots().slot()
+
+
 def enqueue(task: TaskName, *args: str) -> None:
+    """Send `task` once the request's transaction commits; 503 now (nothing committed) if the broker is down."""
+    require_broker()
     enqueue_after_commit(get_session(), current_app.extensions["talesrunner.celery"], task, *args)
+
+
+def require_broker() -> None:
+    """Refuse before committing when Redis does not answer: the work would wait for the reconciler."""
+    try:
+        current_app.extensions["talesrunner.redis"].ping()
+    except (redis.RedisError, OSError) as exc:
+        raise BrokerDown(f"{type(exc).__name__}: {exc}") from None
+
+
+BOOK_ID = re.compile(r"[0-9a-f]{32}")
+# Pages past this are empty for anyone; a larger number would only overflow the query's OFFSET.
+MAX_PAGE = 100_000
+
+
+def page_number(value: int | None) -> int:
+    """A ?page= value as a page that exists or could: 1 up to MAX_PAGE."""
+    return min(max(value or 1, 1), MAX_PAGE)
 
 
 def owned_book(user: User, book_id: str) -> Book:
     """The caller's book, or 404: someone else's book does not exist for them."""
+    if not BOOK_ID.fullmatch(book_id):  # ids are generated hex: anything else is no book, and never reaches SQL
+        raise ApiError(404, "not_found", "no such book")
     book = get_session().scalar(select(Book).where(Book.id == book_id, Book.user_id == user.id))
     if book is None:
         raise ApiError(404, "not_found", "no such book")
@@ -57,10 +89,13 @@ def parse_book_request(raw: str | None) -> BookRequest:
     """The `book` form field: JSON text, optional."""
     if raw is None or not raw.strip():
         return BookRequest()
+    if "\ufffd" in raw:  # the form parser put it where bytes were not UTF-8
+        raise ApiError(400, "invalid_json", "the 'book' field is not valid UTF-8", "book")
+    config = current_settings()
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the 'book' field is not valid JSON: {exc.msg}", "book") from None
+        data = parse_json(raw, max_bytes=config.TALES_MAX_JSON_BYTES, max_depth=config.TALES_MAX_JSON_DEPTH)
+    except JsonRefused as exc:
+        raise ApiError(400, "invalid_json", f"the 'book' field is refused: {exc}", "book") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the 'book' field must be a JSON object", "book")
     try:
@@ -91,7 +126,8 @@ def read_uploads(files: list[FileStorage], config: Settings) -> list[Upload]:
         data = file.read(config.TALES_MAX_IMAGE_BYTES + 1)
         label = f"photo {position} ({file.filename or 'unnamed'})"
         try:
-            info = sniff_image(data, filename=label, max_bytes=config.TALES_MAX_IMAGE_BYTES, max_pixels=config.TALES_MAX_IMAGE_PIXELS)
+            info = sniff_image(data, filename=label, max_bytes=config.TALES_MAX_IMAGE_BYTES, max_pixels=config.TALES_MAX_IMAGE_PIXELS,
+                               max_decode_bytes=config.TALES_MAX_DECODE_MB * 2**20, decode_slot=decode_slot())
         except ImageRejected as exc:
             raise ApiError(400, "bad_image", str(exc), f"images[{position - 1}]") from None
         uploads.append(Upload(data, info.extension, info.format, info.width, info.height))
@@ -99,6 +135,12 @@ def read_uploads(files: list[FileStorage], config: Settings) -> list[Upload]:
 
 
 def check_quota(user: User, config: Settings) -> None:
+    """Refuse a new book past TALES_MAX_ACTIVE_BOOKS in progress.
+
+    The user's row is locked until the new book commits, so simultaneous submissions of one user
+    are counted one after the other and the limit holds exactly.
+    """
+    get_session().execute(select(User.id).where(User.id == user.id).with_for_update())
     active = get_session().scalar(
         select(func.count()).select_from(Book).where(Book.user_id == user.id, Book.status.in_(list(ACTIVE)))
     )
@@ -198,10 +240,19 @@ def request_email(book: Book, to: str) -> EmailRequest:
 
 
 def delete_book(book: Book) -> None:
+    """Remove the book's rows and files.
+
+    The book's row is locked first and its scenes and mails go by the database's ON DELETE CASCADE,
+    so the delete takes locks in the workers' order (book, then scenes) and cannot deadlock with a
+    stage. A stage still drawing the PDF finds the book gone and removes what it wrote.
+    """
     db = get_session()
-    db.delete(book)
+    book_id = book.id
+    db.execute(select(Book.id).where(Book.id == book_id).with_for_update())
+    db.execute(delete(Book).where(Book.id == book_id).execution_options(synchronize_session=False))
     db.commit()
-    storage().delete_book(book.id)
+    db.expunge_all()
+    storage().delete_book(book_id)
 
 
 def _advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName) -> None:

@@ -20,11 +20,25 @@ def get_session() -> Session:
     return g.db_session
 
 
+def drop_session() -> None:
+    """Throw the request's session away (after a lost connection); the next use opens a fresh one."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        try:
+            session.rollback()
+            session.close()
+        except Exception:  # the connection is gone already; the pool replaces it
+            session.invalidate()
+
+
 def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
-        session.rollback()  # nothing uncommitted survives a request
-        session.close()
+        try:
+            session.rollback()  # nothing uncommitted survives a request
+            session.close()
+        except Exception:  # the database went away mid-request; the answer was already given
+            session.invalidate()
 
 
 def init_app(app: Flask) -> None:

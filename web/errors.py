@@ -1,12 +1,23 @@
 """Errors as JSON `{"error": {"code", "message", "field"?}}` under /api; a Korean page everywhere else."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import logging
+
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from werkzeug.exceptions import HTTPException
 
+from web.images import DecodeBusy
 from web.schemas import describe_error, error_code
+
+log = logging.getLogger(__name__)
+
+
+class BrokerDown(Exception):
+    """The broker (Redis) cannot take a message now; the request changed nothing."""
 
 
 class ApiError(Exception):
@@ -30,6 +41,9 @@ KOREAN: dict[str, str] = {
     "email_taken": "이미 가입된 이메일이에요. 로그인해 주세요.",
     "bad_credentials": "이메일 또는 비밀번호가 맞지 않아요.",
     "invalid": "입력한 내용을 확인해 주세요.",
+    "unreadable_photo": "이 사진을 읽을 수 없어요.",
+    "busy": "지금 사진을 처리하는 요청이 많아요. 잠시 후 다시 해 주세요.",
+    "unavailable": "잠시 서비스를 쓸 수 없어요. 조금 뒤에 다시 해 주세요.",
     "unsafe_text": "아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요.",
 }
 
@@ -43,8 +57,13 @@ PAGE_MESSAGES: dict[int, tuple[str, str]] = {
     410: ("기간이 지났어요", "이 내려받기 링크는 기간이 지났어요. 책 주인에게 다시 보내 달라고 해 주세요."),
     413: ("파일이 너무 커요", "사진이 너무 커요."),
     429: ("잠시 쉬었다 해 주세요", "짧은 시간에 요청이 너무 많았어요. 잠시 후 다시 해 주세요."),
+    431: ("요청이 너무 커요", "요청 머리글이 너무 길어요. 쿠키를 지운 뒤 다시 해 주세요."),
     500: ("서버 오류", "서버에 문제가 생겼어요. 잠시 후 다시 해 주세요."),
+    503: ("잠시 쉬고 있어요", "지금은 서비스를 쓸 수 없어요(저장소나 작업 대기열에 연결할 수 없어요). 잠시 후 다시 해 주세요."),
 }
+
+# Seconds a client is told to wait when the database or the broker is unreachable.
+RETRY_AFTER_S = 5
 
 
 def korean(exc: ApiError) -> str:
@@ -93,20 +112,104 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        config = app.extensions["talesrunner.settings"]
+        # A request under the whole-upload limit was refused for one of its text fields.
+        text_field = exc.code == 413 and (request.content_length or 0) <= (app.config["MAX_CONTENT_LENGTH"] or 0)
         if not wants_json():
             if exc.code == 429:
                 return error_page(429, f"{PAGE_MESSAGES[429][1]} (한도: {exc.description})")
+            if exc.code == 413 and text_field:
+                return error_page(413, f"적은 글이 너무 길어요. 글 칸 하나에 {config.TALES_MAX_JSON_BYTES // 1024}KB까지 쓸 수 있어요.")
             if exc.code == 413:
-                config = app.extensions["talesrunner.settings"]
                 return error_page(413, f"사진이 너무 커요. 사진 한 장은 {config.TALES_MAX_IMAGE_BYTES // 1_000_000}MB까지, "
                                        f"한 책에 {config.TALES_MAX_IMAGES}장까지 올릴 수 있어요.")
-            return error_page(exc.code or 500)
+            return _with_allow(exc, error_page(exc.code or 500))
         messages = {
             404: "not found",
             405: "method not allowed",
-            413: "the upload is too large: at most 10 photos of "
-            f"{app.extensions['talesrunner.settings'].TALES_MAX_IMAGE_BYTES // 1_000_000} MB each",
+            413: f"a text field is larger than {config.TALES_MAX_JSON_BYTES // 1024} KB" if text_field else
+            f"the upload is too large: at most {config.TALES_MAX_IMAGES} photos of {config.TALES_MAX_IMAGE_BYTES // 1_000_000} MB each",
             429: f"too many requests: {exc.description}",
+            431: "the request's headers are too large",
         }
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, messages.get(exc.code or 0, exc.description or code))
+        return _with_allow(exc, error_response(exc.code or 500, code, messages.get(exc.code or 0, exc.description or code)))
+
+    @app.errorhandler(DecodeBusy)
+    def _busy(_exc: DecodeBusy):
+        return _unavailable("busy", "too many photos are being processed right now; try again shortly")
+
+    @app.errorhandler(BrokerDown)
+    def _broker_down(exc: BrokerDown):
+        log.warning("broker unreachable: %s", exc)
+        return _unavailable("unavailable", "the job queue is not reachable; nothing was changed, try again shortly")
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(SQLAlchemyTimeout)
+    def _database(exc: Exception):
+        retried = retry_read_once(exc)
+        if retried is not None:
+            return retried
+        if isinstance(exc, DBAPIError) and not isinstance(exc, (OperationalError, InterfaceError)):
+            return _server_error(exc)
+        log.warning("database unreachable: %s", exc.__class__.__name__, exc_info=True)
+        g.setdefault("user", None)  # the error page must not wait for the database a second time
+        return _unavailable("unavailable", "the database is not reachable; try again shortly")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):  # pragma: no cover - handled above
+            return _http(exc)
+        return _server_error(exc)
+
+
+def _with_allow(exc: HTTPException, response):
+    """Keep the Allow header of a 405 (TRACE, or any method a route does not take)."""
+    body, status = response
+    headers = dict(exc.get_headers()) if exc.code == 405 else {}
+    allow = {k: v for k, v in headers.items() if k.lower() == "allow"}
+    return body, status, allow
+
+
+def _unavailable(code: str, message: str):
+    if not wants_json():
+        body, status = error_page(503)
+    else:
+        body, status = error_response(503, code, message)
+    return body, status, {"Retry-After": str(RETRY_AFTER_S)}
+
+
+def _server_error(exc: Exception):
+    # The exception and its text (SQL, parameters, paths) go to the log; the person gets a plain sentence.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path, exc_info=exc)
+    if not wants_json():
+        return error_page(500)
+    return error_response(500, "internal_error", "something went wrong on the server; it has been logged")
+
+
+def retry_read_once(exc: Exception):
+    """A read (GET/HEAD) that lost its database connection is run once more on a fresh one; None otherwise.
+
+    Only a connection that dropped (`connection_invalidated`: killed, restarted server) is worth it;
+    a database that refuses or does not answer new connections would only double the wait.
+    """
+    if request.method not in ("GET", "HEAD") or g.get("_db_retried") or not getattr(exc, "connection_invalidated", False):
+        return None
+    g._db_retried = True
+    from web.db import drop_session
+
+    drop_session()
+    g.pop("user", None)
+    view = app_view()
+    if view is None:
+        return None
+    try:
+        return current_app.make_response(current_app.ensure_sync(view)(**(request.view_args or {})))
+    except (OperationalError, InterfaceError):
+        return None
+    except Exception as again:  # the retried view refused the request as views do (404, 409…)
+        return current_app.handle_user_exception(again)
+
+
+def app_view():
+    return current_app.view_functions.get(request.endpoint) if request.endpoint else None

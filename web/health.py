@@ -1,11 +1,10 @@
 """Liveness: the database and the broker answer."""
 from __future__ import annotations
 
-import redis
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
-from web.db import current_settings, get_session
+from web.db import drop_session, get_session
 
 bp = Blueprint("health", __name__)
 
@@ -18,9 +17,10 @@ def healthz():
         get_session().execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # report, don't crash: this is what health checks are for
+        drop_session()
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        redis.Redis.from_url(current_settings().REDIS_URL, socket_timeout=2, socket_connect_timeout=2).ping()
+        current_app.extensions["talesrunner.redis"].ping()
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"error: {type(exc).__name__}"

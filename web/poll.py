@@ -21,12 +21,13 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
 from shared.db import read_engine
-from shared.models import ApiToken, Book, EmailRequest, Scene
-from web.auth import UNAUTHORIZED, hash_token, touch_token
+from shared.models import ApiToken, Book, EmailRequest, LoginSession, Scene
+from web.auth import UNAUTHORIZED, hash_token, session_cutoff, touch_token
 from web.db import current_settings
 from web.errors import ApiError
 
 BOOKS, SCENES, EMAILS, TOKENS = Book.__table__, Scene.__table__, EmailRequest.__table__, ApiToken.__table__
+LOGINS = LoginSession.__table__
 
 
 def _bearer() -> str | None:
@@ -80,7 +81,7 @@ class _Statement:
 
 
 class _Queries:
-    """The poll's one query, by token or by session user, and how to read its raw columns."""
+    """The poll's one query, by token or by login session, and how to read its raw columns."""
 
     def __init__(self, dialect):
         book = list(BOOKS.columns)
@@ -88,7 +89,13 @@ class _Queries:
             TOKENS.outerjoin(BOOKS, (BOOKS.c.user_id == TOKENS.c.user_id) & (BOOKS.c.id == bindparam("book_id")))
         ).where(TOKENS.c.token_hash == bindparam("token_hash"))
         self.by_token = _Statement(token, dialect)
-        self.by_user = _Statement(select(*book).where(BOOKS.c.id == bindparam("book_id"), BOOKS.c.user_id == bindparam("user_id")), dialect)
+        login = select(*book).select_from(
+            LOGINS.outerjoin(BOOKS, (BOOKS.c.user_id == LOGINS.c.user_id) & (BOOKS.c.id == bindparam("book_id")))
+        ).where(LOGINS.c.id == bindparam("login"), LOGINS.c.user_id == bindparam("user_id"),
+                LOGINS.c.created_at >= bindparam("cutoff"))
+        self.by_login = _Statement(login, dialect)
+        # A time sent raw must be written as SQLAlchemy stores it (text on SQLite).
+        self.cutoff = LOGINS.c.created_at.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
         self.names = [column.name for column in book]
         # What SQLAlchemy would do to each raw value (SQLite keeps times and JSON as text, PostgreSQL does not).
         self.book_types = [_processor(column, dialect) for column in book]
@@ -122,12 +129,16 @@ def _find(connection: Connection, book_id: str) -> tuple[tuple | None, tuple[int
         used_at = queries.used_at_type(row[1]) if queries.used_at_type else row[1]
         used, raw = (row[0], used_at), tuple(row[2:])
     else:
-        user_id = session.get("user_id")
-        if user_id is None:
+        user_id, session_id = session.get("user_id"), session.get("sid")
+        if not isinstance(user_id, int) or not isinstance(session_id, str):
             raise ApiError(401, "unauthorized", UNAUTHORIZED)
-        row = queries.by_user.run(connection, book_id=book_id, user_id=user_id)
-        used, raw = None, (tuple(row) if row is not None else None)
-    return (None if raw is None or raw[0] is None else raw), used
+        # Only a session that was not logged out (web/auth.py): the login_sessions row must exist.
+        row = queries.by_login.run(connection, book_id=book_id, login=hash_token(session_id), user_id=user_id,
+                                   cutoff=queries.cutoff(session_cutoff()))
+        if row is None:
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
+        used, raw = None, tuple(row)
+    return (None if raw[0] is None else raw), used
 
 
 def _render(connection: Connection, raw: tuple, to_json) -> Rendered:

@@ -1,28 +1,39 @@
-"""Small JPEG copies of the uploaded photos for the pages; a phone should not load 12 MP originals."""
+"""Small JPEG copies of the uploaded photos for the pages; a phone should not load 12 MP originals.
+
+Made once per photo and size and kept beside the book's files; made under the web process's
+decoding slots (`web.images.DecodeSlots`), one request per copy, so parallel requests cannot make
+a web process decode without bound.
+"""
 from __future__ import annotations
 
 import io
 
 from PIL import Image, ImageOps
 
+from shared.decoding import load_reduced
 from shared.models import Scene
 from shared.storage import Storage
+from web.images import DecodeSlots
 
 SIZES = (320, 480, 960)
 
 
-def thumbnail(storage: Storage, scene: Scene, size: int) -> str:
+def thumbnail(storage: Storage, scene: Scene, size: int, slots: DecodeSlots) -> str:
     """The stored name of `scene`'s photo fitted into size x size, made once and kept beside the book's files."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}")
     name = storage.thumb_name(scene.book_id, scene.image_name, size)
     if storage.exists(name):
         return name
-    with storage.local_copy(scene.image_name) as source, Image.open(source) as image:
-        image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a fraction of full size
-        small = ImageOps.exif_transpose(image).convert("RGB")
-    small.thumbnail((size, size), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    small.save(buffer, "JPEG", quality=82, optimize=True, progressive=True)
-    storage.write_bytes(name, buffer.getvalue())  # two requests racing both write whole files; the last wins
+    with slots.only_one(name):
+        if storage.exists(name):  # made while this request waited
+            return name
+        with slots.slot(), storage.local_copy(scene.image_name) as source, Image.open(source) as image:
+            reduced = load_reduced(image, (size * 2, size * 2))
+            small = ImageOps.exif_transpose(reduced).convert("RGB")
+            del reduced
+        small.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=82, optimize=True, progressive=True)
+        storage.write_bytes(name, buffer.getvalue())
     return name

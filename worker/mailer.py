@@ -11,6 +11,7 @@ from shared.config import Settings
 
 @dataclass(frozen=True)
 class Outgoing:
+    message_id: str  # the same on every attempt for one request (docs/architecture.md, "Email")
     to: str
     title: str
     pdf_path: Path
@@ -21,6 +22,7 @@ class Outgoing:
 def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
     """The email for one finished book."""
     message = EmailMessage()
+    message["Message-ID"] = mail.message_id
     message["From"] = settings.SMTP_FROM
     message["To"] = mail.to
     message["Subject"] = f"[TalesRunner] 그림책이 완성되었어요: {mail.title}"

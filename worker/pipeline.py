@@ -18,13 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
+from shared.decoding import load_reduced
 from shared.jobs import TaskName
-from shared.lifecycle import add_note, claim, fail, move, set_progress
-from shared.models import Book, EmailRequest, utcnow
+from shared.leases import is_gone
+from shared.lifecycle import add_note, claim, count_lost_run, fail, finish_email, move, set_progress, take
+from shared.models import Book, DeadLetter, EmailRequest, utcnow
 from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
 from shared.vocabulary import default_title
 from worker.book import pdf
+from worker.errors import StageError
 from worker.ml import keywords, story
 from worker.ml.captioner import Caption, get_captioner
 from worker.ml.translator import get_translator
@@ -41,23 +44,37 @@ class Context:
     sessions: sessionmaker[Session]
     storage: Storage
     enqueue: Enqueue  # must send only after the session commits
+    worker_id: str | None = None  # this process in `workers` (shared/leases.py); None: leases off
 
 
 def _load(session: Session, book_id: str) -> Book | None:
-    return session.get(Book, book_id, populate_existing=True)
+    # Row lock first: every transaction that touches a book and its scenes locks the book row
+    # before any scene row, as the web tier's delete does, so the two cannot deadlock.
+    return session.get(Book, book_id, populate_existing=True, with_for_update=True)
+
+
+def _take(ctx: Context, session: Session, book_id: str, allowed: list[BookStatus], target: BookStatus, task: TaskName) -> Book | None:
+    """A stage's first claim: the book for this process, or None (finished, elsewhere, or poison)."""
+    return take(
+        session, book_id, allowed, target, holder=ctx.worker_id,
+        gone=lambda worker_id: is_gone(session, worker_id, ctx.settings),
+        max_lost=ctx.settings.TALES_MAX_LOST_RUNS, task=task.value,
+    )
 
 
 def _open_rgb(storage: Storage, name: str) -> Image.Image:
-    # One photo at a time on disk (a temporary copy when the store is S3), decoded small.
+    """One photo, decoded no larger than captioners need (~384 px); its full-size pixels are dropped at once."""
+    # One photo at a time on disk (a temporary copy when the store is S3).
     with storage.local_copy(name) as path, Image.open(path) as image:
-        image.draft("RGB", (1024, 1024))  # captioners look at ~384 px; skip decoding full size
-        return ImageOps.exif_transpose(image).convert("RGB")
+        small = ImageOps.exif_transpose(load_reduced(image, (1024, 1024))).convert("RGB")
+    small.thumbnail((1024, 1024))
+    return small
 
 
 def caption_stage(ctx: Context, book_id: str) -> None:
     """Caption every photo still without one, in one batch; then suggest or write."""
     with ctx.sessions.begin() as session:
-        book = claim(session, book_id, [BookStatus.QUEUED, BookStatus.CAPTIONING], BookStatus.CAPTIONING)
+        book = _take(ctx, session, book_id, [BookStatus.QUEUED, BookStatus.CAPTIONING], BookStatus.CAPTIONING, TaskName.CAPTION)
         if book is None:
             return
         todo = [scene for scene in book.scenes if scene.caption_source is None]
@@ -66,7 +83,7 @@ def caption_stage(ctx: Context, book_id: str) -> None:
 
     if paths:
         captioner = get_captioner(ctx.settings)
-        images = [_open_rgb(ctx.storage, name) for _, name in paths]
+        images = [_open_rgb(ctx.storage, name) for _, name in paths]  # one at a time: one full decode in memory at most
         captions = captioner.caption(images)
         captions, untranslated = _to_korean(ctx.settings, captions)
         with ctx.sessions.begin() as session:
@@ -109,7 +126,9 @@ def _to_korean(settings: Settings, captions: list[Caption]) -> tuple[list[Captio
     except Exception as exc:
         # A caption in English still makes a book; failing the whole book over it would not help the user.
         log.exception("translation failed; keeping English captions")
-        return captions, f"translation failed: {exc}"
+        # A StageError is written for people (it names the setting to fix); anything else stays in the log.
+        why = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}; the worker's log has the details"
+        return captions, f"translation failed: {why}"
     translated = list(captions)
     for i, text in zip(english, korean, strict=True):
         translated[i] = Caption(text=text, lang="ko", source=f"{captions[i].source}+{translator.name}")
@@ -119,8 +138,8 @@ def _to_korean(settings: Settings, captions: list[Caption]) -> tuple[list[Captio
 def suggest_stage(ctx: Context, book_id: str) -> None:
     """Offer 배경/행동/감정 keywords per scene, then wait for the user's annotations."""
     with ctx.sessions.begin() as session:
-        book = _load(session, book_id)
-        if book is None or book.status is not BookStatus.CAPTIONING:
+        book = _take(ctx, session, book_id, [BookStatus.CAPTIONING], BookStatus.CAPTIONING, TaskName.SUGGEST)
+        if book is None:
             return
         captions = [(scene.id, scene.caption, scene.caption_lang) for scene in book.scenes if scene.suggestions is None]
     suggester = keywords.get_suggester(ctx.settings)
@@ -138,7 +157,7 @@ def suggest_stage(ctx: Context, book_id: str) -> None:
 def write_stage(ctx: Context, book_id: str) -> None:
     """Write every paragraph still missing, all scenes in one writer call; then render."""
     with ctx.sessions.begin() as session:
-        book = claim(session, book_id, [BookStatus.WRITING], BookStatus.WRITING)
+        book = _take(ctx, session, book_id, [BookStatus.WRITING], BookStatus.WRITING, TaskName.WRITE)
         if book is None:
             return
         if not book.has_annotations:
@@ -189,7 +208,7 @@ def write_stage(ctx: Context, book_id: str) -> None:
 def render_stage(ctx: Context, book_id: str) -> None:
     """Build the PDF into a temporary file, move it into place, and finish the book."""
     with ctx.sessions.begin() as session:
-        book = claim(session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING)
+        book = _take(ctx, session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING, TaskName.RENDER)
         if book is None:
             return
         missing = [scene.index for scene in book.scenes if not scene.text]
@@ -203,6 +222,8 @@ def render_stage(ctx: Context, book_id: str) -> None:
         scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
         pdf_name = ctx.storage.pdf_name(book_id)
 
+    # Only this process works on the book now: a temp file here was left by a killed render.
+    ctx.storage.remove_temp_files(book_id)
     tmp = ctx.storage.temp_path_for(pdf_name)
     try:
         # Local storage hands out the files themselves; S3 streams each photo to a temporary file
@@ -225,15 +246,22 @@ def render_stage(ctx: Context, book_id: str) -> None:
 
     with ctx.sessions.begin() as session:
         book = claim(session, book_id, [BookStatus.RENDERING], BookStatus.DONE)
-        if book is None:
-            return
-        book.pdf_name, book.pdf_bytes = pdf_name, size
-        set_progress(book, Stage.RENDER, len(book.scenes), len(book.scenes))
-        if book.email_when_done and not book.emails:
-            request = EmailRequest(book_id=book.id, to_address=book.user.email)
-            session.add(request)
-            session.flush()
-            ctx.enqueue(session, TaskName.EMAIL, str(request.id))
+        deleted = book is None and session.get(Book, book_id) is None
+        if book is not None:
+            _finish(ctx, session, book, pdf_name, size)
+    if deleted:  # deleted while it was being drawn: the PDF and print copies just made go too
+        ctx.storage.delete_book(book_id)
+
+
+def _finish(ctx: Context, session: Session, book: Book, pdf_name: str, size: int) -> None:
+    book.pdf_name, book.pdf_bytes = pdf_name, size
+    set_progress(book, Stage.RENDER, len(book.scenes), len(book.scenes))
+    book.lost_runs = 0
+    if book.email_when_done and not book.emails:
+        request = EmailRequest(book_id=book.id, to_address=book.user.email)
+        session.add(request)
+        session.flush()
+        ctx.enqueue(session, TaskName.EMAIL, str(request.id))
 
 
 def fail_book(ctx: Context, book_id: str, reason: str) -> None:
@@ -242,6 +270,8 @@ def fail_book(ctx: Context, book_id: str, reason: str) -> None:
         book = _load(session, book_id)
         if book is not None and book.status not in (BookStatus.DONE, BookStatus.AWAITING_ANNOTATIONS):
             fail(book, reason)
+    if book is None:  # deleted while the stage ran (its photos went first): remove what the stage wrote
+        ctx.storage.delete_book(book_id)
 
 
 # Which task picks up a book that sits in each running state.
@@ -253,23 +283,76 @@ RESUME: dict[BookStatus, TaskName] = {
 }
 
 
-def reconcile(ctx: Context, stale_after: timedelta) -> list[str]:
-    """Enqueue again every book whose work looks lost (worker killed, broker emptied)."""
-    cutoff = utcnow() - stale_after
+def reconcile(ctx: Context, stale_after: timedelta, queued: set[str] | None = None) -> list[str]:
+    """Enqueue again every book and mail whose work was lost; the ids of the books sent again.
+
+    Lost means: held by a worker process that is gone (killed, its host lost); or waiting for a
+    message that is in no queue (`queued`: the ids the broker's messages carry, None when the
+    broker could not be read) for TALES_LOST_GRACE_S; or, the last resort, not moved for
+    `stale_after`. A book whose worker died TALES_MAX_LOST_RUNS times is failed instead.
+    """
+    settings = ctx.settings
+    now = utcnow()
+    cutoff, grace = now - stale_after, now - timedelta(seconds=settings.TALES_LOST_GRACE_S)
     resent: list[str] = []
     with ctx.sessions.begin() as session:
         books = session.scalars(
-            select(Book).where(Book.status.in_(list(ACTIVE)), Book.updated_at <= cutoff).with_for_update(skip_locked=True)
+            select(Book).where(Book.status.in_(list(ACTIVE))).order_by(Book.id).with_for_update(skip_locked=True)
         ).all()
+        gone = _gone_holders(ctx, session, {book.worker_id for book in books if book.worker_id})
         for book in books:
-            book.updated_at = utcnow()  # so the next sweep waits a full period again
+            if book.worker_id in gone:
+                if count_lost_run(session, book, settings.TALES_MAX_LOST_RUNS, RESUME[book.status].value):
+                    log.error("book %s stopped its worker %d times; failed, dead letter written", book.id, book.lost_runs)
+                    continue
+            elif book.worker_id is not None and settings.TALES_LEASES:
+                continue  # a live worker has it in hand
+            elif not (book.updated_at <= cutoff or (queued is not None and book.id not in queued and book.updated_at <= grace)):
+                continue
+            book.worker_id = None
+            book.updated_at = now  # so the next sweep waits a full period again
             ctx.enqueue(session, RESUME[book.status], book.id)
             resent.append(book.id)
-        pending = session.scalars(
-            select(EmailRequest).where(EmailRequest.status == EmailStatus.PENDING, EmailRequest.created_at <= cutoff)
-        ).all()
-        for request in pending:
-            ctx.enqueue(session, TaskName.EMAIL, str(request.id))
+        _reconcile_emails(ctx, session, queued, cutoff, grace)
     if resent:
         log.warning("reconciler re-enqueued %d book(s): %s", len(resent), ", ".join(resent))
     return resent
+
+
+def _gone_holders(ctx: Context, session: Session, holders: set[str]) -> set[str]:
+    if not ctx.settings.TALES_LEASES:
+        return set()
+    return {holder for holder in holders if is_gone(session, holder, ctx.settings)}
+
+
+# What a request shows when its worker stopped during the SMTP exchange and it is sent again.
+RESENT_NOTE = "the worker stopped during the send; sent again with the same Message-ID"
+
+
+def _reconcile_emails(ctx: Context, session: Session, queued: set[str] | None, cutoff, grace) -> None:
+    """Pending mails whose message is lost are sent again; a mail held by a dead worker goes back to pending.
+
+    A worker killed during the SMTP exchange leaves it unknown whether the server took the mail.
+    It is sent again with the same Message-ID, so the copy, if the first did arrive, is the same
+    mail to the receiving server and the reader's mail program; after TALES_MAX_LOST_RUNS such
+    deaths the request fails with that said, and a dead letter.
+    """
+    sending = session.scalars(
+        select(EmailRequest).where(EmailRequest.status == EmailStatus.SENDING, EmailRequest.worker_id.is_not(None))
+        .with_for_update(skip_locked=True)
+    ).all()
+    gone = _gone_holders(ctx, session, {request.worker_id for request in sending})
+    for request in sending:
+        if request.worker_id not in gone:
+            continue
+        if request.attempts >= ctx.settings.TALES_MAX_LOST_RUNS:
+            finish_email(request, EmailStatus.FAILED, f"{RESENT_NOTE} {request.attempts} times; it may or may not have arrived")
+            session.add(DeadLetter(kind="email", ref=str(request.id), task=TaskName.EMAIL.value, reason=request.last_error))
+            continue
+        finish_email(request, EmailStatus.PENDING, RESENT_NOTE)
+        ctx.enqueue(session, TaskName.EMAIL, str(request.id))
+    pending = session.scalars(select(EmailRequest).where(EmailRequest.status == EmailStatus.PENDING)).all()
+    for request in pending:
+        lost = queued is not None and str(request.id) not in queued and request.created_at <= grace
+        if lost or request.created_at <= cutoff:
+            ctx.enqueue(session, TaskName.EMAIL, str(request.id))

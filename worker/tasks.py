@@ -2,27 +2,30 @@
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
 
 from celery import Task
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shared.config import get_settings
 from shared.db import session_factory
 from shared.jobs import TaskName, enqueue_after_commit, send_now
-from shared.lifecycle import claim_email, email_retries, finish_email, stage_retries
+from shared import leases
+from shared.lifecycle import claim_email, email_retries, finish_email, release, stage_retries
 from shared.links import book_link
 from shared.models import EmailRequest
 from shared.status import EmailStatus, Stage
 from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES, default_title
-from worker import celery, mailer, pipeline
+from worker import broker, celery, mailer, pipeline
 from worker.errors import StageError
 from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
 
@@ -44,23 +47,101 @@ def context() -> pipeline.Context:
         sessions=session_factory(settings.DATABASE_URL),
         storage=open_storage(settings),
         enqueue=enqueue,
+        worker_id=leases.this_process().id if settings.TALES_LEASES else None,
     )
+
+
+class Watch(threading.Thread):
+    """Beats this process's lease; in the main process, also looks for lost work every few seconds.
+
+    A thread, not a Celery task: it keeps beating while a long stage runs, and it finds lost work
+    even when the broker was emptied (a periodic task's own message would be lost with the rest).
+    """
+
+    def __init__(self, reconcile: bool):
+        super().__init__(name="talesrunner-watch", daemon=True)
+        self.reconcile = reconcile
+        self.pid = os.getpid()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        ctx = context()
+        every = ctx.settings.TALES_SWEEP_EVERY_S
+        next_sweep = 0.0  # the first sweep at once: a restarted worker takes back its predecessor's books
+        while not self.stopped.is_set():
+            try:
+                with ctx.sessions.begin() as session:
+                    leases.beat(session, leases.this_process())
+                if self.reconcile and time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + every
+                    sweep(ctx)
+            except Exception:  # the database or broker blinked: beat again next time
+                log.warning("lease beat or reconcile failed", exc_info=True)
+            self.stopped.wait(ctx.settings.TALES_HEARTBEAT_S)
+
+
+_watch: Watch | None = None
+
+
+def _start_watch(reconcile: bool) -> None:
+    """One watch per process (a solo worker may see both start signals): the main one also reconciles."""
+    global _watch
+    if not get_settings().TALES_LEASES:
+        return
+    if _watch is not None and _watch.is_alive() and _watch.pid == os.getpid():
+        _watch.reconcile = _watch.reconcile or reconcile
+        return
+    # The first beat in this thread, before any other starts: every lazy import of the database
+    # driver happens now, not in a thread that a later fork (a new prefork child) could cut in half.
+    try:
+        with context().sessions.begin() as session:
+            leases.beat(session, leases.this_process())
+    except Exception:
+        log.warning("first lease beat failed; the watch will try again", exc_info=True)
+    _watch = Watch(reconcile)
+    _watch.start()
+
+
+def sweep(ctx: pipeline.Context) -> list[str]:
+    """One reconcile with what the broker holds, and old worker rows removed."""
+    # With leases off the service behaves as before them: the stale threshold alone.
+    queued = broker.queued_ids(ctx.settings.REDIS_URL) if ctx.settings.TALES_LEASES else None
+    resent = pipeline.reconcile(ctx, timedelta(seconds=ctx.settings.TALES_STALE_AFTER_S), queued)
+    with ctx.sessions.begin() as session:
+        leases.sweep(session, ctx.settings)
+    return resent
 
 
 @worker_process_init.connect
 def _fresh_connections(**_kwargs) -> None:
-    # A forked child must not reuse the parent's database connections.
+    # A forked child must not reuse the parent's database connections, nor its identity.
     session_factory.cache_clear()
     context.cache_clear()
+    _start_watch(reconcile=False)
 
 
 @worker_ready.connect
 def _reconcile_on_start(sender=None, **_kwargs) -> None:
     # Work lost while no worker ran (killed worker, emptied Redis) is picked up at once.
+    if get_settings().TALES_LEASES:
+        _start_watch(reconcile=True)
+        return
     try:
         send_now(celery, TaskName.RECONCILE)
     except Exception:
         log.exception("could not schedule the start-up reconcile")
+
+
+@worker_shutdown.connect
+def _forget(**_kwargs) -> None:
+    if _watch is None:
+        return
+    _watch.stopped.set()
+    try:
+        with context().sessions.begin() as session:
+            leases.forget(session, leases.this_process())
+    except Exception:
+        log.warning("could not remove this worker's lease row", exc_info=True)
 
 
 def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str], None], book_id: str) -> None:
@@ -72,20 +153,33 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
         stage(ctx, book_id)
         outcome = "ok"
     except TRANSIENT as exc:
+        log.warning("%s of book %s hit a transient fault (try %d)", name.value, book_id, task.request.retries + 1, exc_info=True)
         if retries.may_retry(task.request.retries):
             outcome = "retry"
             delay = retries.delay(task.request.retries)
+            _release(ctx, book_id)  # the retry may run in another process
             raise task.retry(exc=exc, countdown=delay, max_retries=retries.max_retries) from exc
-        pipeline.fail_book(ctx, book_id, f"{label} failed after {retries.max_retries} retries: {exc}")
+        # The exception text (SQL and its parameters, hosts) goes to the log, never to the parent.
+        pipeline.fail_book(ctx, book_id, f"{label}: 서버 연결이 {retries.max_retries}번 다시 해도 되지 않았어요. 잠시 후 다시 시도해 주세요.")
     except StageError as exc:
         pipeline.fail_book(ctx, book_id, f"{label}: {exc}")
-    except Exception as exc:
+    except Exception:
         log.exception("%s failed for book %s", name.value, book_id)
-        pipeline.fail_book(ctx, book_id, f"{label} failed: {type(exc).__name__}: {exc}")
+        pipeline.fail_book(ctx, book_id, f"{label}: 예상하지 못한 문제로 멈췄어요. 다시 시도해 주세요.")
     finally:
         STAGE_SECONDS.labels(name.value, outcome).observe(time.perf_counter() - started)
         if outcome == "failed":
             TASK_FAILURES.labels(short_name(task.name)).inc()
+
+
+def _release(ctx: pipeline.Context, book_id: str) -> None:
+    if ctx.worker_id is None:
+        return
+    try:
+        with ctx.sessions.begin() as session:
+            release(session, book_id, ctx.worker_id)
+    except Exception:  # the lease runs out on its own
+        log.warning("could not release book %s", book_id, exc_info=True)
 
 
 @celery.task(bind=True, name=TaskName.CAPTION.value, )
@@ -115,8 +209,7 @@ def render_pdf(self: Task, book_id: str) -> None:
 @celery.task(name=TaskName.RECONCILE.value)
 def reconcile() -> list[str]:
     """Re-enqueue books whose work was lost."""
-    ctx = context()
-    return pipeline.reconcile(ctx, timedelta(seconds=ctx.settings.TALES_STALE_AFTER_S))
+    return sweep(context())
 
 
 @celery.task(bind=True, name=TaskName.EMAIL.value)
@@ -124,17 +217,18 @@ def send_email(self: Task, request_id: str) -> None:
     """Mail a finished book once: the request is claimed before sending and never sent twice."""
     ctx = context()
     with ctx.sessions.begin() as session:
-        request = claim_email(session, int(request_id))
+        request = claim_email(session, int(request_id), ctx.worker_id)
         if request is None:
             return
         book = request.book
         title = book.shown_title or default_title((book.scenes[0].annotations or {}).get("name"))
         to, pdf_name, pdf_bytes, link = request.to_address, book.pdf_name, book.pdf_bytes or 0, book_link(ctx.settings, book.id)
+        message_id = request.message_id
         attempts = request.attempts
     retries = email_retries(ctx.settings)
     try:
         with ctx.storage.local_copy(pdf_name) as pdf_path:
-            outgoing = mailer.Outgoing(to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes, link=link)
+            outgoing = mailer.Outgoing(message_id=message_id, to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes, link=link)
             message = mailer.build_message(ctx.settings, outgoing)
         mailer.send(ctx.settings, message)
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:

@@ -74,7 +74,7 @@ def create_book():
 @token_required
 def list_books():
     """The caller's books, newest first, paginated (?page=1&per_page=20)."""
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = service.page_number(request.args.get("page", 1, type=int))
     per_page = min(max(request.args.get("per_page", 20, type=int) or 20, 1), 100)
     books, total = service.books_page(current_user(), page, per_page)
     return jsonify(books=[book_json(b, detail=False) for b in books], page=page, per_page=per_page, total=total)
@@ -138,7 +138,7 @@ def retry(book_id: str):
 def email(book_id: str):
     """Mail the finished book to the caller or to `to`."""
     book = service.owned_book(current_user(), book_id)
-    body = EmailBook.model_validate(request.get_json(silent=True) or {})
+    body = EmailBook.model_validate(json_body(optional=True))
     service.request_email(book, str(body.to or current_user().email))
     return jsonify(book_json(book)), 202
 

@@ -12,12 +12,28 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 _BOOK = {"$ref": "#/components/schemas/Book"}
 
 
-def _op(summary: str, ok: str, body: str | None = None, multipart: bool = False, auth: bool = True, ok_schema=_BOOK) -> dict:
+# What each error status means here. 401: no bearer token (or session), or one that was revoked;
+# on POST /tokens, a wrong email or password. 503: the database or the broker is unreachable.
+ERRORS = {
+    "400": "the input is refused; `error.field` names the part",
+    "401": "sign in: send `Authorization: Bearer <token>` (POST /tokens); the token is unknown or revoked",
+    "404": "no such book (someone else's book is not found either)",
+    "409": "the book's state does not allow it now",
+    "413": "the body, a text field or the photos are over their limits",
+    "429": "a rate limit or the limit of books in progress",
+    "503": "the database or the job queue is unreachable; retry after the Retry-After seconds",
+}
+
+
+def _op(summary: str, ok: str, body: str | None = None, multipart: bool = False, auth: bool = True, ok_schema=_BOOK,
+        errors: tuple[str, ...] | None = None) -> dict:
     op: dict = {"summary": summary, "responses": {ok: {"description": "success"}}}
     if ok_schema is not None and ok != "204":
         op["responses"][ok]["content"] = {"application/json": {"schema": ok_schema}}
-    for status in ("400", "401", "404", "409", "429") if auth else ("400", "409"):
-        op["responses"][status] = {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+    if errors is None:
+        errors = ("400", "401", "404", "409", "413", "429", "503") if auth else ("400", "409", "413", "429", "503")
+    for status in errors:
+        op["responses"][status] = {"description": ERRORS[status], "content": {"application/json": {"schema": _ERROR}}}
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
     if multipart:
@@ -27,10 +43,11 @@ def _op(summary: str, ok: str, body: str | None = None, multipart: bool = False,
                 "type": "object",
                 "required": ["images"],
                 "properties": {
-                    "images": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": 10},
-                    "book": {"type": "string", "description": "JSON text of BookRequest"},
+                    "images": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": 10,
+                               "description": "JPEG, PNG, WEBP, GIF, BMP or TIFF files that decode completely, in story order"},
+                    "book": {"$ref": "#/components/schemas/BookRequest"},
                 },
-            }}},
+            }, "encoding": {"book": {"contentType": "application/json"}}}},
         }
     if not auth:
         op["security"] = []
@@ -62,7 +79,8 @@ def build_spec() -> dict:
     scene = book + "/scenes/{index}"
     paths = {
         "/users": {"post": _op("Sign up", "201", "Credentials", auth=False, ok_schema={"type": "object"})},
-        "/tokens": {"post": _op("Get a bearer token", "201", "Credentials", auth=False, ok_schema={"type": "object"})},
+        "/tokens": {"post": _op("Get a bearer token", "201", "Credentials", auth=False, ok_schema={"type": "object"},
+                                errors=("400", "401", "413", "429", "503"))},
         "/books": {
             "post": _op("Create a book from 1-10 photos", "202", multipart=True),
             "get": _op("List my books, newest first", "200", ok_schema={"type": "object"}),

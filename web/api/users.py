@@ -7,12 +7,24 @@ from web.api.blueprint import api
 from web.auth import find_user, issue_token, register
 from web.db import get_session
 from web.errors import ApiError
-from web.schemas import Credentials
+from web.db import current_settings
+from web.schemas import Credentials, JsonRefused, parse_json
 
 
-def json_body() -> dict:
-    """The request's JSON object, or a 400 that says what was wrong."""
-    data = request.get_json(silent=True)
+def json_body(optional: bool = False) -> dict:
+    """The request's JSON object (size and depth checked before parsing), or a 4xx that says what was wrong."""
+    settings = current_settings()
+    raw = request.stream.read(settings.TALES_MAX_JSON_BYTES + 1) if request.is_json else b""
+    if not raw.strip() and optional:
+        return {}
+    if not request.is_json:
+        raise ApiError(400, "invalid_json", "send a JSON object with Content-Type: application/json")
+    if len(raw) > settings.TALES_MAX_JSON_BYTES:
+        raise ApiError(413, "too_large", f"the JSON body is larger than {settings.TALES_MAX_JSON_BYTES // 1024} KB")
+    try:
+        data = parse_json(raw, max_bytes=settings.TALES_MAX_JSON_BYTES, max_depth=settings.TALES_MAX_JSON_DEPTH)
+    except JsonRefused as exc:
+        raise ApiError(400, "invalid_json", f"{exc}; send a JSON object with Content-Type: application/json") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "send a JSON object with Content-Type: application/json")
     return data

@@ -107,13 +107,13 @@ def settings_page():
 @login_required
 def create_token():
     """Make a personal API token and show it once."""
-    name = request.form.get("name", "").strip()[:100] or "api"
+    name = "".join(ch for ch in request.form.get("name", "") if ch.isprintable()).strip()[:100] or "api"
     token = issue_token(current_user(), name)
     get_session().commit()
     return _tokens_page(new_token=token)
 
 
-@bp.post("/settings/tokens/<int:token_id>/revoke")
+@bp.post("/settings/tokens/<int(max=2147483647):token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
     """Delete one of my tokens; API calls with it stop working at once."""

@@ -1,7 +1,10 @@
 """The book page and its forms: hints, edit, regenerate, retry, email, delete."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from PIL import Image
 from pydantic import ValidationError
 
 from shared.models import Book
@@ -14,6 +17,7 @@ from web.schemas import EmailBook, TextEdit
 from web.thumbnails import SIZES
 from web.thumbnails import thumbnail as make_thumbnail
 
+log = logging.getLogger(__name__)
 bp = Blueprint("books", __name__, url_prefix="/books/<book_id>")
 
 
@@ -57,10 +61,13 @@ def thumbnail(book_id: str, index: int, size: int):
         abort(404)
     scene = service.scene_of(_mine(book_id), index)
     try:
-        name = make_thumbnail(service.storage(), scene, size)
+        name = make_thumbnail(service.storage(), scene, size, service.decode_slots())
         response = send_stored(service.storage(), name, "image/jpeg", max_age=86400)
     except FileNotFoundError:
         abort(404)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        log.exception("could not make a thumbnail of %s", scene.image_name)
+        raise ApiError(404, "unreadable_photo", "this photo cannot be read") from None
     response.cache_control.public, response.cache_control.private = False, True  # the user's photos: no shared caches
     return response
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import DBAPIError
 
 from shared.safety import find_unsafe
 from shared.vocabulary import AGE_BANDS
@@ -25,7 +26,10 @@ def _vocabulary(state) -> None:
 
 @bp.app_context_processor
 def _signed_in() -> dict:
-    return {"user": current_user()}
+    try:
+        return {"user": current_user()}
+    except DBAPIError:  # an error page while the database is away: shown as to a visitor
+        return {"user": None}
 
 
 @bp.get("/")
@@ -41,7 +45,7 @@ def index():
 def my_books():
     """My books with their status, newest first, a page at a time."""
     per_page = current_settings().TALES_BOOKS_PER_PAGE
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = service.page_number(request.args.get("page", 1, type=int))
     books, total = service.books_page(current_user(), page, per_page)
     pages = max((total + per_page - 1) // per_page, 1)
     if page > pages:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps
 
+from shared.decoding import load_reduced
+
 log = logging.getLogger(__name__)
 
 PRINT_DPI = 180  # middle of the 150-200 dpi that looks sharp on paper from a home or photo printer
@@ -117,7 +119,8 @@ def _decode_scaled(source: Path, box: tuple[int, int], max_crop: float) -> Image
         needed = (out[0] / (crop[2] - crop[0]), out[1] / (crop[3] - crop[1]))
         if upright != image.size:
             needed = (needed[1], needed[0])
-        image.draft(None, (math.ceil(needed[0]), math.ceil(needed[1])))
+        # Other formats are decoded in full and reduced at once, before any other copy is made.
+        image = load_reduced(image, (math.ceil(needed[0]), math.ceil(needed[1])))
         image = ImageOps.exif_transpose(image)
     image = _flatten(image)
     w, h = image.size

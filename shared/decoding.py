@@ -1,0 +1,65 @@
+"""How much memory a photo takes once decoded, and decoding it no larger than needed.
+
+Pillow holds most decoded images at 4 bytes per pixel (RGB is stored as RGBX), so a 60 MP PNG
+takes 240 MB however small its file is (an all-zero PNG compresses 1000:1). JPEG can shrink by
+1/2, 1/4 or 1/8 while decoding (`draft`); PNG, WEBP, GIF, BMP and TIFF cannot, so they cost their
+full size. The upload check refuses a photo whose cost is over the budget, from its header, before
+anything is decoded (docs/architecture.md, "Memory").
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PIL import Image
+
+# Formats whose decoder scales while decoding.
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+# The largest box any derivative needs: print copies (at most ~1200 px at 180 dpi) and
+# 960 px thumbnails decoded at twice their size. Nothing is ever decoded larger than this needs.
+WORK_SIDE = 2048
+BYTES_PER_PIXEL = 4
+
+
+def draft_scale(size: tuple[int, int], box: tuple[int, int]) -> int:
+    """The factor Pillow's JPEG draft picks for `box`: the largest of 8, 4, 2, 1 that keeps the box covered."""
+    fits = min(size[0] // max(box[0], 1), size[1] // max(box[1], 1))
+    return next((d for d in (8, 4, 2, 1) if fits >= d), 1)
+
+
+def decode_bytes(fmt: str, size: tuple[int, int], side: int = WORK_SIDE) -> int:
+    """Bytes the decoded photo takes when opened for a `side` x `side` derivative."""
+    width, height = size
+    if fmt in DRAFT_FORMATS:
+        scale = draft_scale(size, (side, side))
+        width, height = math.ceil(width / scale), math.ceil(height / scale)
+    return width * height * BYTES_PER_PIXEL
+
+
+def load_reduced(image: Image.Image, box: tuple[int, int]) -> Image.Image:
+    """Decode an opened image at the smallest size that still covers `box` (any format).
+
+    JPEG shrinks while decoding; other formats are decoded in full and reduced at once by an
+    integer factor, so the full-size pixels are dropped before any further copy is made.
+    """
+    if image.format in DRAFT_FORMATS:
+        image.draft(None, box)
+    image.load()
+    factor = min(image.width // max(box[0], 1), image.height // max(box[1], 1))
+    if factor >= 2:
+        try:
+            reduced = image.reduce(factor)
+        except ValueError:  # modes reduce() does not take (P, 1): keep the full image
+            return image
+        reduced.info = dict(image.info)
+        image.close()  # frees the full-size pixels now, not when the caller's `with` ends
+        return reduced
+    return image
+
+
+def check_decodes(path_or_file: Path | object) -> None:
+    """Decode the whole file (JPEG at a reduced size); raises OSError for a truncated or corrupt one."""
+    with Image.open(path_or_file) as image:
+        if image.format in DRAFT_FORMATS:
+            image.draft("RGB", (WORK_SIDE, WORK_SIDE))
+        image.load()

@@ -1,0 +1,104 @@
+"""A real `talesrunner worker` with fault hooks, for tests/faults/ only.
+
+FAULT_DIR      folder where the hooks leave a marker file `<stage>` when a stage is entered
+FAULT_PAUSE    stage names (caption, suggest, write, render, email) whose work sleeps FAULT_PAUSE_S first,
+               so a test can kill the worker inside that stage
+FAULT_POISON   a stage in which the process kills itself (SIGKILL), as a poison book would
+FAULT_TEXT     "plain": one fixed sentence per scene and fixed keywords, instead of the template
+               writer and kiwi suggester (whose Korean analyser takes ~10 s to load in every new process)
+The hooks wrap the stage's own work (captioner, suggester, writer, render_book, SMTP send);
+everything else is the production worker unchanged.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+PAUSED = set(filter(None, os.environ.get("FAULT_PAUSE", "").split(",")))
+POISON = os.environ.get("FAULT_POISON", "")
+PAUSE_S = float(os.environ.get("FAULT_PAUSE_S", "60"))
+MARKERS = Path(os.environ.get("FAULT_DIR", "/tmp"))
+
+
+def _enter(stage: str) -> None:
+    (MARKERS / f"{stage}.{os.getpid()}").write_text(str(time.time()))
+    if stage == POISON:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if stage in PAUSED:
+        time.sleep(PAUSE_S)
+
+
+def _hooked(stage: str, function):
+    def wrapper(*args, **kwargs):
+        _enter(stage)
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def install() -> None:
+    from worker import mailer, pipeline
+
+    for name, stage in (("get_captioner", "caption"), ("get_writer", "write")):
+        original = getattr(pipeline, name)
+
+        def factory(settings, _original=original, _stage=stage):
+            backend = _original(settings)
+            method = "caption" if _stage == "caption" else "write"
+            setattr(backend, method, _hooked(_stage, getattr(backend, method)))
+            return backend
+
+        setattr(pipeline, name, factory)
+    original_suggester = pipeline.keywords.get_suggester
+
+    def suggester(settings):
+        backend = original_suggester(settings)
+        backend.suggest = _hooked("suggest", backend.suggest)
+        return backend
+
+    pipeline.keywords.get_suggester = suggester
+    pipeline.pdf.render_book = _hooked("render", pipeline.pdf.render_book)
+    mailer.send = _hooked("email", mailer.send)
+    if os.environ.get("FAULT_TEXT") == "plain":
+        _plain_text(pipeline)
+    # Celery's start-up handshakes with other workers cost a second per start and nothing here.
+    import worker
+
+    original_main = worker.celery.worker_main
+    worker.celery.worker_main = lambda argv: original_main([*argv, "--without-mingle", "--without-gossip"])
+
+
+class _PlainWriter:
+    name = "plain"
+
+    def write(self, scenes):
+        return [f"{scene.index}쪽에서 {scene.fields.get('name', '아이')}가 놀았어요." for scene in scenes]
+
+
+class _PlainSuggester:
+    name = "plain"
+
+    def suggest(self, captions):
+        return [{"setting": ["공원", "집", "바다"], "action": ["놀기", "걷기", "뛰기"], "feeling": ["기쁨", "설렘", "행복"]}
+                for _ in captions]
+
+
+def _plain_text(pipeline) -> None:
+    write_factory, suggest_factory = pipeline.get_writer, pipeline.keywords.get_suggester
+    pipeline.get_writer = lambda settings: _wrap(write_factory, settings, _PlainWriter(), "write")
+    pipeline.keywords.get_suggester = lambda settings: _wrap(suggest_factory, settings, _PlainSuggester(), "suggest")
+
+
+def _wrap(_factory, _settings, backend, method):
+    setattr(backend, method, _hooked(method, getattr(backend, method)))
+    return backend
+
+
+if __name__ == "__main__":
+    install()
+    from talesrunner.cli import main
+
+    sys.exit(main(["worker", *sys.argv[1:]]))
