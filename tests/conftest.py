@@ -3,24 +3,21 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 from sqlalchemy import text
 
-from migrations import upgrade
 from shared.db import session_factory
 from shared.models import Base
 from talesrunner.processes import WORKER_READY, Child
+from tests.databases import private_database
 from tests.helpers import REPO
 from tests.web_helpers import ApiActions
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("TEST_REDIS_BASE", "redis://127.0.0.1:6379")
 # Werkzeug's default scrypt (n=2**15) takes ~0.2 s of CPU a hash and the tests sign up and log in
 # about 170 times: a third of the fast lane. The same scrypt at n=2**10 runs the same code.
@@ -43,22 +40,11 @@ def cheap_password_hashes() -> Iterator[None]:
         yield
 
 
-def _sqlalchemy_url(dsn: str) -> str:
-    return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL database of this test run only, migrated to head, dropped at the end."""
-    name = f"talesrunner_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _sqlalchemy_url(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    upgrade(url)
-    yield url
-    session_factory(url).kw["bind"].dispose()
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with private_database("talesrunner_test") as url:
+        yield url
 
 
 @contextmanager

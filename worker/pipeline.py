@@ -97,6 +97,9 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             set_progress(book, Stage.CAPTION, len(book.scenes), len(book.scenes))
             if captioner.name == "none":
                 add_note(book, "사진 설명 없이 힌트만으로 썼어요 (captioning is off: TALES_CAPTIONER=none).")
+            test_captioner = getattr(captioner, "test_model", None)
+            if test_captioner:
+                add_note(book, f"시험용 모델이 만든 사진 설명이에요 (captions by a test model: {test_captioner}).")
             elif untranslated:
                 add_note(book, f"번역을 쓸 수 없어 사진 설명을 영어로 두었어요 (captions kept in English: {untranslated}).")
 
@@ -196,6 +199,9 @@ def write_stage(ctx: Context, book_id: str) -> None:
                 add_note(book, note)
             if writer.name == "template":
                 add_note(book, "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).")
+            test_writer = getattr(writer, "test_model", None)
+            if test_writer:
+                add_note(book, f"시험용 모델로 쓴 글이라 이야기가 맞지 않을 수 있어요 (written by a test model: {test_writer}).")
 
     with ctx.sessions.begin() as session:
         book = claim(session, book_id, [BookStatus.WRITING], BookStatus.RENDERING)
