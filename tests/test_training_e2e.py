@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from tests.workers import start_worker, stop_worker
 
 from talesrunner.cli import main
-from tests.conftest import ApiActions, _claim_redis_db, wait_for
 from tests.helpers import sample_form
 from tests.training_helpers import caption_flags
+from tests.web_helpers import ApiActions, wait_for
 from training.fixtures import write_fixtures
 from training.metrics import METRICS
 
@@ -53,19 +51,14 @@ def test_evaluate_scores_the_trained_model_and_the_template_writer_on_the_same_r
 
 
 @pytest.fixture(scope="module")
-def trained_worker(service_env, tiny_models, trained, tmp_path_factory):
-    redis_url, redis_client = _claim_redis_db()
-    env = {
-        **service_env, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path_factory.mktemp("trained-data")),
-        "TALES_CAPTIONER": "blip", "TALES_WRITER": "kot5", "TALES_TRANSLATOR": "hf", "TALES_DEVICE": "cpu",
-        "TALES_BLIP_MODEL": str(tiny_models / "blip"), "TALES_KOT5_DIR": str(trained / "model"),
-        "TALES_TRANSLATOR_MODEL": str(tiny_models / "translator"), "TALES_SUGGESTER": "kiwi",
-        "TALES_BLIP_MAX_NEW_TOKENS": "8", "TALES_KOT5_MAX_LENGTH": "32",
-    }
-    process = start_worker(env, Path(env["DATA_DIR"]) / "worker.log")
-    yield env
-    stop_worker(process)
-    redis_client.flushdb()
+def trained_worker(worker_with, tiny_models, trained, tmp_path_factory):
+    return worker_with(
+        DATA_DIR=str(tmp_path_factory.mktemp("trained-data")),
+        TALES_CAPTIONER="blip", TALES_WRITER="kot5", TALES_TRANSLATOR="hf", TALES_DEVICE="cpu",
+        TALES_BLIP_MODEL=str(tiny_models / "blip"), TALES_KOT5_DIR=str(trained / "model"),
+        TALES_TRANSLATOR_MODEL=str(tiny_models / "translator"), TALES_SUGGESTER="kiwi",
+        TALES_BLIP_MAX_NEW_TOKENS="8", TALES_KOT5_MAX_LENGTH="32",
+    ).env
 
 
 def test_the_trained_directory_writes_a_book_through_a_real_worker(trained_worker, db):

@@ -6,6 +6,7 @@ import time
 
 import pytest
 import requests
+
 from tests.helpers import sample_form
 from tests.servers import free_port
 from tests.web_helpers import wait_for

@@ -17,8 +17,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.ml.korean import obj, subject, topic, with_
-
+from shared.vocabulary import obj, subject, topic, with_
 from talesrunner.synthetic import upright_picture
 from training import aihub
 from training.build import FIXTURE_MARKER
