@@ -76,7 +76,7 @@ def test_split_is_a_function_of_the_id_alone_and_follows_the_ratios():
 def test_build_captions_with_the_worker_models_counts_bad_pages_and_resumes(tiny_models, tmp_path, capsys):
     from worker.ml.captioner import get_captioner
     from worker.ml.translator import get_translator
-    from worker.pipeline import _open_rgb
+    from shared.decoding import open_for_captioning
 
     root = write_fixtures(tmp_path / "aihub", rows=10)
     out = tmp_path / "data"
@@ -94,7 +94,7 @@ def test_build_captions_with_the_worker_models_counts_bad_pages_and_resumes(tiny
     settings = Settings(TALES_CAPTIONER="blip", TALES_TRANSLATOR="hf", TALES_DEVICE="cpu", TALES_BLIP_MAX_NEW_TOKENS=8,
                         TALES_BLIP_MODEL=str(tiny_models / "blip"), TALES_TRANSLATOR_MODEL=str(tiny_models / "translator"))
     row = rows[0]
-    english = get_captioner(settings).caption([_open_rgb(root / row.image)])[0].text
+    english = get_captioner(settings).caption([open_for_captioning(root / row.image)])[0].text
     assert (row.caption_en, row.caption, row.caption_lang, row.caption_source) == (
         english, get_translator(settings).translate([english])[0], "ko", "blip+hf")
 

@@ -117,9 +117,9 @@ class CaptionCache:
 
 def _open_photo(path: Path) -> Image.Image:
     """The image as the caption stage opens an upload (JPEG draft decode, EXIF turned upright)."""
-    from worker.pipeline import _open_rgb
+    from shared.decoding import open_for_captioning
 
-    return _open_rgb(path)
+    return open_for_captioning(path)
 
 
 class PageCaptioner:

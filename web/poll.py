@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from shared.db import read_engine
 from shared.models import ApiToken, Book, EmailRequest, LoginSession, Scene
 from web.auth import UNAUTHORIZED, hash_token, session_cutoff, touch_token
+from web.books_service import BOOK_ID
 from web.db import current_settings
 from web.errors import ApiError
 
@@ -167,7 +168,8 @@ def _read(book_id: str, to_json) -> tuple[Rendered | None, tuple[int, Any] | Non
 
 
 def _read_on(connection: Connection, book_id: str, to_json) -> tuple[Rendered | None, tuple[int, Any] | None]:
-    raw, used = _find(connection, book_id)
+    # Ids are generated hex: anything else is no book, never reaches SQL, and the caller is still authenticated.
+    raw, used = _find(connection, book_id if BOOK_ID.fullmatch(book_id) else "")
     if raw is None:
         return None, used
     # The raw row is the key: any change to the book (or, through updated_at, its parts) is a new one.

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
-from PIL import Image, ImageOps
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
-from shared.decoding import load_reduced
+from shared.decoding import open_for_captioning
 from shared.jobs import TaskName
 from shared.leases import is_gone
 from shared.lifecycle import add_note, claim, count_lost_run, fail, finish_email, move, set_progress, take
@@ -65,10 +65,8 @@ def _take(ctx: Context, session: Session, book_id: str, allowed: list[BookStatus
 def _open_rgb(storage: Storage, name: str) -> Image.Image:
     """One photo, decoded no larger than captioners need (~384 px); its full-size pixels are dropped at once."""
     # One photo at a time on disk (a temporary copy when the store is S3).
-    with storage.local_copy(name) as path, Image.open(path) as image:
-        small = ImageOps.exif_transpose(load_reduced(image, (1024, 1024))).convert("RGB")
-    small.thumbnail((1024, 1024))
-    return small
+    with storage.local_copy(name) as path:
+        return open_for_captioning(path)
 
 
 def caption_stage(ctx: Context, book_id: str) -> None:
