@@ -95,11 +95,11 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             set_progress(book, Stage.CAPTION, len(book.scenes), len(book.scenes))
             if captioner.name == "none":
                 add_note(book, "사진 설명 없이 힌트만으로 썼어요 (captioning is off: TALES_CAPTIONER=none).")
+            elif untranslated:
+                add_note(book, f"번역을 쓸 수 없어 사진 설명을 영어로 두었어요 (captions kept in English: {untranslated}).")
             test_captioner = getattr(captioner, "test_model", None)
             if test_captioner:
                 add_note(book, f"시험용 모델이 만든 사진 설명이에요 (captions by a test model: {test_captioner}).")
-            elif untranslated:
-                add_note(book, f"번역을 쓸 수 없어 사진 설명을 영어로 두었어요 (captions kept in English: {untranslated}).")
 
     with ctx.sessions.begin() as session:
         book = _load(session, book_id)
