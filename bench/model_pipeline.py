@@ -49,7 +49,7 @@ from worker.ml import loading  # noqa: E402
 from worker.ml.captioner import BlipCaptioner, BlipParts  # noqa: E402
 from worker.ml.tiny import blip_processor, korean_t5_tokenizer  # noqa: E402
 from worker.ml.writer import Kot5Decoding, Kot5Parts, KoT5Writer, SceneInput, special_token_ids  # noqa: E402
-from worker.pipeline import _open_rgb as open_photo  # noqa: E402
+from shared.decoding import open_for_captioning as open_photo  # noqa: E402
 
 CAPTIONS = (
     "숲 속의 나비가 꽃 위에 앉아 있다",

@@ -41,6 +41,6 @@ fi
 stamp=.venv/.talesrunner-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing talesrunner and its dependencies"
-  .venv/bin/pip install -q -e ".[models,openai,ops,test]"
+  .venv/bin/pip install -q -e ".[models,openai,ops,train,test]"
   touch "$stamp"
 fi

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 # Formats whose decoder scales while decoding.
 DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
@@ -55,6 +55,18 @@ def load_reduced(image: Image.Image, box: tuple[int, int]) -> Image.Image:
         image.close()  # frees the full-size pixels now, not when the caller's `with` ends
         return reduced
     return image
+
+
+# Captioners look at about 384 px; a 1024 px copy leaves room for any of them.
+CAPTION_SIDE = 1024
+
+
+def open_for_captioning(path: Path) -> Image.Image:
+    """A photo as the captioners see it: decoded reduced, turned upright (EXIF), RGB, at most 1024 px."""
+    with Image.open(path) as image:
+        small = ImageOps.exif_transpose(load_reduced(image, (CAPTION_SIDE, CAPTION_SIDE))).convert("RGB")
+    small.thumbnail((CAPTION_SIDE, CAPTION_SIDE))
+    return small
 
 
 def check_decodes(path_or_file: Path | object) -> None:

@@ -1,4 +1,4 @@
-"""`talesrunner db upgrade | web | worker | demo | make-tiny-models` (SPEC §3)."""
+"""`talesrunner db upgrade | web | worker | demo | make-tiny-models | dataset | train | evaluate`."""
 from __future__ import annotations
 
 import argparse
@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser("make-tiny-models", help="write small random-weight BLIP and KoT5 models (offline)")
     tiny.add_argument("directory")
     tiny.set_defaults(func=_tiny)
+
+    from training.commands import add_commands  # argparse only; each command imports its models late
+
+    add_commands(commands)
     return parser
 
 

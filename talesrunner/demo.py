@@ -7,10 +7,7 @@ what it started.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
-import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -18,45 +15,18 @@ from pathlib import Path
 
 import requests
 
+from migrations import upgrade
 from shared.config import INSTANCE_DIR, get_settings
 from talesrunner import samples
+from talesrunner.processes import Child, free_port
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(args: list[str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "wb")  # noqa: SIM115 - closed when the process is stopped
-    return subprocess.Popen([sys.executable, "-m", "talesrunner.cli", *args], stdout=log, stderr=subprocess.STDOUT,
-                            env=os.environ.copy(), start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(base: str, web: subprocess.Popen, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if web.poll() is not None:
-            raise RuntimeError("the web server exited during start-up; see instance/demo/web.log")
-        try:
-            response = requests.get(f"{base}/healthz", timeout=10)
-            if response.status_code == 200:
-                return
-            last = response.text
-        except requests.RequestException as exc:  # not listening yet, or its workers still booting
-            last = type(exc).__name__
-        time.sleep(0.3)
-    raise RuntimeError(f"the web server did not become healthy: {last}")
+def _migrate(url: str) -> None:
+    """Bring the database to head; a SQLite file's folder is made first (SQLite will not)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+    print("database is at head")
 
 
 def run_demo(timeout: float = 900.0) -> int:
@@ -68,17 +38,13 @@ def run_demo(timeout: float = 900.0) -> int:
     print(f"database: {settings.DATABASE_URL}\nbroker:   {settings.REDIS_URL}")
     print(f"models:   captioner={settings.TALES_CAPTIONER} writer={settings.TALES_WRITER} translator={settings.TALES_TRANSLATOR}")
 
-    from talesrunner.cli import main as cli_main
-
-    cli_main(["db", "upgrade"])
-    port = _free_port()
+    _migrate(settings.DATABASE_URL)
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with ExitStack() as stack:
-        web = _start(["web", "--port", str(port)], out_dir / "web.log")
-        stack.callback(_stop, web)
-        worker = _start(["worker", "--queues", "gpu,cpu"], out_dir / "worker.log")
-        stack.callback(_stop, worker)
-        _wait_healthy(base, web, time.monotonic() + 60)
+        web = stack.enter_context(Child(["web", "--port", str(port)], out_dir / "web.log"))
+        worker = stack.enter_context(Child(["worker", "--queues", "gpu,cpu"], out_dir / "worker.log"))
+        web.wait_for_url(f"{base}/healthz", timeout=60)
         print(f"web tier: {base} (pid {web.pid}), worker pid {worker.pid}")
 
         api = requests.Session()
@@ -104,7 +70,7 @@ def run_demo(timeout: float = 900.0) -> int:
         last = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if worker.poll() is not None:
+            if not worker.running:
                 print("the worker exited; see instance/demo/worker.log", file=sys.stderr)
                 return 1
             book = api.get(f"{base}{book['url']}", timeout=10).json()

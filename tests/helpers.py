@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from PIL import Image
 
 from talesrunner import samples
+
+# The checkout the tests run from; child processes start here so they import this tree's code.
+REPO = Path(__file__).resolve().parent.parent
 
 
 def jpeg(width: int = 64, height: int = 48, color=(200, 120, 40)) -> bytes:

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from shared.status import BookStatus
 from talesrunner import samples
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.web_helpers import make_book, user_id
 
 pytestmark = pytest.mark.browser

@@ -6,8 +6,8 @@ import subprocess
 import pytest
 
 from talesrunner import samples
-from tests.conftest import wait_for
 from tests.helpers import sample_form, scene
+from tests.web_helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,6 @@ import email
 import email.policy
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,9 +15,9 @@ from sqlalchemy import select
 from shared.db import session_factory
 from shared.jobs import TaskName, send_now
 from shared.models import EmailRequest
-from tests.conftest import REPO, _claim_redis_db, wait_for
+from talesrunner.processes import free_port
 from tests.helpers import book_form, jpeg, scene
-from tests.web_helpers import Pages, make_book, user_id
+from tests.web_helpers import Pages, make_book, user_id, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,16 +51,10 @@ class Mailbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mailbox():
     handler = Mailbox()
-    handler.port = _free_port()
+    handler.port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
     controller.start()
     yield handler
@@ -71,33 +62,20 @@ def mailbox():
 
 
 @pytest.fixture(scope="module")
-def mail_env(service_env, mailbox, tmp_path_factory):
-    """A worker of its own, on a Redis database of its own, that mails through the test SMTP server."""
-    redis_url, redis_client = _claim_redis_db()
-    env = {
-        **service_env,
-        "REDIS_URL": redis_url,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(mailbox.port),
-        "SMTP_FROM": "books@talesrunner.test",
-        "TALES_PUBLIC_URL": PUBLIC_URL,
-        "TALES_EMAIL_ATTACH_MAX_BYTES": str(ATTACH_LIMIT),
-        "TALES_EMAIL_RETRY_BASE_S": "1",
-    }
-    log_path = tmp_path_factory.mktemp("mail-worker") / "worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "talesrunner.cli", "worker", "--queues", "gpu,cpu"],
-                                   cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while "ready." not in log_path.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("mail worker did not start:\n" + log_path.read_text(errors="replace"))
-            time.sleep(0.2)
-        yield env
-        process.terminate()
-        process.wait(timeout=30)
-    redis_client.flushdb()
+def mail_env(worker_with, mailbox) -> dict[str, str]:
+    """A worker of its own, on a Redis database of its own, that mails through the test SMTP server.
+
+    It keeps the session's DATA_DIR: the books these tests make straight in storage are mailed from there.
+    """
+    worker = worker_with(
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(mailbox.port),
+        SMTP_FROM="books@talesrunner.test",
+        TALES_PUBLIC_URL=PUBLIC_URL,
+        TALES_EMAIL_ATTACH_MAX_BYTES=str(ATTACH_LIMIT),
+        TALES_EMAIL_RETRY_BASE_S="1",
+    )
+    return worker.env
 
 
 @pytest.fixture

@@ -2,48 +2,33 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ApiActions, _claim_redis_db, wait_for
+from talesrunner.processes import Child
 from tests.helpers import sample_form, scene
-from tests.workers import start_worker, stop_worker
+from tests.web_helpers import ApiActions, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")
-def model_env(service_env, tiny_models, tmp_path_factory):
-    # Its own Redis database and files: the session's template worker must not take these books.
-    redis_url, redis_client = _claim_redis_db()
-    env = {
-        **service_env,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(tmp_path_factory.mktemp("model-data")),
-        "TALES_CAPTIONER": "blip", "TALES_WRITER": "kot5", "TALES_TRANSLATOR": "hf", "TALES_DEVICE": "auto",
-        "TALES_BLIP_MODEL": str(tiny_models / "blip"), "TALES_KOT5_DIR": str(tiny_models / "kot5"),
-        "TALES_TRANSLATOR_MODEL": str(tiny_models / "translator"),
-        "TALES_SUGGESTER": "kiwi",
-    }
-    yield env
-    redis_client.flushdb()
-
-
-@pytest.fixture(scope="module")
-def model_worker(model_env):
-    log_path = Path(model_env["DATA_DIR"]) / "worker.log"
-    process = start_worker(model_env, log_path)
-    process.log_path = log_path
-    yield process
-    stop_worker(process)
+def model_worker(worker_with, tiny_models, tmp_path_factory) -> Child:
+    """A worker on the tiny models, with its own Redis database (from worker_with) and its own files."""
+    return worker_with(
+        DATA_DIR=str(tmp_path_factory.mktemp("model-data")),
+        TALES_CAPTIONER="blip", TALES_WRITER="kot5", TALES_TRANSLATOR="hf", TALES_DEVICE="auto",
+        TALES_BLIP_MODEL=str(tiny_models / "blip"), TALES_KOT5_DIR=str(tiny_models / "kot5"),
+        TALES_TRANSLATOR_MODEL=str(tiny_models / "translator"),
+        TALES_SUGGESTER="kiwi",
+    )
 
 
 @pytest.fixture
-def model_client(db, model_env):
+def model_client(db, model_worker):
     from web import create_app
 
-    return create_app(dict(model_env)).test_client()
+    return create_app(dict(model_worker.env)).test_client()
 
 
 def _pdf_text(pdf: bytes, tmp_path) -> str:

@@ -5,16 +5,15 @@ import io
 import json
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from shared.config import Settings
-from tests.conftest import ApiActions, _claim_redis_db, wait_for
+from talesrunner.processes import Child
 from tests.helpers import jpeg, scene
 from tests.openai_stub import ChatStub, Hang, user_json
-from tests.workers import start_worker, stop_worker
+from tests.web_helpers import ApiActions, wait_for
 from worker.errors import StageError
 from worker.ml.captioner import CAPTION_PROMPT, get_captioner
 from worker.ml.keywords import KiwiSuggester, OpenAISuggester, get_suggester
@@ -191,34 +190,23 @@ def module_stub():
 
 
 @pytest.fixture(scope="module")
-def openai_env(service_env, module_stub, tmp_path_factory):
-    redis_url, redis_client = _claim_redis_db()
-    env = {
-        **service_env,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(tmp_path_factory.mktemp("openai-data")),
-        "TALES_CAPTIONER": "openai", "TALES_WRITER": "openai", "TALES_TRANSLATOR": "none", "TALES_SUGGESTER": "auto",
-        "OPENAI_BASE_URL": module_stub.base_url, "OPENAI_API_KEY": "test-key", "TALES_OPENAI_MODEL": "stub-model",
+def openai_worker(worker_with, module_stub, tmp_path_factory) -> Child:
+    """A worker whose captioner, writer and suggester ask the stub server, with its own Redis database and files."""
+    return worker_with(
+        DATA_DIR=str(tmp_path_factory.mktemp("openai-data")),
+        TALES_CAPTIONER="openai", TALES_WRITER="openai", TALES_TRANSLATOR="none", TALES_SUGGESTER="auto",
+        OPENAI_BASE_URL=module_stub.base_url, OPENAI_API_KEY="test-key", TALES_OPENAI_MODEL="stub-model",
         # Short waits so a server that never answers fails the book within seconds.
-        "TALES_OPENAI_TIMEOUT": "1", "TALES_OPENAI_MAX_RETRIES": "0",
-        "TALES_TASK_MAX_RETRIES": "1", "TALES_TASK_RETRY_BASE_S": "0.2",
-    }
-    yield env
-    redis_client.flushdb()
-
-
-@pytest.fixture(scope="module")
-def openai_worker(openai_env):
-    process = start_worker(openai_env, Path(openai_env["DATA_DIR"]) / "worker.log")
-    yield process
-    stop_worker(process)
+        TALES_OPENAI_TIMEOUT="1", TALES_OPENAI_MAX_RETRIES="0",
+        TALES_TASK_MAX_RETRIES="1", TALES_TASK_RETRY_BASE_S="0.2",
+    )
 
 
 @pytest.fixture
-def openai_client(db, openai_env):
+def openai_client(db, openai_worker):
     from web import create_app
 
-    return create_app(dict(openai_env)).test_client()
+    return create_app(dict(openai_worker.env)).test_client()
 
 
 def _book_reply(body: dict) -> str:

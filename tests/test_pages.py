@@ -16,6 +16,7 @@ from shared.status import BookStatus
 from tests.helpers import jpeg
 from tests.web_helpers import PASSWORD, Pages, load, make_book, user_id
 
+
 @pytest.fixture
 def app(db, service_env, spare_redis_url):
     """The web app with its messages going to a Redis database no worker reads: books stay as made."""

@@ -138,3 +138,40 @@ def test_the_poll_answers_like_the_rest_of_the_api_for_strangers(client, api, db
     other = api.user("other@example.com")
     assert client.get(url, headers=other).status_code == 404
     assert client.get("/api/v1/books/ffffffffffffffffffffffffffffffff", headers=headers).status_code == 404
+
+
+def test_the_poll_says_exactly_what_the_orm_book_says(client, app, db, done_book):
+    from shared.models import Book
+    from web.api.books import book_json
+
+    headers, url, book_id = done_book
+    assert client.post(f"{url}/email", headers=headers, json={}).status_code == 202
+    polled = client.get(url, headers=headers).json
+    with app.test_request_context(url), session_factory(db)() as session:
+        assert polled == book_json(session.get(Book, book_id))
+
+
+def test_the_poll_reads_sqlite_rows_as_sqlalchemy_would(tmp_path, service_env, spare_redis_url):
+    """The development database keeps times and JSON as text; the raw query must convert them the same way."""
+    from migrations import upgrade
+    from shared.models import Book
+    from web import create_app
+    from web.api.books import book_json
+
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    upgrade(url)
+    client = create_app({**service_env, "DATABASE_URL": url, "REDIS_URL": spare_redis_url}).test_client()
+    assert client.post("/api/v1/users", json={"email": "s@example.com", "password": "correct horse"}).status_code == 201
+    token = client.post("/api/v1/tokens", json={"email": "s@example.com", "password": "correct horse"}).json["token"]
+    book_id = make_book(url, tmp_path / "data", user_id(url, "s@example.com"), scenes=2)
+    headers = {"Authorization": f"Bearer {token}"}
+    first = client.get(f"/api/v1/books/{book_id}", headers=headers)
+    assert first.status_code == 200 and first.json["scenes"][1]["suggestions"]["setting"] == ["공원", "바닷가"]
+    assert client.get(f"/api/v1/books/{book_id}", headers={**headers, "If-None-Match": first.headers["ETag"]}).status_code == 304
+    with client.application.test_request_context(f"/api/v1/books/{book_id}"), session_factory(url)() as session:
+        assert first.json == book_json(session.get(Book, book_id))
+    with session_factory(url).begin() as session:
+        session.scalar(select(ApiToken)).last_used_at = utcnow() - timedelta(hours=2)
+    client.get(f"/api/v1/books/{book_id}", headers=headers)
+    with session_factory(url)() as session:
+        assert session.scalar(select(ApiToken.last_used_at)) > utcnow() - timedelta(minutes=1)

@@ -10,17 +10,14 @@ import io
 import json
 import secrets
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
-import psycopg
 import pytest
 import redis
 import requests
 
-from migrations import upgrade
-from tests.conftest import PG_ADMIN_URL, _sqlalchemy_url
+from tests.databases import private_database
 from tests.helpers import jpeg, scene
 from tests.s3_server import CREDENTIALS, moto_server, s3_env
 from tests.servers import WebProcess, WorkerProcess
@@ -33,14 +30,8 @@ USERS, BOOKS_PER_USER = 10, 3
 @pytest.fixture
 def private_db():
     """A database of this test alone: no other worker of the test run may reconcile its books."""
-    name = f"talesrunner_scale_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _sqlalchemy_url(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with private_database("talesrunner_scale") as url:
+        yield url
 
 
 def _sign_up(base: str, number: int) -> dict[str, str]:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from shared.config import Settings
 from shared.db import session_factory
 from shared.models import Book
-from shared.s3_storage import S3Storage
 from shared.status import BookStatus
 from shared.storage import LocalStorage, open_storage
+from shared.storage.s3 import S3Storage
 from tests.helpers import book_form, jpeg
 from tests.s3_server import CREDENTIALS, moto_server, s3_env
 

@@ -100,7 +100,7 @@ def test_model_files_are_the_same_on_every_run(tiny_models, tmp_path):
 def test_corpus_ships_with_the_package():
     import tomllib
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
     from worker.ml.tiny import ENGLISH_TEXT, KOREAN_TEXT
 
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]

@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from shared.config import Settings, database_url
 from shared.db import make_engine
-from tests.conftest import PG_ADMIN_URL, REPO
+from tests.conftest import REPO
+from tests.databases import PG_ADMIN_URL
 from tests.helpers import sample_form
 from tests.servers import WebProcess
 

@@ -7,23 +7,19 @@ import time
 import pytest
 import requests
 
-from tests.conftest import wait_for
 from tests.helpers import sample_form
 from tests.servers import free_port
-from tests.workers import start_worker, stop_worker
+from tests.web_helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def observed(service_env, spare_redis_url, tmp_path):
+def observed(worker_with):
     """A worker of its own (JSON logs, a metrics port) on a Redis database the session worker does not read."""
     port = free_port()
-    env = {**service_env, "REDIS_URL": spare_redis_url, "TALES_WORKER_METRICS_PORT": str(port), "TALES_LOG_FORMAT": "json"}
-    log = tmp_path / "worker.log"
-    process = start_worker(env, log)
-    yield env, log, f"http://127.0.0.1:{port}/metrics"
-    stop_worker(process)
+    worker = worker_with(TALES_WORKER_METRICS_PORT=str(port), TALES_LOG_FORMAT="json")
+    return worker.env, worker.log_path, f"http://127.0.0.1:{port}/metrics"
 
 
 def test_the_request_id_is_logged_by_every_task_it_causes_and_stages_are_measured(observed, db):

@@ -1,7 +1,8 @@
-"""Acting through the pages as a person would, and books made straight in the database."""
+"""Acting through the API and the pages as a person would, and books made straight in the database."""
 from __future__ import annotations
 
 import re
+import time
 
 from sqlalchemy import select
 
@@ -12,6 +13,29 @@ from shared.storage import LocalStorage
 from tests.helpers import jpeg
 
 PASSWORD = "correct horse"
+
+
+class ApiActions:
+    """Sign up users and act as them through the JSON API."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def user(self, email: str = "parent@example.com", password: str = PASSWORD) -> dict[str, str]:
+        assert self.client.post("/api/v1/users", json={"email": email, "password": password}).status_code == 201
+        token = self.client.post("/api/v1/tokens", json={"email": email, "password": password}).json["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+
+def wait_for(client, headers, url: str, statuses: set[str], timeout: float = 120.0) -> dict:
+    """Poll a book until its status is one of `statuses`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        book = client.get(url, headers=headers).json
+        if book["status"] in statuses:
+            return book
+        time.sleep(0.2)
+    raise AssertionError(f"book stayed {book['status']} ({book.get('error')}) past {timeout}s")
 
 
 def csrf_token(html: str) -> str:

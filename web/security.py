@@ -68,6 +68,9 @@ def _init_limiter(app: Flask) -> Limiter:
     )
     # One limiter per app: Flask-Limiter keeps its storage on the instance, not on the app.
     limiter = Limiter(key_func=get_remote_address, app=app)
+    # Only the endpoints in LIMITS have limits (there are no defaults), so every other request,
+    # the status poll above all, skips the limiter's per-request resolution.
+    limiter.request_filter(lambda: request.endpoint not in LIMITS)
     for endpoint, limits in LIMITS.items():
         view = app.view_functions[endpoint]
         for setting, scope, key, failures_only in limits:

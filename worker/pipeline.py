@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
-from PIL import Image, ImageOps
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
-from shared.decoding import load_reduced
+from shared.decoding import open_for_captioning
 from shared.jobs import TaskName
 from shared.leases import is_gone
 from shared.lifecycle import add_note, claim, count_lost_run, fail, finish_email, move, set_progress, take
@@ -65,10 +65,8 @@ def _take(ctx: Context, session: Session, book_id: str, allowed: list[BookStatus
 def _open_rgb(storage: Storage, name: str) -> Image.Image:
     """One photo, decoded no larger than captioners need (~384 px); its full-size pixels are dropped at once."""
     # One photo at a time on disk (a temporary copy when the store is S3).
-    with storage.local_copy(name) as path, Image.open(path) as image:
-        small = ImageOps.exif_transpose(load_reduced(image, (1024, 1024))).convert("RGB")
-    small.thumbnail((1024, 1024))
-    return small
+    with storage.local_copy(name) as path:
+        return open_for_captioning(path)
 
 
 def caption_stage(ctx: Context, book_id: str) -> None:
@@ -99,6 +97,9 @@ def caption_stage(ctx: Context, book_id: str) -> None:
                 add_note(book, "사진 설명 없이 힌트만으로 썼어요 (captioning is off: TALES_CAPTIONER=none).")
             elif untranslated:
                 add_note(book, f"번역을 쓸 수 없어 사진 설명을 영어로 두었어요 (captions kept in English: {untranslated}).")
+            test_captioner = getattr(captioner, "test_model", None)
+            if test_captioner:
+                add_note(book, f"시험용 모델이 만든 사진 설명이에요 (captions by a test model: {test_captioner}).")
 
     with ctx.sessions.begin() as session:
         book = _load(session, book_id)
@@ -196,6 +197,9 @@ def write_stage(ctx: Context, book_id: str) -> None:
                 add_note(book, note)
             if writer.name == "template":
                 add_note(book, "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).")
+            test_writer = getattr(writer, "test_model", None)
+            if test_writer:
+                add_note(book, f"시험용 모델로 쓴 글이라 이야기가 맞지 않을 수 있어요 (written by a test model: {test_writer}).")
 
     with ctx.sessions.begin() as session:
         book = claim(session, book_id, [BookStatus.WRITING], BookStatus.RENDERING)

@@ -15,10 +15,10 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from shared import leases
 from shared.config import get_settings
 from shared.db import session_factory
 from shared.jobs import TaskName, enqueue_after_commit, send_now
-from shared import leases
 from shared.lifecycle import claim_email, email_retries, finish_email, release, stage_retries
 from shared.links import book_link
 from shared.models import EmailRequest

@@ -12,19 +12,17 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 from sqlalchemy import text
 
-from migrations import upgrade
 from shared.db import session_factory
 from shared.models import Base
-from tests.conftest import PG_ADMIN_URL, REPO, _sqlalchemy_url
+from tests.conftest import REPO
+from tests.databases import private_database
 
 # Short timings so every fault resolves in seconds (production defaults: 3 s beat, 12 s lease).
 TIMINGS = {
@@ -95,15 +93,8 @@ def fault_redis(tmp_path_factory) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def fault_pg_url() -> Iterator[str]:
-    name = f"talesrunner_faults_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _sqlalchemy_url(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    upgrade(url)
-    yield url
-    session_factory(url).kw["bind"].dispose()
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with private_database("talesrunner_faults") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -75,11 +75,14 @@ def install() -> None:
 class _PlainWriter:
     name = "plain"
 
+    def write(self, scenes, plan=None):
+        return [f"{scene.index}쪽에서 {scene.fields.get('name', '아이')}가 놀았어요." for scene in scenes]
+
     def write_book(self, scenes, plan=None):
+        # The writer interface of worker/ml/writer.py: the pages (through the hooked `write`) and a title.
         from worker.ml.plan import Draft
 
-        texts = [f"{scene.index}쪽에서 {scene.fields.get('name', '아이')}가 놀았어요." for scene in scenes]
-        return Draft(texts=texts, title=plan.title if plan else "그림책")
+        return Draft(texts=self.write(scenes, plan), title=plan.title if plan else "")
 
 
 class _PlainSuggester:

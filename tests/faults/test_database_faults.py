@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from shared.status import BookStatus
-from tests.conftest import PG_ADMIN_URL
+from tests.databases import PG_ADMIN_URL
 from tests.faults.conftest import free_port
 from tests.faults.helpers import assert_settled, user, wait_status
 from tests.helpers import sample_form

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.status import BookStatus
 from tests.faults.helpers import book_row, user
 from tests.helpers import sample_form
 from tests.web_helpers import Pages

@@ -5,9 +5,8 @@ from flask import jsonify, request
 
 from web.api.blueprint import api
 from web.auth import find_user, issue_token, register
-from web.db import get_session
+from web.db import current_settings, get_session
 from web.errors import ApiError
-from web.db import current_settings
 from web.schemas import Credentials, JsonRefused, parse_json
 
 

@@ -52,8 +52,9 @@ def load_blip(name: str, placement: loading.Placement) -> BlipParts:
 
     processor, model = loading.load_pretrained(
         "BLIP captioning model", name, "TALES_BLIP_MODEL", placement,
-        lambda: (BlipProcessor.from_pretrained(name, use_fast=False),
-                 BlipForConditionalGeneration.from_pretrained(name, dtype=placement.torch_dtype())),
+        lambda offline: (BlipProcessor.from_pretrained(name, use_fast=False, local_files_only=offline),
+                         BlipForConditionalGeneration.from_pretrained(
+                             name, dtype=placement.torch_dtype(), local_files_only=offline)),
     )
     return BlipParts(processor=processor, model=model, placement=placement)
 
@@ -74,6 +75,11 @@ class BlipCaptioner:
         where = loading.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
         parts = loading.cached(("blip", settings.TALES_BLIP_MODEL, where), lambda: load_blip(settings.TALES_BLIP_MODEL, where))
         return cls(parts, max_new_tokens=settings.TALES_BLIP_MAX_NEW_TOKENS, num_beams=settings.TALES_BLIP_NUM_BEAMS)
+
+    @property
+    def test_model(self) -> str | None:
+        """What the model's config says when it is a test model, else None."""
+        return loading.test_model_note(self.parts.model)
 
     def caption(self, images: list[Image.Image]) -> list[Caption]:
         if not images:

@@ -1,17 +1,19 @@
 """Model loading for the GPU worker: device choice and a once-per-process cache.
 
 torch and transformers are imported inside the functions, never at module level, so that
-importing the worker package (as the web tier does, to enqueue tasks) stays light (SPEC §2).
+importing the worker package (as the web tier does, to enqueue tasks) stays light (docs/architecture.md, "Tiers").
 Models load lazily in the first task that needs them, not in `worker_process_init`, which
 Celery kills after 4 seconds; the `solo` pool keeps them for every later book.
 """
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +79,63 @@ def cached(key: Hashable, load: Callable[[], T]) -> T:
         return _cache[key]
 
 
-def load_pretrained(
-    what: str, name: str, setting: str, placement: Placement, load: Callable[[], tuple[Any, Any]]
-) -> tuple[Any, Any]:
-    """Run `load() -> (processor or tokenizer, model)`, then put the model on its device for inference.
+# A config key that marks a test model (random weights, or trained on the synthetic fixtures);
+# books written with one say so in their notes.
+TEST_MODEL_KEY = "talesrunner_test_model"
+HUB_CHECK_TIMEOUT_S = 3.0
 
-    A missing or broken model becomes a StageError naming the setting to fix.
+
+def test_model_note(model: Any) -> str | None:
+    """What a test model's config says about it (e.g. "random weights"), or None for a real model."""
+    return getattr(getattr(model, "config", None), TEST_MODEL_KEY, None) or None
+
+
+def hub_unreachable_reason(timeout: float = HUB_CHECK_TIMEOUT_S) -> str | None:
+    """Why the Hugging Face hub cannot be used right now (HF_HUB_OFFLINE, no route), or None if it answers.
+
+    Without this check, transformers retries every file of a hub id for about a minute on a
+    machine without network before it gives up; one TCP connect tells the same in a second.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    endpoint = urlsplit(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"{host}:{port} cannot be reached: {exc}")
+
+    # Name resolution ignores socket timeouts, so the whole attempt runs in a thread we stop waiting for.
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout + 1.0)
+    return outcome[0] if outcome else f"{host}:{port} did not answer within {timeout:.0f} s"
+
+
+def load_pretrained(
+    what: str, name: str, setting: str, placement: Placement, load: Callable[[bool], tuple[Any, Any]]
+) -> tuple[Any, Any]:
+    """Run `load(local_files_only) -> (processor or tokenizer, model)`, then put the model on its device for inference.
+
+    A hub id on a machine that cannot reach the hub is loaded from the local cache only, so a
+    missing one fails in seconds. A missing or broken model becomes a StageError naming the setting to fix.
     """
     from worker.errors import model_load_error
 
+    offline = None if is_local_dir(name) else hub_unreachable_reason()
     try:
-        companion, model = load()
+        companion, model = load(offline is not None)
     except (OSError, ValueError) as exc:
+        if offline:
+            cause = OSError(f"it is not a local directory nor in the Hugging Face cache, and the hub cannot be used ({offline})")
+            raise model_load_error(what, name, setting, cause) from exc
         raise model_load_error(what, name, setting, exc) from exc
     model.to(placement.device).eval()
     return companion, model

@@ -19,14 +19,27 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from shared.vocabulary import has_final_consonant, obj, subject, topic, with_
 from worker.ml import hints
 from worker.ml.kiwi import get_kiwi
 
-if TYPE_CHECKING:
-    from worker.ml.writer import SceneInput
+
+@dataclass(frozen=True)
+class SceneInput:
+    """What a writer knows about one scene."""
+
+    index: int
+    fields: dict[str, str]
+    caption: str | None = None
+    caption_lang: str | None = None
+    # Paragraphs already written for the other scenes, for writers that keep a story coherent.
+    neighbours: dict[int, str] = field(default_factory=dict)
+    # Written again because the last text could not be used (a safety rewrite): find a new one.
+    again: bool = False
+    # What seeds the shuffle of the KoT5 input: training rows use their data set id; None is the
+    # service's own key (caption + name + i_action).
+    seed_key: str | None = None
 
 
 @dataclass(frozen=True)

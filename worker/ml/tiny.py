@@ -6,7 +6,7 @@ weights. Everything is built offline: the tokenizers are trained here on the sma
 English texts shipped in `worker/ml/data/`.
 
     DIR/blip        BlipForConditionalGeneration + BlipProcessor (BlipImageProcessor, BertTokenizerFast)
-    DIR/kot5        T5ForConditionalGeneration + T5TokenizerFast with the 12 special tokens (SPEC §5)
+    DIR/kot5        T5ForConditionalGeneration + T5TokenizerFast with the 12 special tokens (docs/architecture.md, "The story input")
     DIR/translator  MarianMTModel + MarianTokenizer (sentencepiece), English -> Korean
 
 Their words are random, but never empty: each saves a generation config with a minimum length
@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from shared.story_input import SPECIAL_TOKENS
+from worker.ml.loading import TEST_MODEL_KEY
 
 DATA = Path(__file__).resolve().parent / "data"
 KOREAN_TEXT = DATA / "tiny_corpus_ko.txt"
 ENGLISH_TEXT = DATA / "tiny_corpus_en.txt"
 SEED = 20250215  # the weights are random but the same on every run
 MIN_NEW_TOKENS = 4
+# Written into every tiny model's config (loading.TEST_MODEL_KEY), so books made with them say so.
+TEST_MODEL_NOTE = "random weights from talesrunner make-tiny-models"
 
 
 def _lines(path: Path) -> list[str]:
@@ -41,7 +44,7 @@ def _alphabet() -> list[str]:
     return [chr(c) for c in range(33, 127)] + hangul
 
 
-def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None) -> Any:
+def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None, markers: bool = True) -> Any:
     """A T5TokenizerFast trained on the shipped Korean text, with pad 0, eos 1, unk 2 as in T5 and the
     12 special tokens added after the vocabulary in SPEC order.
 
@@ -49,7 +52,8 @@ def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None)
     trainer, so every run writes the same model) and are loaded into a `tokenizers` Unigram with
     sentencepiece-style spaces, as KoT5's own tokenizer.json is. `pad_vocab_to` fills the vocabulary
     with never-used pieces up to a size (32100 gives KoT5-base's 32100 + 12 = 32112 ids), for
-    full-size random models in the benchmark.
+    full-size random models in the benchmark. `markers=False` leaves the 12 special tokens out, as a
+    base model before fine-tuning has them (the training tests add them the way training does).
     """
     import sentencepiece as spm
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -75,7 +79,8 @@ def korean_t5_tokenizer(vocab_size: int = 4000, pad_vocab_to: int | None = None)
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
     )
     fast = T5TokenizerFast(tokenizer_object=tokenizer, eos_token="</s>", unk_token="<unk>", pad_token="<pad>", extra_ids=0)
-    fast.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    if markers:
+        fast.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
     return fast
 
 
@@ -135,6 +140,7 @@ def make_tiny_blip(directory: Path) -> Path:
         },
         projection_dim=32,
     )
+    setattr(config, TEST_MODEL_KEY, TEST_MODEL_NOTE)
     torch.manual_seed(SEED)
     model = BlipForConditionalGeneration(config).eval()
     model.generation_config = _generation_config(
@@ -146,17 +152,24 @@ def make_tiny_blip(directory: Path) -> Path:
     return directory
 
 
-def make_tiny_kot5(directory: Path) -> Path:
-    """KoT5-shaped T5 (relu feed-forward, pad 0, eos 1, decoder start 0) with a Korean tokenizer."""
+TINY_T5_SHAPE: dict[str, Any] = {"d_model": 64, "d_ff": 128, "d_kv": 16, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4}
+
+
+def make_tiny_kot5(directory: Path, shape: dict[str, Any] | None = None) -> Path:
+    """KoT5-shaped T5 (relu feed-forward, pad 0, eos 1, decoder start 0) with a Korean tokenizer.
+
+    `shape` overrides T5Config sizes (the training tests use an even smaller one that learns in seconds).
+    """
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     tokenizer = korean_t5_tokenizer()
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=64, d_ff=128, d_kv=16, num_layers=2, num_decoder_layers=2, num_heads=4,
-        feed_forward_proj="relu", pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer), feed_forward_proj="relu", pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+        **{**TINY_T5_SHAPE, **(shape or {})},
     )
+    setattr(config, TEST_MODEL_KEY, TEST_MODEL_NOTE)
     torch.manual_seed(SEED)
     model = T5ForConditionalGeneration(config).eval()
     model.generation_config = _generation_config(
@@ -214,6 +227,7 @@ def make_tiny_translator(directory: Path) -> Path:
         max_position_embeddings=128, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=pad, forced_eos_token_id=tokenizer.eos_token_id,
     )
+    setattr(config, TEST_MODEL_KEY, TEST_MODEL_NOTE)
     torch.manual_seed(SEED)
     model = MarianMTModel(config).eval()
     model.generation_config = _generation_config(

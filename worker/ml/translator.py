@@ -35,8 +35,8 @@ def load_seq2seq(name: str, placement: loading.Placement) -> Seq2SeqParts:
 
     tokenizer, model = loading.load_pretrained(
         "translation model", name, "TALES_TRANSLATOR_MODEL", placement,
-        lambda: (AutoTokenizer.from_pretrained(name),
-                 AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())),
+        lambda offline: (AutoTokenizer.from_pretrained(name, local_files_only=offline),
+                         AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype(), local_files_only=offline)),
     )
     return Seq2SeqParts(tokenizer=tokenizer, model=model, placement=placement)
 

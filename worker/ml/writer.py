@@ -7,7 +7,7 @@ the title with the texts. `worker/ml/story.py` adds the child-safety check aroun
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.config import Settings
@@ -15,24 +15,10 @@ from shared.safety import is_safe
 from shared.story_input import SPECIAL_TOKENS, MissingField, build_input_text, service_seed_key
 from worker.errors import StageError
 from worker.ml import loading
-from worker.ml.plan import BookPlan, Draft, make_plan
+from worker.ml.plan import BookPlan, Draft, SceneInput, make_plan
 from worker.ml.template import TemplateWriter
 
 __all__ = ["BookPlan", "Draft", "KoT5Writer", "OpenAIWriter", "SceneInput", "TemplateWriter", "Writer", "get_writer", "make_plan"]
-
-
-@dataclass(frozen=True)
-class SceneInput:
-    """What a writer knows about one scene."""
-
-    index: int
-    fields: dict[str, str]
-    caption: str | None = None
-    caption_lang: str | None = None
-    # Paragraphs already written for the other scenes, for writers that keep a story coherent.
-    neighbours: dict[int, str] = field(default_factory=dict)
-    # Written again because the last text could not be used (a safety rewrite): find a new one.
-    again: bool = False
 
 
 class Writer(Protocol):
@@ -99,14 +85,26 @@ def special_token_ids(tokenizer: Any, where: str = "the KoT5 tokenizer") -> tupl
     return tuple(ids)
 
 
+def encode_inputs(tokenizer: Any, texts: list[str], special_ids: tuple[int, ...], max_input_tokens: int) -> dict[str, Any]:
+    """KoT5 inputs as training and the worker both feed them: cut to max_input_tokens, padded to the
+    longest, attention off on the 12 field markers."""
+    import torch
+
+    batch = tokenizer(texts, max_length=max_input_tokens, truncation=True, padding=True, return_tensors="pt")
+    # The field markers only separate the pieces: the model is trained not to attend to them.
+    special = torch.tensor(special_ids, dtype=batch["input_ids"].dtype)
+    batch["attention_mask"][torch.isin(batch["input_ids"], special)] = 0
+    return dict(batch)
+
+
 def load_kot5(name: str, placement: loading.Placement) -> Kot5Parts:
     """AutoTokenizer + AutoModelForSeq2SeqLM from a fine-tuned KoT5 directory (or hub id)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     tokenizer, model = loading.load_pretrained(
         "KoT5 model", name, "TALES_KOT5_DIR", placement,
-        lambda: (AutoTokenizer.from_pretrained(name),
-                 AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype())),
+        lambda offline: (AutoTokenizer.from_pretrained(name, local_files_only=offline),
+                         AutoModelForSeq2SeqLM.from_pretrained(name, dtype=placement.torch_dtype(), local_files_only=offline)),
     )
     ids = special_token_ids(tokenizer, f"the tokenizer in {name}")
     return Kot5Parts(tokenizer=tokenizer, model=model, placement=placement, special_ids=ids)
@@ -140,23 +138,22 @@ class KoT5Writer:
                 "(the kot5 writer needs a caption: set TALES_CAPTIONER to blip or openai)"
             )
         fields = {**scene.fields, "caption": caption}
-        key = service_seed_key(caption, str(fields.get("name") or "").strip(), str(fields.get("i_action") or "").strip())
+        key = scene.seed_key or service_seed_key(
+            caption, str(fields.get("name") or "").strip(), str(fields.get("i_action") or "").strip()
+        )
         try:
             return build_input_text(fields, key)
         except MissingField as exc:
             raise StageError(f"장면 {scene.index}: {exc}") from exc
 
+    @property
+    def test_model(self) -> str | None:
+        """What the model's config says when it is a test model, else None."""
+        return loading.test_model_note(self.parts.model)
+
     def encode(self, texts: list[str]) -> dict[str, Any]:
         """Tokenize a batch (at most max_input_tokens each) with attention off on the special tokens."""
-        import torch
-
-        tokenizer = self.parts.tokenizer
-        batch = tokenizer(
-            texts, max_length=self.decoding.max_input_tokens, truncation=True, padding=True, return_tensors="pt"
-        )
-        # The field markers only separate the pieces: the model was trained not to attend to them.
-        special = torch.tensor(self.parts.special_ids, dtype=batch["input_ids"].dtype)
-        batch["attention_mask"][torch.isin(batch["input_ids"], special)] = 0
+        batch = encode_inputs(self.parts.tokenizer, texts, self.parts.special_ids, self.decoding.max_input_tokens)
         return {key: value.to(self.parts.placement.device) for key, value in batch.items()}
 
     def write(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> list[str]:

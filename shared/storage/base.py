@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from shared.config import Settings
-
 
 class Storage(ABC):
     """Where uploads, print copies, thumbnails and PDFs live: books/<id>/{photos/, print/, thumbs/, book.pdf}."""
@@ -187,12 +185,3 @@ class LocalStorage(Storage):
             tmp.unlink(missing_ok=True)
             removed += 1
         return removed
-
-
-def open_storage(settings: Settings) -> Storage:
-    """The storage the settings name (TALES_STORAGE)."""
-    if settings.TALES_STORAGE == "s3":
-        from shared.s3_storage import S3Storage  # boto3 only where S3 is used
-
-        return S3Storage.from_settings(settings)
-    return LocalStorage(settings.DATA_DIR)

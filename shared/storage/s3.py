@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from shared.config import Settings
-from shared.storage import Storage
+from shared.storage.base import Storage
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
