@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,24 @@ def test_web_runs_gunicorn_logs_json_and_reloads_and_stops_gracefully(service_en
         code = server.stop()
     assert code == 0 and time.monotonic() - started < 15
     assert "Shutting down: Master" in server.output()
+
+
+def test_requests_gunicorn_cannot_parse_get_the_api_error_shape_and_the_server_stays_up(service_env, tmp_path):
+    server = WebProcess(service_env, tmp_path / "web.log", "--workers", "1")
+    try:
+        huge_header = requests.get(f"{server.url}/api/v1/books", headers={"X-Filler": "a" * 1_000_000}, timeout=10)
+        assert huge_header.status_code == 431
+        assert huge_header.headers["Content-Type"] == "application/json"
+        assert huge_header.json()["error"]["code"] == "request_header_fields_too_large"
+        long_line = requests.get(f"{server.url}/api/v1/books/{'b' * 9000}", timeout=10)
+        assert long_line.status_code == 414 and long_line.json()["error"]["code"] == "uri_too_long"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+            answer = raw.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 400 ") and '"code": "bad_request"' in answer and "<html>" not in answer
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    finally:
+        assert server.stop() == 0
 
 
 def test_metrics_add_up_every_worker_and_show_books_and_queues(service_env, spare_redis_url, tmp_path, pg_url, db):

@@ -7,6 +7,7 @@ stops after the requests in flight. Access and error logs go through shared.logg
 from __future__ import annotations
 
 import functools
+import json
 import selectors
 import time
 from collections.abc import Callable
@@ -14,7 +15,9 @@ from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
 
 from shared import logging as logs
@@ -60,6 +63,31 @@ def gunicorn_config(settings: Settings, options: ServerOptions) -> dict[str, Any
     }
 
 
+# Requests gunicorn refuses before the app sees them, answered in the API's error shape (the
+# stock answer is an HTML page that echoes the parser's message).
+PARSE_ERRORS: list[tuple[type[Exception], int, str, str, str]] = [
+    (http_errors.LimitRequestHeaders, 431, "Request Header Fields Too Large", "request_header_fields_too_large",
+     "the request's headers are too large"),
+    (http_errors.LimitRequestLine, 414, "URI Too Long", "uri_too_long", "the request line is too long"),
+    (http_errors.UnsupportedTransferCoding, 501, "Not Implemented", "not_implemented",
+     "the transfer coding is not supported"),
+    (http_errors.ParseException, 400, "Bad Request", "bad_request", "the request is not valid HTTP"),
+]
+
+
+def parse_error_response(exc: Exception) -> bytes | None:
+    """The raw HTTP answer to a request gunicorn could not parse, as JSON; None for other errors."""
+    if isinstance(exc, (http_errors.ConfigurationProblem, http_errors.ForbiddenProxyRequest, http_errors.NoMoreData)):
+        return None
+    for kind, status, reason, code, message in PARSE_ERRORS:
+        if isinstance(exc, kind):
+            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+            return head.encode("latin-1") + body
+    return None
+
+
 class DrainingThreadWorker(ThreadWorker):
     """gunicorn's gthread worker, except that a graceful stop (reload, SIGTERM) serves what it accepted.
 
@@ -68,6 +96,16 @@ class DrainingThreadWorker(ThreadWorker):
     first, then answers those connections (with Connection: close) and lets requests in
     progress finish, within graceful_timeout; idle keep-alive connections are closed.
     """
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        answer = parse_error_response(exc)
+        if answer is None:
+            return super().handle_error(req, client, addr, exc)
+        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        try:
+            util.write_nonblock(client, answer)
+        except OSError:
+            self.log.debug("Failed to send error message.")
 
     def run(self) -> None:
         # gthread's own loop (gunicorn 23), then _drain instead of dropping accepted connections.
