@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     TALES_SWEEP_EVERY_S: float = Field(default=5.0, gt=0)
     # A book or mail whose message is in no queue this long after its last move is sent again.
     TALES_LOST_GRACE_S: float = Field(default=5.0, ge=0)
+    # Files of a book with no row (a web process killed between storing the photos and committing
+    # the row, or between deleting the row and the files) are removed once their newest file is this
+    # old; the sweep that looks for them lists the whole store, so it runs at most this often.
+    TALES_ORPHAN_GRACE_S: float = Field(default=3600.0, ge=0)
+    TALES_ORPHAN_SWEEP_EVERY_S: float = Field(default=3600.0, gt=0)
     # A book whose worker died this many times while working on it is failed (a poison book).
     TALES_MAX_LOST_RUNS: int = Field(default=3, ge=1)
     # Database: connect and statement timeouts, so a database that does not answer fails fast.

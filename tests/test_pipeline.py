@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import os
+from datetime import UTC, timedelta
 
 import pytest
 import redis
@@ -212,3 +213,19 @@ def test_a_book_without_a_title_is_named_by_its_story_and_keeps_the_name(client,
     again = _book(ctx, book_id)
     assert again.generated_title == "우주인 아저씨와 로켓"
     assert [scene.text for scene in again.scenes] == pages
+
+
+def test_files_of_a_book_without_a_row_are_removed_once_old_and_no_other(client, api, ctx):
+    kept = _create(client, api)
+    orphan, being_created = "ab" * 16, "cd" * 16
+    for book_id in (orphan, being_created):
+        ctx.storage.save_photo(book_id, b"photo", "jpg")
+    old = (utcnow() - timedelta(hours=2)).replace(tzinfo=UTC).timestamp()
+    for path in [*ctx.storage.book_dir(orphan).rglob("*"), *ctx.storage.book_dir(kept).rglob("*")]:
+        os.utime(path, (old, old))
+
+    assert pipeline.remove_orphans(ctx, timedelta(hours=1)) == [orphan]
+    assert not ctx.storage.book_dir(orphan).exists()
+    assert ctx.storage.book_dir(being_created).is_dir()  # its row may be about to commit
+    assert list(ctx.storage.book_dir(kept).glob("photos/*"))
+    assert pipeline.remove_orphans(ctx, timedelta(hours=1)) == []

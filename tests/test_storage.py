@@ -4,7 +4,11 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import subprocess
+import sys
 import time
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,10 +17,11 @@ from sqlalchemy import select
 
 from shared.config import Settings
 from shared.db import session_factory
-from shared.models import Book
+from shared.models import Book, utcnow
 from shared.status import BookStatus
 from shared.storage import LocalStorage, open_storage
 from shared.storage.s3 import S3Storage
+from tests.conftest import REPO
 from tests.helpers import book_form, jpeg
 from tests.s3_server import CREDENTIALS, moto_server, s3_env
 
@@ -109,6 +114,34 @@ def test_deleting_a_book_removes_all_its_files_and_no_other(storage):
     storage.delete_book(BOOK)
     assert not any(storage.exists(name) for name in [*mine, storage.pdf_name(BOOK)])
     assert storage.exists(kept)
+
+
+def test_every_stored_book_is_listed_with_the_time_of_its_newest_file(storage):
+    other = "fedcba9876543210fedcba9876543210"
+    before = utcnow() - timedelta(seconds=5)
+    storage.save_photo(BOOK, b"x", "jpg")
+    storage.write_bytes(storage.pdf_name(BOOK), b"%PDF")
+    storage.save_photo(other, b"y", "png")
+    listed = dict(storage.stored_books())
+    assert set(listed) == {BOOK, other}
+    assert all(before <= stamp <= utcnow() + timedelta(seconds=5) for stamp in listed.values())
+    storage.delete_book(other)
+    assert set(dict(storage.stored_books())) == {BOOK}
+
+
+def test_scratch_space_of_a_killed_process_is_removed_and_a_live_ones_kept(s3):
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from shared.storage.s3 import S3Storage; "
+         "print(S3Storage('b').temp_path_for('books/x/book.pdf'), flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO)
+    left = Path(child.stdout.readline().strip())
+    mine = s3.temp_path_for("books/y/book.pdf")
+    assert left.is_file() and left.parent.name == str(child.pid)
+    child.kill()
+    child.wait()
+    assert s3.remove_stale_scratch() >= 1
+    assert not left.exists() and mine.is_file()
+    mine.unlink()
 
 
 def test_s3_keys_live_under_the_prefix_in_the_bucket(s3):

@@ -287,6 +287,26 @@ RESUME: dict[BookStatus, TaskName] = {
 }
 
 
+def remove_orphans(ctx: Context, older_than: timedelta) -> list[str]:
+    """Delete stored files of books that have no row, untouched for `older_than`; the ids removed.
+
+    A book being created has files before its row commits: the age keeps those. Scratch space of
+    processes on this host that are gone (S3 copies, files waiting to be uploaded) goes too.
+    """
+    cutoff = utcnow() - older_than
+    old = sorted(book_id for book_id, newest in ctx.storage.stored_books() if newest <= cutoff and book_id.isalnum())
+    kept: set[str] = set()
+    with ctx.sessions() as session:
+        for start in range(0, len(old), 500):
+            kept.update(session.scalars(select(Book.id).where(Book.id.in_(old[start:start + 500]))))
+    removed = [book_id for book_id in old if book_id not in kept]
+    for book_id in removed:
+        ctx.storage.delete_book(book_id)
+        log.info("removed the files of book %s, which has no row", book_id)
+    ctx.storage.remove_stale_scratch()
+    return removed
+
+
 def reconcile(ctx: Context, stale_after: timedelta, queued: set[str] | None = None) -> list[str]:
     """Enqueue again every book and mail whose work was lost; the ids of the books sent again.
 

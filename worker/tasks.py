@@ -109,7 +109,14 @@ def sweep(ctx: pipeline.Context) -> list[str]:
     resent = pipeline.reconcile(ctx, timedelta(seconds=ctx.settings.TALES_STALE_AFTER_S), queued)
     with ctx.sessions.begin() as session:
         leases.sweep(session, ctx.settings)
+    global _orphans_due
+    if time.monotonic() >= _orphans_due:
+        _orphans_due = time.monotonic() + ctx.settings.TALES_ORPHAN_SWEEP_EVERY_S
+        pipeline.remove_orphans(ctx, timedelta(seconds=ctx.settings.TALES_ORPHAN_GRACE_S))
     return resent
+
+
+_orphans_due = 0.0  # when this process next looks for orphaned files (monotonic seconds)
 
 
 @worker_process_init.connect

@@ -13,6 +13,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -93,6 +94,14 @@ class Storage(ABC):
 
     def remove_temp_files(self, book_id: str) -> int:
         """Delete temporary files a killed process left among the book's files (none in an object store)."""
+        return 0
+
+    @abstractmethod
+    def stored_books(self) -> Iterator[tuple[str, datetime]]:
+        """Every book id that has files, with the time its newest file was written (naive UTC)."""
+
+    def remove_stale_scratch(self) -> int:
+        """Remove local scratch space left by processes on this host that are gone; how many folders went."""
         return 0
 
     def presigned_url(self, name: str, filename: str, content_type: str) -> str | None:
@@ -176,6 +185,11 @@ class LocalStorage(Storage):
 
     def delete_book(self, book_id: str) -> None:
         shutil.rmtree(self.book_dir(book_id), ignore_errors=True)
+
+    def stored_books(self) -> Iterator[tuple[str, datetime]]:
+        for folder in (self.root / "books").glob("*"):
+            stamps = [path.stat().st_mtime for path in folder.rglob("*") if path.is_file()] or [folder.stat().st_mtime]
+            yield folder.name, datetime.fromtimestamp(max(stamps), UTC).replace(tzinfo=None)
 
     def remove_temp_files(self, book_id: str) -> int:
         """Delete the `.tmp-*` files a killed process left in the book's folders; how many went."""

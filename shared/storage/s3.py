@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +23,25 @@ from shared.config import Settings
 from shared.storage.base import Storage
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# Local copies and files waiting to be published, one folder per process: a killed process's
+# folder is found by its pid and removed by whoever sweeps next on this host.
+SCRATCH = Path(tempfile.gettempdir()) / "talesrunner-s3"
+
+
+def _scratch() -> Path:
+    folder = SCRATCH / str(os.getpid())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _is_missing(exc: ClientError) -> bool:
@@ -102,7 +122,7 @@ class S3Storage(Storage):
         head = self._head(name)
         if head is None:
             raise FileNotFoundError(name)
-        folder = Path(tempfile.mkdtemp(prefix="talesrunner-s3-"))
+        folder = Path(tempfile.mkdtemp(dir=_scratch()))
         try:
             target = folder / Path(name).name
             self._download(self.key(name), target, head["LastModified"])
@@ -117,7 +137,7 @@ class S3Storage(Storage):
 
     @contextmanager
     def local_folder(self, prefix: str) -> Iterator[Path]:
-        folder = Path(tempfile.mkdtemp(prefix="talesrunner-s3-"))
+        folder = Path(tempfile.mkdtemp(dir=_scratch()))
         try:
             present = {}
             for item in self._list(prefix):
@@ -134,7 +154,7 @@ class S3Storage(Storage):
             shutil.rmtree(folder, ignore_errors=True)
 
     def temp_path_for(self, name: str) -> Path:
-        fd, tmp = tempfile.mkstemp(prefix="talesrunner-", suffix=Path(self.check_name(name)).suffix)
+        fd, tmp = tempfile.mkstemp(dir=_scratch(), suffix=Path(self.check_name(name)).suffix)
         os.close(fd)
         return Path(tmp)
 
@@ -147,6 +167,22 @@ class S3Storage(Storage):
         keys = [{"Key": item["Key"]} for item in self._list(self.book_prefix(book_id))]
         for start in range(0, len(keys), 1000):  # the API's batch limit
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+
+    def stored_books(self) -> Iterator[tuple[str, datetime]]:
+        newest: dict[str, datetime] = {}
+        for item in self._list("books"):
+            book_id = item["Key"].removeprefix(self.key("books") + "/").split("/", 1)[0]
+            stamp = item["LastModified"].astimezone(UTC).replace(tzinfo=None)
+            newest[book_id] = max(stamp, newest.get(book_id, stamp))
+        yield from newest.items()
+
+    def remove_stale_scratch(self) -> int:
+        removed = 0
+        for folder in SCRATCH.glob("*"):
+            if folder.name.isdigit() and not _alive(int(folder.name)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
 
     def presigned_url(self, name: str, filename: str, content_type: str) -> str | None:
         if self._presigner is None:
