@@ -1,6 +1,7 @@
 """`talesrunner train`: the service's own inputs, -100 label padding, a loop that learns, resume, fast offline failure."""
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import subprocess
@@ -113,8 +114,16 @@ def test_a_tiny_model_trained_on_eight_rows_writes_them_back(micro_t5, tmp_path,
     # The directory is a model the worker loads as TALES_KOT5_DIR, with the service's own decoding.
     writer = get_writer(Settings(TALES_WRITER="kot5", TALES_KOT5_DIR=str(out), TALES_DEVICE="cpu"))
     assert writer.decoding == Kot5Decoding()
-    # The model's own paragraphs: the book plan only shapes the words around them for a book.
-    assert writer.generate([row.scene(i + 1) for i, row in enumerate(rows)]) == [row.target for row in rows]
+    # The model's own paragraphs (the book plan only shapes the words around them for a book) are
+    # its training targets, near enough: the service's decoding (no repeated trigram, repetition
+    # penalty 1.5) may block a copy of a few tokens, so exact copies of most rows are asked, and of
+    # none before training.
+    scenes, targets = [row.scene(i + 1) for i, row in enumerate(rows)], [row.target for row in rows]
+    written = writer.generate(scenes)
+    assert sum(got == want for got, want in zip(written, targets)) >= 6, written
+    assert all(difflib.SequenceMatcher(None, got, want).ratio() >= 0.8 for got, want in zip(written, targets)), written
+    untrained = get_writer(Settings(TALES_WRITER="kot5", TALES_KOT5_DIR=str(micro_t5), TALES_DEVICE="cpu"))
+    assert not any(got == want for got, want in zip(untrained.generate(scenes), targets))
     assert "fine-tuned on 8 synthetic fixture rows" in writer.test_model
 
     # The weights kept are the best checkpoint's: their validation loss is the best one logged.
