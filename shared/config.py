@@ -87,6 +87,17 @@ class Settings(BaseSettings):
     # Retries inside one call (the client's own backoff), before the task's retries take over.
     TALES_OPENAI_MAX_RETRIES: int = Field(default=2, ge=0)
     # Keyword suggestions: auto = the OpenAI-compatible server when one is configured, else kiwi (offline).
+    # Read-aloud audio per page (docs/architecture.md, "Narration"): none, espeak-ng's Korean voice
+    # (offline, robotic), a local VITS model through transformers, or an OpenAI-compatible server.
+    TALES_NARRATOR: Literal["none", "espeak", "mms", "openai"] = "none"
+    TALES_MMS_MODEL: str = "facebook/mms-tts-kor"
+    TALES_ESPEAK_VOICE: str = "ko"
+    TALES_ESPEAK_WPM: int = Field(default=140, ge=60, le=400)
+    TALES_OPENAI_TTS_MODEL: str = "gpt-4o-mini-tts"
+    TALES_OPENAI_TTS_VOICE: str = "alloy"
+    # The page audio: mono MP3 at this bit rate, a pause of this long between sentences.
+    TALES_NARRATION_KBPS: int = Field(default=48, ge=16, le=320)
+    TALES_NARRATION_PAUSE_S: float = Field(default=0.35, ge=0, le=3)
     TALES_SUGGESTER: Literal["auto", "openai", "kiwi"] = "auto"
     # Task retries for transient faults (timeouts, lost connections), with exponential backoff from the base.
     TALES_TASK_MAX_RETRIES: int = Field(default=5, ge=0)
