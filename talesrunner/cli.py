@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the book")
     demo.set_defaults(func=_demo)
 
-    tiny = commands.add_parser("make-tiny-models", help="write small random-weight BLIP and KoT5 models (offline)")
+    tiny = commands.add_parser("make-tiny-models", help="write small random-weight BLIP, KoT5, translator and VITS models (offline)")
     tiny.add_argument("directory")
     tiny.set_defaults(func=_tiny)
 

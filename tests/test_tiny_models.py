@@ -26,7 +26,7 @@ def _settings(tiny_models, **extra) -> Settings:
 def test_directories_hold_the_real_model_and_tokenizer_classes(tiny_models):
     from transformers import AutoConfig, AutoTokenizer, BlipProcessor
 
-    assert sorted(p.name for p in tiny_models.iterdir()) == ["blip", "kot5", "translator"]
+    assert sorted(p.name for p in tiny_models.iterdir()) == ["blip", "kot5", "translator", "vits"]
     assert AutoConfig.from_pretrained(tiny_models / "blip").architectures == ["BlipForConditionalGeneration"]
     processor = BlipProcessor.from_pretrained(tiny_models / "blip")
     assert type(processor.image_processor).__name__ == "BlipImageProcessor"
@@ -42,6 +42,12 @@ def test_directories_hold_the_real_model_and_tokenizer_classes(tiny_models):
     translator = AutoConfig.from_pretrained(tiny_models / "translator")
     assert translator.model_type == "marian"
     assert type(AutoTokenizer.from_pretrained(tiny_models / "translator")).__name__ == "MarianTokenizer"
+
+    vits = AutoConfig.from_pretrained(tiny_models / "vits")
+    assert vits.model_type == "vits" and vits.sampling_rate == 16000
+    vits_tokenizer = AutoTokenizer.from_pretrained(tiny_models / "vits")
+    assert type(vits_tokenizer).__name__ == "VitsTokenizer" and vits_tokenizer.is_uroman
+    assert vits.vocab_size == len(vits_tokenizer)
 
 
 def test_kot5_tokenizer_has_the_twelve_special_tokens_in_spec_order_as_whole_tokens(tiny_models):
@@ -92,6 +98,7 @@ def test_model_files_are_the_same_on_every_run(tiny_models, tmp_path):
         "blip": ("model.safetensors", "tokenizer.json"),
         "kot5": ("model.safetensors", "tokenizer.json"),
         "translator": ("model.safetensors", "vocab.json", "source.spm", "target.spm"),
+        "vits": ("model.safetensors", "vocab.json"),
     }.items():
         for file in files:
             assert (tmp_path / name / file).read_bytes() == (tiny_models / name / file).read_bytes(), (name, file)

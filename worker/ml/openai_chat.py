@@ -34,6 +34,17 @@ def _client(base_url: str | None, api_key: str, timeout: float, max_retries: int
     return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
 
 
+def client_for(settings: Settings):
+    """The process-wide openai.OpenAI client for these settings' server, timeout and retries."""
+    # Local servers (vLLM, Ollama) ignore the key, but the client insists on one.
+    return _client(
+        settings.OPENAI_BASE_URL,
+        settings.OPENAI_API_KEY or "not-needed",
+        settings.TALES_OPENAI_TIMEOUT,
+        settings.TALES_OPENAI_MAX_RETRIES,
+    )
+
+
 def image_data_url(image: Image.Image, max_side: int = 768) -> str:
     """A JPEG data URL small enough to send: vision models look at well under 1 MP."""
     image = image.convert("RGB")
@@ -69,13 +80,7 @@ class OpenAIChat:
         self.model = settings.TALES_OPENAI_MODEL
         self.timeout = settings.TALES_OPENAI_TIMEOUT
         self.where = settings.OPENAI_BASE_URL or "https://api.openai.com/v1"
-        # Local servers (vLLM, Ollama) ignore the key, but the client insists on one.
-        self.client = _client(
-            settings.OPENAI_BASE_URL,
-            settings.OPENAI_API_KEY or "not-needed",
-            settings.TALES_OPENAI_TIMEOUT,
-            settings.TALES_OPENAI_MAX_RETRIES,
-        )
+        self.client = client_for(settings)
 
     def complete(self, messages: list[dict[str, Any]], json_mode: bool = False, max_tokens: int | None = None) -> str:
         """The text of the first choice; raises TimeoutError/ConnectionError (retry) or StageError."""

@@ -8,9 +8,10 @@ English texts shipped in `worker/ml/data/`.
     DIR/blip        BlipForConditionalGeneration + BlipProcessor (BlipImageProcessor, BertTokenizerFast)
     DIR/kot5        T5ForConditionalGeneration + T5TokenizerFast with the 12 special tokens (docs/architecture.md, "The story input")
     DIR/translator  MarianMTModel + MarianTokenizer (sentencepiece), English -> Korean
+    DIR/vits        VitsModel + VitsTokenizer (MMS text-to-speech: uroman-Latin characters), 16 kHz
 
-Their words are random, but never empty: each saves a generation config with a minimum length
-and with the special tokens suppressed.
+Their words are random, but never empty: each text model saves a generation config with a minimum
+length and with the special tokens suppressed. The VITS voice is noise shaped like speech.
 """
 from __future__ import annotations
 
@@ -238,11 +239,53 @@ def make_tiny_translator(directory: Path) -> Path:
 
 
 def make_tiny_models(directory: str | Path) -> list[Path]:
-    """Write DIR/blip, DIR/kot5 and DIR/translator; returns their paths."""
+    """Write DIR/blip, DIR/kot5, DIR/translator and DIR/vits; returns their paths."""
     root = Path(directory).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     return [
         make_tiny_blip(root / "blip"),
         make_tiny_kot5(root / "kot5"),
         make_tiny_translator(root / "translator"),
+        make_tiny_vits(root / "vits"),
     ]
+
+
+# MMS text-to-speech reads romanised text (uroman), lower case, letters and a few marks; id 0 is the
+# blank the tokenizer puts between characters.
+VITS_VOCAB = ["<pad>", " ", "'", "-", *string.ascii_lowercase]
+TINY_VITS_SHAPE: dict[str, Any] = {
+    "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "ffn_dim": 32, "flow_size": 16,
+    "spectrogram_bins": 33, "upsample_initial_channel": 32, "upsample_rates": [8, 8, 4], "upsample_kernel_sizes": [16, 16, 8],
+    "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]], "depth_separable_num_layers": 2,
+    "duration_predictor_filter_channels": 16, "duration_predictor_num_flows": 2, "prior_encoder_num_flows": 2,
+    "prior_encoder_num_wavenet_layers": 2, "posterior_encoder_num_wavenet_layers": 2,
+}
+
+
+def vits_tokenizer(vocab: list[str] | None = None) -> Any:
+    """A VitsTokenizer as MMS saves them: characters, blanks between them, lower-cased, is_uroman set."""
+    from transformers import VitsTokenizer
+
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab_file = Path(scratch) / "vocab.json"
+        vocab_file.write_text(json.dumps({c: i for i, c in enumerate(vocab or VITS_VOCAB)}), encoding="utf-8")
+        return VitsTokenizer(vocab_file=str(vocab_file), pad_token="<pad>", unk_token="<pad>", language="kor",
+                             add_blank=True, normalize=True, phonemize=False, is_uroman=True)
+
+
+def make_tiny_vits(directory: Path, shape: dict[str, Any] | None = None) -> Path:
+    """VitsModel (MMS text-to-speech architecture) at 16 kHz with a uroman-Latin character tokenizer.
+
+    `shape` overrides VitsConfig sizes; `{}` with every default removed gives MMS's own shapes.
+    """
+    import torch
+    from transformers import VitsConfig, VitsModel
+
+    tokenizer = vits_tokenizer()
+    config = VitsConfig(vocab_size=len(tokenizer), sampling_rate=16000, **(TINY_VITS_SHAPE if shape is None else shape))
+    setattr(config, TEST_MODEL_KEY, TEST_MODEL_NOTE)
+    torch.manual_seed(SEED)
+    model = VitsModel(config).eval()
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
