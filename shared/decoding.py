@@ -11,7 +11,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pillow_heif
 from PIL import Image, ImageOps
+
+# HEIC/HEIF (iPhones' default) opens like any other format, upright: pillow-heif applies the
+# file's rotation and mirroring while decoding and reports EXIF orientation 1.
+pillow_heif.register_heif_opener()
 
 # Formats whose decoder scales while decoding.
 DRAFT_FORMATS = frozenset({"JPEG", "MPO"})

@@ -6,6 +6,7 @@ move the same row. The allowed moves are `shared.status.TRANSITIONS` / `EMAIL_TR
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -153,6 +154,26 @@ def fail(book: Book, reason: str) -> None:
         return
     move(book, BookStatus.FAILED)
     book.error = reason
+
+
+# A note is Korean for parents, then optionally the operator's detail in parentheses (settings,
+# model names): "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer)."
+def note_for_parents(note: str) -> str:
+    """The note without its operator detail: what the book pages show (the API keeps it whole)."""
+    body = note.rstrip()
+    end = "." if body.endswith(").") else ""
+    body = body.removesuffix(".") if end else body
+    if not body.endswith(")"):
+        return note
+    depth = 0
+    for position in range(len(body) - 1, -1, -1):  # the "(" that the last ")" closes
+        depth += {")": 1, "(": -1}.get(body[position], 0)
+        if depth == 0:
+            detail = body[position + 1:-1]
+            if not re.search(r"[A-Za-z]", detail):
+                return note  # Korean in parentheses is for parents too
+            return body[:position].rstrip() + end
+    return note
 
 
 def add_note(book: Book, note: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -23,7 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.util import identity_key
 
+from shared.audio import PageAudio, SentenceTiming
 from shared.status import BookStatus, EmailStatus
+from shared.vocabulary import UNTITLED, default_title
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -51,7 +55,7 @@ def _values(enum_type: type[enum.Enum]) -> list[str]:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, list[Any]: JSON}
 
 
 class User(Base):
@@ -106,6 +110,11 @@ class Book(Base):
     email_when_done: Mapped[bool] = mapped_column(Boolean, default=False)
     pdf_name: Mapped[str | None] = mapped_column(String(255))
     pdf_bytes: Mapped[int | None] = mapped_column(Integer)
+    # The read-along e-book (EPUB 3), built with the PDF.
+    epub_name: Mapped[str | None] = mapped_column(String(255))
+    epub_bytes: Mapped[int | None] = mapped_column(Integer)
+    # How the pages are read aloud, as parents are told (the narrator's label); None: not narrated.
+    narrator_label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # The worker process working on the book now (`workers.id`); None while it waits for a message.
@@ -123,6 +132,20 @@ class Book(Base):
     def shown_title(self) -> str | None:
         """The title on the cover: the user's, else the generated one."""
         return self.title or self.generated_title
+
+    @property
+    def display_title(self) -> str:
+        """The one title pages, files, mails, the PDF and the e-book show: the user's, the writer's, or one from the hero's name."""
+        if self.shown_title:
+            return self.shown_title
+        name = ((self.scenes[0].annotations or {}).get("name") if self.scenes else None) or None
+        return default_title(name) if name else UNTITLED
+
+    @property
+    def file_stem(self) -> str:
+        """The title as a file name (download and attachment): no path or reserved characters, at most 60 characters."""
+        stem = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', " ", self.display_title)
+        return " ".join(stem.split())[:60].strip(" .") or "talesrunner"
 
     @property
     def has_annotations(self) -> bool:
@@ -148,8 +171,22 @@ class Scene(Base):
     suggestions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     text: Mapped[str | None] = mapped_column(Text)
     text_source: Mapped[str | None] = mapped_column(String(16))
+    # The page read aloud (worker/audio): the stored file, the text it reads (a page whose text
+    # changed is narrated again), its length and per-sentence timings [[text, start, end], ...].
+    audio_name: Mapped[str | None] = mapped_column(String(255))
+    audio_text: Mapped[str | None] = mapped_column(Text)
+    audio_duration: Mapped[float | None] = mapped_column(Float)
+    audio_sentences: Mapped[list[Any] | None] = mapped_column(JSON)
 
     book: Mapped[Book] = relationship(back_populates="scenes")
+
+    @property
+    def audio(self) -> PageAudio | None:
+        """The page's narration, when it reads the page's text as it is now."""
+        if not self.audio_name or self.audio_text != self.text or self.audio_duration is None:
+            return None
+        sentences = tuple(SentenceTiming(str(text), float(start), float(end)) for text, start, end in self.audio_sentences or [])
+        return PageAudio(self.index, self.audio_name, "audio/mpeg", self.audio_duration, sentences)
 
 
 class EmailRequest(Base):

@@ -53,6 +53,7 @@ STAGE_LABELS: dict[Stage, str] = {
     Stage.CAPTION: "사진 설명 만들기",
     Stage.SUGGEST: "키워드 고르기",
     Stage.WRITE: "이야기 쓰기",
+    Stage.NARRATE: "읽어 주는 소리 만들기",
     Stage.RENDER: "PDF 만들기",
 }
 
@@ -61,6 +62,7 @@ STAGE_OPERATOR_NAMES: dict[Stage, str] = {
     Stage.CAPTION: "captioning",
     Stage.SUGGEST: "keyword suggestions",
     Stage.WRITE: "writing",
+    Stage.NARRATE: "narrating",
     Stage.RENDER: "rendering the PDF",
 }
 
@@ -91,6 +93,10 @@ def age_band_of(row_id: str) -> str | None:
         if part in AGE_BAND_CODES:
             return AGE_BAND_CODES[part]
     return None
+
+
+# A book's title before it has one and before its hero is named (hints still to come).
+UNTITLED = "제목 없는 그림책"
 
 
 def default_title(protagonist: str | None) -> str:

@@ -7,7 +7,9 @@ what it started.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 import sys
 import time
 from contextlib import ExitStack
@@ -31,12 +33,17 @@ def _migrate(url: str) -> None:
 
 def run_demo(timeout: float = 900.0) -> int:
     """Make one book from the sample scenes; prints the PDF's path. Returns an exit code."""
+    if "TALES_NARRATOR" not in os.environ and shutil.which("espeak-ng"):
+        # A book that talks: espeak-ng's Korean voice is offline (robotic, and the book says so).
+        os.environ["TALES_NARRATOR"] = "espeak"
+        get_settings.cache_clear()
     settings = get_settings()
     out_dir = INSTANCE_DIR / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     print(f"database: {settings.DATABASE_URL}\nbroker:   {settings.REDIS_URL}")
-    print(f"models:   captioner={settings.TALES_CAPTIONER} writer={settings.TALES_WRITER} translator={settings.TALES_TRANSLATOR}")
+    print(f"models:   captioner={settings.TALES_CAPTIONER} writer={settings.TALES_WRITER} "
+          f"translator={settings.TALES_TRANSLATOR} narrator={settings.TALES_NARRATOR}")
 
     _migrate(settings.DATABASE_URL)
     port = free_port()
@@ -90,7 +97,13 @@ def run_demo(timeout: float = 900.0) -> int:
         target = out_dir / f"{book['id']}.pdf"
         target.write_bytes(pdf.content)
         for scene in book["scenes"]:
-            print(f"  scene {scene['index']}: {scene['text']}")
+            spoken = f" [read aloud: {scene['audio_duration']:.1f}s]" if scene.get("audio_url") else ""
+            print(f"  scene {scene['index']}: {scene['text']}{spoken}")
+        if book.get("epub_url"):
+            epub = api.get(f"{base}{book['epub_url']}", timeout=60)
+            epub.raise_for_status()
+            (out_dir / f"{book['id']}.epub").write_bytes(epub.content)
+            print(f"e-book: {out_dir / (book['id'] + '.epub')} ({len(epub.content) / 1024:.0f} KiB)")
         for note in book["notes"]:
             print(f"  note: {note}")
         print(f"done in {time.monotonic() - started:.1f}s, {len(pdf.content) / 1024:.0f} KiB")

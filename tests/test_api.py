@@ -112,7 +112,7 @@ def test_pixel_limit(client, api, app):
     headers = api.user()
     response = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=book_form([jpeg(100, 100)]))
     assert response.status_code == 400
-    assert "megapixels" in response.json["error"]["message"]
+    assert "백만 화소" in response.json["error"]["message"]
 
 
 def test_too_large_request_is_413_json(client, api, app):

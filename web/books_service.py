@@ -124,7 +124,7 @@ def read_uploads(files: list[FileStorage], config: Settings) -> list[Upload]:
     uploads = []
     for position, file in enumerate(files, start=1):
         data = file.read(config.TALES_MAX_IMAGE_BYTES + 1)
-        label = f"photo {position} ({file.filename or 'unnamed'})"
+        label = f"{position}번째 사진" + (f"({file.filename})" if file.filename else "")
         try:
             info = sniff_image(data, filename=label, max_bytes=config.TALES_MAX_IMAGE_BYTES, max_pixels=config.TALES_MAX_IMAGE_PIXELS,
                                max_decode_bytes=config.TALES_MAX_DECODE_MB * 2**20, decode_slot=decode_slot())
@@ -211,6 +211,19 @@ def edit_text(book: Book, index: int, text: str) -> None:
     scene = scene_of(book, index)
     scene.text, scene.text_source = text, "user"  # rolled back with the request if the claim is refused
     _advance(book, [BookStatus.DONE], BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
+
+
+def rename(book: Book, title: str) -> None:
+    """Give the book the parent's own title; a finished book's PDF and e-book are made again with it."""
+    if title == book.display_title:
+        return
+    if book.status is BookStatus.RENDERING:  # the PDF being drawn has read the old title already
+        raise ApiError(409, "busy", "지금 책을 그리고 있어요. 다 되면 제목을 바꿔 주세요.", "title")
+    book.title = title  # rolled back with the request if the claim is refused
+    if book.status is BookStatus.DONE:
+        _advance(book, [BookStatus.DONE], BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
+    else:  # still being made (or failed): the render that comes uses it
+        get_session().commit()
 
 
 def regenerate_scene(book: Book, index: int) -> None:

@@ -14,7 +14,10 @@ from PIL import Image
 from shared.decoding import check_decodes, decode_bytes
 
 # Formats a phone or camera produces that Pillow reads here, and the extension we store them under.
-ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg"}
+# HEIF is what iPhones save by default (pillow-heif, registered in shared.decoding).
+ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg",
+                   "HEIF": "heic"}
+MB = 2**20
 
 
 class ImageRejected(ValueError):
@@ -83,9 +86,10 @@ def sniff_image(
     size), inside `decode_slot`, so a truncated or corrupt file is refused here, not in the worker.
     """
     if not data:
-        raise ImageRejected(f"{filename}: the file is empty")
+        raise ImageRejected(f"{filename}: 빈 파일이에요. 사진을 다시 골라 주세요.")
     if len(data) > max_bytes:
-        raise ImageRejected(f"{filename}: {len(data) / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.0f} MB limit")
+        raise ImageRejected(f"{filename}: 사진 한 장은 {max_bytes / MB:.0f}MB까지 올릴 수 있는데 이 사진은 {len(data) / MB:.1f}MB예요. "
+                            "더 작게 저장해 주세요.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -94,13 +98,12 @@ def sniff_image(
                 width, height = image.size
                 if width * height > max_pixels:
                     raise ImageRejected(
-                        f"{filename}: {width}x{height} is more than {max_pixels / 1e6:.0f} megapixels"
+                        f"{filename}: {width}x{height} 크기예요. {max_pixels / 1e6:.0f}백만 화소(megapixels)보다 작은 사진을 골라 주세요."
                     )
                 cost = decode_bytes(fmt, (width, height))
                 if cost > max_decode_bytes:
                     raise ImageRejected(
-                        f"{filename}: a {width}x{height} {fmt or 'image'} needs {cost / 2**20:.0f} MB of memory to open, "
-                        f"more than the {max_decode_bytes / 2**20:.0f} MB limit; save it as JPEG or make it smaller"
+                        f"{filename}: {width}x{height} 크기의 {fmt or '이미지'} 파일은 열기에 너무 커요. JPEG로 저장하거나 더 작게 줄여 주세요."
                     )
                 image.verify()
             if fmt in ALLOWED_FORMATS:
@@ -109,9 +112,10 @@ def sniff_image(
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected(f"{filename}: the image is too large to process") from None
+        raise ImageRejected(f"{filename}: 사진이 너무 커서 열 수 없어요. 더 작게 줄여 주세요.") from None
     except Exception:
-        raise ImageRejected(f"{filename}: not a readable image, or cut short (JPEG, PNG, WEBP, GIF, BMP or TIFF)") from None
+        raise ImageRejected(f"{filename}: 사진을 열 수 없어요. 파일이 깨졌거나 사진이 아닌 것 같아요. "
+                            "휴대폰이나 카메라로 찍은 사진(JPEG, HEIC, PNG 등)을 골라 주세요.") from None
     if fmt not in ALLOWED_FORMATS:
-        raise ImageRejected(f"{filename}: {fmt or 'this'} format is not accepted; use JPEG, PNG or WEBP")
+        raise ImageRejected(f"{filename}: {fmt or '이'} 형식은 받을 수 없어요. JPEG, HEIC, PNG, WEBP 사진을 골라 주세요.")
     return ImageInfo(format=fmt, extension=ALLOWED_FORMATS[fmt], width=width, height=height)

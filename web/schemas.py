@@ -104,6 +104,14 @@ class BookRequest(BaseModel):
     email_when_done: bool = False
 
 
+class BookUpdate(BaseModel):
+    """PATCH /api/v1/books/{id}: the book's own title."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=200), Safe]
+
+
 class ScenesUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

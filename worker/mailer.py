@@ -17,6 +17,9 @@ class Outgoing:
     pdf_path: Path
     pdf_bytes: int
     link: str | None  # a signed download link, used when the PDF is too large to attach
+    epub_path: Path | None = None  # the read-along e-book, attached beside the PDF when both fit
+    epub_bytes: int = 0
+    filename: str = "book"  # the attachments' name, without the extension
 
 
 def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
@@ -28,10 +31,16 @@ def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
     message["Subject"] = f"[TalesRunner] 그림책이 완성되었어요: {mail.title}"
     # Without a public address there is no link to send, so even a large PDF goes attached.
     if mail.pdf_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES or not mail.link:
-        message.set_content(f"'{mail.title}' 그림책을 첨부했어요.\n\nTalesRunner")
+        with_epub = mail.epub_path is not None and mail.pdf_bytes + mail.epub_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES
+        extra = " 전자책(EPUB)도 함께 넣었어요. 휴대폰이나 태블릿의 책 앱에서 열어 보세요." if with_epub else ""
+        message.set_content(f"'{mail.title}' 그림책을 첨부했어요.{extra}\n\nTalesRunner")
         message.add_attachment(
-            mail.pdf_path.read_bytes(), maintype="application", subtype="pdf", filename="book.pdf"
+            mail.pdf_path.read_bytes(), maintype="application", subtype="pdf", filename=f"{mail.filename}.pdf"
         )
+        if with_epub:
+            message.add_attachment(
+                mail.epub_path.read_bytes(), maintype="application", subtype="epub+zip", filename=f"{mail.filename}.epub"
+            )
     else:
         message.set_content(
             f"'{mail.title}' 그림책이 완성되었어요. 아래 링크에서 내려받을 수 있어요 "

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.audio import PageAudio
 from shared.config import Settings
 from shared.decoding import open_for_captioning
 from shared.jobs import TaskName
@@ -25,8 +27,8 @@ from shared.lifecycle import add_note, claim, count_lost_run, fail, finish_email
 from shared.models import Book, DeadLetter, EmailRequest, utcnow
 from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
-from shared.vocabulary import default_title
-from worker.book import pdf
+from worker.audio.narrators import get_narrator
+from worker.book import epub, pdf, photos
 from worker.errors import StageError
 from worker.ml import keywords, story
 from worker.ml.captioner import Caption, get_captioner
@@ -210,7 +212,7 @@ def write_stage(ctx: Context, book_id: str) -> None:
 
 
 def render_stage(ctx: Context, book_id: str) -> None:
-    """Build the PDF into a temporary file, move it into place, and finish the book."""
+    """Read the pages aloud, build the PDF and the e-book into temporary files, move them into place, finish."""
     with ctx.sessions.begin() as session:
         book = _take(ctx, session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING, TaskName.RENDER)
         if book is None:
@@ -220,41 +222,128 @@ def render_stage(ctx: Context, book_id: str) -> None:
             fail(book, f"scenes {missing} have no text to print")
             return
         first = book.scenes[0].annotations or {}
-        title, age = book.shown_title or default_title(first.get("name")), book.age
+        title, age = book.display_title, book.age
         # The date the family sees on the cover is their local day, not UTC's.
         made_on = book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date()
         scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
-        pdf_name = ctx.storage.pdf_name(book_id)
+        unread = [(scene.index, scene.text or "") for scene in book.scenes if scene.audio is None]
+        if unread and ctx.settings.TALES_NARRATOR != "none":
+            set_progress(book, Stage.NARRATE, len(book.scenes) - len(unread), len(book.scenes))
+        pdf_name, epub_name = ctx.storage.pdf_name(book_id), ctx.storage.epub_name(book_id)
+
+    if unread and ctx.settings.TALES_NARRATOR != "none":
+        _narrate(ctx, book_id, unread)
+    with ctx.sessions.begin() as session:
+        book = _load(session, book_id)
+        if book is None or book.status is not BookStatus.RENDERING:
+            return
+        audio = {scene.index: scene.audio for scene in book.scenes}
+        narrator_label = book.narrator_label if any(audio.values()) else None
+        set_progress(book, Stage.RENDER, 0, len(book.scenes))
 
     # Only this process works on the book now: a temp file here was left by a killed render.
     ctx.storage.remove_temp_files(book_id)
-    tmp = ctx.storage.temp_path_for(pdf_name)
+    tmp, tmp_epub = ctx.storage.temp_path_for(pdf_name), ctx.storage.temp_path_for(epub_name)
+    epub_bytes: int | None = None
     try:
         # Local storage hands out the files themselves; S3 streams each photo to a temporary file
         # (disk, not memory) and syncs the print-copy cache down and back up around the build.
         with ExitStack() as files:
             print_dir = files.enter_context(ctx.storage.local_folder(ctx.storage.print_prefix(book_id)))
+            photo_paths = {index: files.enter_context(ctx.storage.local_copy(name)) for index, name, _ in scenes}
             spec = pdf.BookSpec(
                 title=title,
                 protagonist=first.get("name", ""),
                 age=age,
                 made_on=made_on,
-                pages=[pdf.Page(index=index, image_path=files.enter_context(ctx.storage.local_copy(name)), text=text)
-                       for index, name, text in scenes],
+                pages=[pdf.Page(index=index, image_path=photo_paths[index], text=text) for index, _, text in scenes],
             )
             pdf.render_book(spec, tmp, print_dir, font_path=ctx.settings.TALES_FONT, page_size=ctx.settings.TALES_PAGE_SIZE)
+            epub_bytes = _build_epub(ctx, files, book_id, spec, photo_paths, print_dir, audio, narrator_label, tmp_epub)
         size = tmp.stat().st_size
         ctx.storage.publish(tmp, pdf_name)
+        if epub_bytes is not None:
+            ctx.storage.publish(tmp_epub, epub_name)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp_epub.unlink(missing_ok=True)
 
     with ctx.sessions.begin() as session:
         book = claim(session, book_id, [BookStatus.RENDERING], BookStatus.DONE)
         deleted = book is None and session.get(Book, book_id) is None
         if book is not None:
+            book.epub_name, book.epub_bytes = (epub_name, epub_bytes) if epub_bytes is not None else (None, None)
+            if epub_bytes is None:
+                add_note(book, "전자책(EPUB)은 만들지 못했어요. PDF는 그대로 내려받을 수 있어요.")
             _finish(ctx, session, book, pdf_name, size)
     if deleted:  # deleted while it was being drawn: the PDF and print copies just made go too
         ctx.storage.delete_book(book_id)
+
+
+# The long side of a photo in the e-book: sharp on a tablet, small enough to mail.
+EPUB_PHOTO_PX = 1200
+
+
+def _build_epub(ctx: Context, files: ExitStack, book_id: str, spec: pdf.BookSpec, photo_paths: dict[int, Path],
+                print_dir: Path, audio: dict[int, PageAudio | None], narrator_label: str | None, out: Path) -> int | None:
+    """The read-along e-book beside the PDF; its size, or None when it could not be made (the book still finishes)."""
+    try:
+        pages = []
+        for page in spec.pages:
+            photo = photos.print_copy(photo_paths[page.index], print_dir, (EPUB_PHOTO_PX, EPUB_PHOTO_PX), max_crop=0)
+            narration = audio.get(page.index)
+            audio_path = files.enter_context(ctx.storage.local_copy(narration.name)) if narration else None
+            pages.append(epub.EpubPage(index=page.index, image_path=photo.path, text=page.text,
+                                       audio_path=audio_path, audio=narration))
+        epub.build_epub(
+            epub.EpubSpec(title=spec.title, protagonist=spec.protagonist, made_on=spec.made_on, pages=pages,
+                          book_id=book_id, narrator_label=narrator_label),
+            out, font_path=ctx.settings.TALES_FONT,
+        )
+        return out.stat().st_size
+    except Exception:
+        log.exception("the e-book of book %s could not be built; the PDF goes out alone", book_id)
+        return None
+
+
+def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
+    """Read aloud the pages whose audio does not read their text now; a failure is a note, never the book's end."""
+    try:
+        narrator = get_narrator(ctx.settings)
+        if narrator is None:
+            return
+        narrations = narrator.narrate([text for _, text in unread])
+        stored = []
+        for (index, text), narration in zip(unread, narrations, strict=True):
+            name = ctx.storage.audio_name(book_id, index, text)
+            ctx.storage.write_bytes(name, narration.data)
+            stored.append((index, text, name, narration))
+    except Exception as exc:
+        log.exception("narration of book %s failed; the book goes on without it", book_id)
+        why = str(exc) if isinstance(exc, StageError) else "예상하지 못한 문제가 생겼어요"
+        with ctx.sessions.begin() as session:
+            book = _load(session, book_id)
+            if book is not None:
+                add_note(book, f"읽어 주기 소리는 만들지 못했어요: {why}")
+        return
+    replaced: list[str] = []
+    with ctx.sessions.begin() as session:
+        book = _load(session, book_id)
+        if book is None or book.status is not BookStatus.RENDERING:
+            return
+        book.narrator_label = narrator.label
+        by_index = {scene.index: scene for scene in book.scenes}
+        for index, text, name, narration in stored:
+            scene = by_index.get(index)
+            if scene is None or scene.text != text:
+                continue  # edited again while it was read: the next render reads the new text
+            if scene.audio_name and scene.audio_name != name:
+                replaced.append(scene.audio_name)
+            scene.audio_name, scene.audio_text, scene.audio_duration = name, text, narration.duration
+            scene.audio_sentences = [[s.text, s.start, s.end] for s in narration.sentences]
+        set_progress(book, Stage.NARRATE, len(book.scenes), len(book.scenes))
+    for name in replaced:
+        ctx.storage.remove(name)
 
 
 def _finish(ctx: Context, session: Session, book: Book, pdf_name: str, size: int) -> None:

@@ -7,6 +7,7 @@ import smtplib
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from functools import lru_cache
 
@@ -24,7 +25,7 @@ from shared.links import book_link
 from shared.models import EmailRequest
 from shared.status import EmailStatus, Stage
 from shared.storage import open_storage
-from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES, default_title
+from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES
 from worker import broker, celery, mailer, pipeline
 from worker.errors import StageError
 from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
@@ -233,14 +234,19 @@ def send_email(self: Task, request_id: str) -> None:
         if request is None:
             return
         book = request.book
-        title = book.shown_title or default_title((book.scenes[0].annotations or {}).get("name"))
+        title, filename = book.display_title, book.file_stem
         to, pdf_name, pdf_bytes, link = request.to_address, book.pdf_name, book.pdf_bytes or 0, book_link(ctx.settings, book.id)
+        epub_name, epub_bytes = book.epub_name, book.epub_bytes or 0
         message_id = request.message_id
         attempts = request.attempts
     retries = email_retries(ctx.settings)
     try:
-        with ctx.storage.local_copy(pdf_name) as pdf_path:
-            outgoing = mailer.Outgoing(message_id=message_id, to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes, link=link)
+        with ExitStack() as files:
+            pdf_path = files.enter_context(ctx.storage.local_copy(pdf_name))
+            fits = epub_name and pdf_bytes + epub_bytes <= ctx.settings.TALES_EMAIL_ATTACH_MAX_BYTES
+            epub_path = files.enter_context(ctx.storage.local_copy(epub_name)) if fits else None
+            outgoing = mailer.Outgoing(message_id=message_id, to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes,
+                                       link=link, epub_path=epub_path, epub_bytes=epub_bytes, filename=filename)
             message = mailer.build_message(ctx.settings, outgoing)
         mailer.send(ctx.settings, message)
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:

@@ -6,6 +6,7 @@ asks for a local copy; code that writes one hands over a finished temporary file
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -37,6 +38,14 @@ class Storage(ABC):
 
     def pdf_name(self, book_id: str) -> str:
         return f"{self.book_prefix(book_id)}/book.pdf"
+
+    def epub_name(self, book_id: str) -> str:
+        return f"{self.book_prefix(book_id)}/book.epub"
+
+    def audio_name(self, book_id: str, index: int, text: str) -> str:
+        """A page's narration, named after the text it reads: a re-narrated page never reuses a name."""
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        return f"{self.book_prefix(book_id)}/audio/page-{index}-{digest}.mp3"
 
     def print_prefix(self, book_id: str) -> str:
         """Where the photos scaled for print are cached between PDF builds."""
@@ -91,6 +100,10 @@ class Storage(ABC):
 
     @abstractmethod
     def delete_book(self, book_id: str) -> None: ...
+
+    @abstractmethod
+    def remove(self, name: str) -> None:
+        """Delete one stored file; nothing happens when it is already gone."""
 
     def remove_temp_files(self, book_id: str) -> int:
         """Delete temporary files a killed process left among the book's files (none in an object store)."""
@@ -185,6 +198,9 @@ class LocalStorage(Storage):
 
     def delete_book(self, book_id: str) -> None:
         shutil.rmtree(self.book_dir(book_id), ignore_errors=True)
+
+    def remove(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
 
     def stored_books(self) -> Iterator[tuple[str, datetime]]:
         for folder in (self.root / "books").glob("*"):

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config
@@ -168,6 +169,9 @@ class S3Storage(Storage):
         for start in range(0, len(keys), 1000):  # the API's batch limit
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
 
+    def remove(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(name))  # no error for a missing key
+
     def stored_books(self) -> Iterator[tuple[str, datetime]]:
         newest: dict[str, datetime] = {}
         for item in self._list("books"):
@@ -194,7 +198,7 @@ class S3Storage(Storage):
         return self._presigner.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": self.key(name), "ResponseContentType": content_type,
-                    "ResponseContentDisposition": f'attachment; filename="{filename}"'},
+                    "ResponseContentDisposition": _disposition(filename)},
             ExpiresIn=self.presign_s,
         )
 
@@ -204,3 +208,13 @@ class S3Storage(Storage):
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
+
+
+def _disposition(filename: str) -> str:
+    """An attachment header any client reads: an ASCII fallback name, and the real one RFC 5987-encoded (Korean titles)."""
+    fallback = filename.encode("ascii", "ignore").decode().replace('"', "").strip() or "talesrunner"
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    suffix = "." + filename.rsplit(".", 1)[-1] if "." in filename else ""
+    fallback = fallback if fallback != suffix and not fallback.startswith(".") else f"talesrunner{suffix}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -13,14 +13,14 @@ from web.db import current_settings
 from web.downloads import send_stored
 from web.errors import ApiError
 from web.poll import poll
-from web.schemas import EmailBook, ScenesUpdate, TextEdit
+from web.schemas import BookUpdate, EmailBook, ScenesUpdate, TextEdit
 
 
 def book_json(book: Book, detail: bool = True) -> dict:
     """The public view of a book."""
     data = {
         "id": book.id,
-        "title": book.shown_title,
+        "title": book.display_title,
         # true when the writer named the book because the user gave no title
         "title_generated": book.title is None and book.generated_title is not None,
         "age": book.age,
@@ -36,6 +36,9 @@ def book_json(book: Book, detail: bool = True) -> dict:
     }
     if book.status is BookStatus.DONE and book.pdf_name:
         data["pdf_url"] = url_for("api.get_pdf", book_id=book.id)
+        if book.epub_name:
+            data["epub_url"] = url_for("api.get_epub", book_id=book.id)
+    data["narrator"] = book.narrator_label if any(scene.audio for scene in book.scenes) else None
     if detail:
         data["scenes"] = [
             {
@@ -48,6 +51,7 @@ def book_json(book: Book, detail: bool = True) -> dict:
                 "annotations": scene.annotations,
                 "text": scene.text,
                 "text_source": scene.text_source,
+                **_audio_json(book, scene),
             }
             for scene in book.scenes
         ]
@@ -105,6 +109,15 @@ def generate(book_id: str):
     return jsonify(book_json(book)), 202
 
 
+@api.patch("/books/<book_id>")
+@token_required
+def update_book(book_id: str):
+    """Rename the book; a finished book's PDF and e-book are rebuilt with the new title."""
+    book = service.owned_book(current_user(), book_id)
+    service.rename(book, BookUpdate.model_validate(json_body()).title)
+    return jsonify(book_json(book)), 202
+
+
 @api.patch("/books/<book_id>/scenes/<int:index>")
 @token_required
 def edit_scene(book_id: str, index: int):
@@ -152,9 +165,49 @@ def get_pdf(book_id: str):
         raise ApiError(409, "not_ready", f"the PDF is not ready yet; the book is {book.status.value}")
     try:
         return send_stored(service.storage(), book.pdf_name, "application/pdf",
-                           download_name=f"talesrunner-{book.id[:8]}.pdf", allow_redirect=True)
+                           download_name=f"{book.file_stem}.pdf", allow_redirect=True)
     except FileNotFoundError:
         raise ApiError(409, "not_ready", "the PDF is being rebuilt; try again shortly") from None
+
+
+@api.get("/books/<book_id>/epub")
+@token_required
+def get_epub(book_id: str):
+    """Download the read-along e-book (EPUB 3, fixed layout; media overlays when the pages are narrated)."""
+    book = service.owned_book(current_user(), book_id)
+    if book.status is not BookStatus.DONE or not book.epub_name:
+        raise ApiError(409, "not_ready", f"the e-book is not ready; the book is {book.status.value}")
+    try:
+        return send_stored(service.storage(), book.epub_name, "application/epub+zip",
+                           download_name=f"{book.file_stem}.epub", allow_redirect=True)
+    except FileNotFoundError:
+        raise ApiError(409, "not_ready", "the e-book is being rebuilt; try again shortly") from None
+
+
+@api.get("/books/<book_id>/scenes/<int:index>/audio")
+@token_required
+def get_audio(book_id: str, index: int):
+    """One page read aloud (MP3); its sentence timings are in the book's JSON."""
+    book = service.owned_book(current_user(), book_id)
+    audio = service.scene_of(book, index).audio
+    if audio is None:
+        raise ApiError(404, "not_found", "this page is not narrated")
+    try:
+        # Named after the text it reads, so a cached copy is never stale.
+        return send_stored(service.storage(), audio.name, audio.media_type, max_age=86400)
+    except FileNotFoundError:
+        raise ApiError(404, "not_found", "this page's audio is no longer stored") from None
+
+
+def _audio_json(book: Book, scene) -> dict:
+    audio = scene.audio
+    if audio is None:
+        return {}
+    return {
+        "audio_url": url_for("api.get_audio", book_id=book.id, index=scene.index),
+        "audio_duration": audio.duration,
+        "sentences": [{"text": s.text, "start": s.start, "end": s.end} for s in audio.sentences],
+    }
 
 
 @api.get("/books/<book_id>/scenes/<int:index>/image")

@@ -6,7 +6,7 @@ from flask import jsonify
 from shared.status import BookStatus
 from shared.vocabulary import AGE_BANDS
 from web.api.blueprint import api
-from web.schemas import BookRequest, Credentials, EmailBook, ScenesUpdate, TextEdit
+from web.schemas import BookRequest, BookUpdate, Credentials, EmailBook, ScenesUpdate, TextEdit
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _BOOK = {"$ref": "#/components/schemas/Book"}
@@ -63,7 +63,7 @@ def _id_param(*extra: str) -> list[dict]:
 def build_spec() -> dict:
     """The OpenAPI 3.1 document."""
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-               for model in (Credentials, BookRequest, ScenesUpdate, TextEdit, EmailBook)}
+               for model in (Credentials, BookRequest, BookUpdate, ScenesUpdate, TextEdit, EmailBook)}
     for model_schema in list(schemas.values()):
         schemas.update(model_schema.pop("$defs", {}))
     schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
@@ -73,7 +73,8 @@ def build_spec() -> dict:
         "age": {"type": ["string", "null"], "enum": [*AGE_BANDS, None]},
         "status": {"type": "string", "enum": [s.value for s in BookStatus]}, "stage": {"type": ["string", "null"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
-        "scenes": {"type": "array", "items": {"type": "object"}}, "pdf_url": {"type": "string"}, "error": {"type": ["string", "null"]},
+        "scenes": {"type": "array", "items": {"type": "object"}}, "pdf_url": {"type": "string"}, "epub_url": {"type": "string"},
+        "narrator": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]},
     }}
     book = "/books/{book_id}"
     scene = book + "/scenes/{index}"
@@ -85,7 +86,8 @@ def build_spec() -> dict:
             "post": _op("Create a book from 1-10 photos", "202", multipart=True),
             "get": _op("List my books, newest first", "200", ok_schema={"type": "object"}),
         },
-        book: {"parameters": _id_param(), "get": _op("Get a book", "200"), "delete": _op("Delete a book", "204", ok_schema=None)},
+        book: {"parameters": _id_param(), "get": _op("Get a book", "200"), "delete": _op("Delete a book", "204", ok_schema=None),
+               "patch": _op("Rename a book", "202", "BookUpdate")},
         book + "/scenes": {"parameters": _id_param(), "put": _op("Annotate every scene", "200", "ScenesUpdate")},
         book + "/generate": {"parameters": _id_param(), "post": _op("Start writing", "202")},
         book + "/retry": {"parameters": _id_param(), "post": _op("Retry a failed book", "202")},
@@ -93,7 +95,9 @@ def build_spec() -> dict:
         book + "/pdf": {"parameters": _id_param(), "get": _op("Download the PDF", "200", ok_schema=None)},
         scene: {"parameters": _id_param("index"), "patch": _op("Edit a paragraph", "202", "TextEdit")},
         scene + "/regenerate": {"parameters": _id_param("index"), "post": _op("Regenerate a scene", "202")},
+        book + "/epub": {"parameters": _id_param(), "get": _op("Download the read-along e-book (EPUB 3)", "200", ok_schema=None)},
         scene + "/image": {"parameters": _id_param("index"), "get": _op("The scene's photo", "200", ok_schema=None)},
+        scene + "/audio": {"parameters": _id_param("index"), "get": _op("The page read aloud (MP3)", "200", ok_schema=None)},
     }
     return {
         "openapi": "3.1.0",

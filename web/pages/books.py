@@ -13,7 +13,7 @@ from web.auth import current_user, login_required
 from web.downloads import send_stored
 from web.errors import ApiError, error_page, korean
 from web.pages.forms import SceneForm, error_summary, read_scenes
-from web.schemas import EmailBook, TextEdit
+from web.schemas import BookUpdate, EmailBook, TextEdit
 from web.thumbnails import SIZES
 from web.thumbnails import thumbnail as make_thumbnail
 
@@ -88,6 +88,20 @@ def annotate(book_id: str):
     return _back(book, "힌트를 받았어요. 이제 이야기를 써요.")
 
 
+@bp.post("/title")
+@login_required
+def rename(book_id: str):
+    """The parent's own title; a finished book is made again with it."""
+    book = _mine(book_id)
+    try:
+        update = BookUpdate(title=request.form.get("title", ""))
+    except ValidationError:
+        return _back(book, "제목은 1자에서 200자 사이로, 한 줄로 적어 주세요.", "error", "title-form")
+    done = book.status.value == "done"
+    service.rename(book, update.title)
+    return _back(book, f"제목을 ‘{update.title}’(으)로 바꿨어요." + (" PDF와 전자책을 다시 만들고 있어요." if done else ""))
+
+
 @bp.post("/scenes/<int:index>/text")
 @login_required
 def edit_text(book_id: str, index: int):
@@ -138,7 +152,7 @@ def email(book_id: str):
 def delete(book_id: str):
     """Delete the book, its photos and its PDF."""
     book = _mine(book_id)
-    title = book.shown_title or "그림책"
+    title = book.display_title
     service.delete_book(book)
     flash(f"‘{title}’ 책을 지웠어요.", "info")
     return redirect(url_for("home.my_books"), code=303)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.exc import DBAPIError
 
+from shared.lifecycle import note_for_parents
 from shared.safety import find_unsafe
 from shared.vocabulary import AGE_BANDS
 from web import books_service as service
@@ -22,6 +23,9 @@ def _vocabulary(state) -> None:
     # Jinja globals, not context: imported macros (books/_fields.html) see them too.
     state.app.jinja_env.globals.update(forms.template_globals(), **labels.template_globals())
     state.app.jinja_env.filters["local_time"] = labels.local_time
+    state.app.jinja_env.filters["file_size"] = labels.file_size
+    state.app.jinja_env.filters["for_parents"] = note_for_parents
+    state.app.jinja_env.filters["parent_reason"] = labels.parent_reason
 
 
 @bp.app_context_processor

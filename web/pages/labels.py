@@ -1,9 +1,11 @@
 """What the pages call each status, stage and email state, in plain Korean."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from shared.lifecycle import note_for_parents
 from shared.models import Book, EmailRequest
 from shared.status import ACTIVE, EmailStatus
 from shared.vocabulary import EMAIL_LABELS, STAGE_LABELS, STATUS_LABELS
@@ -27,11 +29,12 @@ def failure_text(book: Book) -> str:
 
 def email_state(request: EmailRequest) -> str:
     """One line about one email request."""
+    # The SMTP server's answer is for operators (the API's `emails[].error` and the logs), not this page.
     label = EMAIL_LABELS[request.status]
     if request.status is EmailStatus.FAILED and request.last_error:
-        return f"{label} ({request.last_error})"
+        return f"{label}. 받는 주소가 맞는지 확인하고 다시 보내 주세요."
     if request.status is EmailStatus.PENDING and request.last_error:
-        return f"{request.attempts}번 시도했지만 보내지 못해 잠시 뒤 다시 보낼게요 ({request.last_error})"
+        return f"{request.attempts}번 시도했지만 보내지 못해 잠시 뒤 다시 보낼게요."
     return label
 
 
@@ -40,6 +43,21 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return ""
     return value.replace(tzinfo=UTC).astimezone(ZoneInfo(current_settings().TALES_TIMEZONE)).strftime(fmt)
+
+
+def parent_reason(error: str | None) -> str | None:
+    """A failed book's reason when it is written for parents: operator words (settings, exceptions) removed or None."""
+    if not error:
+        return None
+    text = re.sub(r"\s*\([^()]*[A-Za-z][^()]*\)", "", note_for_parents(error)).strip()
+    return None if re.search(r"[A-Za-z]", text) else text
+
+
+def file_size(size: int | None) -> str:
+    """Bytes as parents read them: 1.4MB, 320KB."""
+    if not size:
+        return ""
+    return f"{size / 1048576:.1f}MB" if size >= 1048576 else f"{max(round(size / 1024), 1)}KB"
 
 
 def template_globals() -> dict:

@@ -246,6 +246,85 @@
     if (waiting()) window.setTimeout(tick, delay);
   }
 
+  // Read aloud: each narrated page has its audio and its sentences with where they are spoken.
+  // A page's button plays that page; "처음부터 읽어 주기" plays them all in order, bringing each
+  // page into view. The sentence being read is highlighted (and marked aria-current) as it plays.
+  function initReadAloud(root) {
+    const pages = $$(".page", root).filter((page) => $("[data-audio]", page));
+    if (!pages.length) return;
+    const playAll = $("[data-play-all]", root);
+    const now = $("#reading-now");
+    let current = null;  // the page playing now
+    let queue = [];  // pages still to play after it, when the whole book is read
+
+    function mark(page, time) {
+      for (const span of $$(".sentence", page)) {
+        const on = time !== null && time >= Number(span.dataset.start) && time < Number(span.dataset.end);
+        span.classList.toggle("reading", on);
+        if (on) span.setAttribute("aria-current", "true"); else span.removeAttribute("aria-current");
+      }
+    }
+
+    function stop() {
+      if (current) {
+        const audio = $("[data-audio]", current);
+        audio.pause();
+        mark(current, null);
+        $("[data-play]", current).setAttribute("aria-pressed", "false");
+        current.classList.remove("playing");
+      }
+      current = null;
+      queue = [];
+      if (playAll) playAll.setAttribute("aria-pressed", "false");
+    }
+
+    function play(page) {
+      current = page;
+      const audio = $("[data-audio]", page);
+      $("[data-play]", page).setAttribute("aria-pressed", "true");
+      page.classList.add("playing");
+      page.scrollIntoView({ behavior: "smooth", block: "center" });
+      if (now) now.textContent = `${page.dataset.scene}쪽을 읽고 있어요`;
+      audio.currentTime = 0;
+      audio.play().catch(() => stop());
+    }
+
+    for (const page of pages) {
+      const audio = $("[data-audio]", page);
+      const tick = () => { if (current === page) mark(page, audio.currentTime); };
+      audio.addEventListener("timeupdate", tick);
+      audio.addEventListener("playing", function frame() {
+        // timeupdate fires only a few times a second; follow the sentence every frame while playing.
+        tick();
+        if (current === page && !audio.paused) window.requestAnimationFrame(frame);
+      });
+      audio.addEventListener("ended", () => {
+        if (current !== page) return;
+        const next = queue.shift();
+        const rest = queue;
+        mark(page, null);
+        $("[data-play]", page).setAttribute("aria-pressed", "false");
+        page.classList.remove("playing");
+        if (next) { play(next); queue = rest; } else stop();
+      });
+      $("[data-play]", page).addEventListener("click", () => {
+        const again = current === page;
+        stop();
+        if (!again) play(page);
+      });
+    }
+    if (playAll) {
+      playAll.addEventListener("click", () => {
+        const playing = playAll.getAttribute("aria-pressed") === "true";
+        stop();
+        if (playing) return;
+        playAll.setAttribute("aria-pressed", "true");
+        queue = pages.slice(1);
+        play(pages[0]);
+      });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     initConfirms();
     initCopy();
@@ -256,6 +335,6 @@
     const form = $("#new-book");
     if (form) initNewBook(form);
     const book = $("#book");
-    if (book) initBook(book);
+    if (book) { initBook(book); initReadAloud(book); }
   });
 })();
