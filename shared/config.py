@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     TALES_RATELIMIT_TOKENS: str = "20 per hour"  # API tokens created per user (or address)
     TALES_RATELIMIT_BOOKS: str = "30 per hour"  # book submissions per user
     TALES_RATELIMIT_EMAILS: str = "20 per hour"  # email requests per user
+    # Password-reset mails asked for, per client address and per address mailed to.
+    TALES_RATELIMIT_RESET: str = "5 per hour"
     TALES_BOOKS_PER_PAGE: int = Field(default=10, ge=1, le=100)
     # Times are stored in UTC; the pages show them in this zone.
     TALES_TIMEZONE: str = "Asia/Seoul"
@@ -174,6 +176,8 @@ class Settings(BaseSettings):
     # (needs TALES_PUBLIC_URL) that expires after TALES_LINK_MAX_AGE_S.
     TALES_EMAIL_ATTACH_MAX_BYTES: int = 8 * 1024 * 1024
     TALES_LINK_MAX_AGE_S: int = 7 * 24 * 3600
+    # A password-reset link works this long, and only until the password changes.
+    TALES_RESET_MAX_AGE_S: int = Field(default=3600, ge=1)
     # First retry delay after an SMTP failure; doubles each attempt (capped at 10 minutes).
     TALES_EMAIL_RETRY_BASE_S: float = Field(default=5.0, ge=0)
 

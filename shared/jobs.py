@@ -26,6 +26,7 @@ class TaskName(str, enum.Enum):
     WRITE = "worker.tasks.write_book"
     RENDER = "worker.tasks.render_pdf"
     EMAIL = "worker.tasks.send_email"
+    PASSWORD_RESET = "worker.tasks.send_password_reset"
     RECONCILE = "worker.tasks.reconcile"
 
 
@@ -35,6 +36,7 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.SUGGEST: Queue.CPU,
     TaskName.RENDER: Queue.CPU,
     TaskName.EMAIL: Queue.CPU,
+    TaskName.PASSWORD_RESET: Queue.CPU,
     TaskName.RECONCILE: Queue.CPU,
 }
 

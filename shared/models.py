@@ -197,6 +197,9 @@ class EmailRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     book_id: Mapped[str] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), index=True)
     to_address: Mapped[str] = mapped_column(String(254))
+    # Who the mail says it is from ("<sender> (TalesRunner)") and a few words above the book.
+    sender_name: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[EmailStatus] = mapped_column(
         Enum(EmailStatus, native_enum=False, length=16, values_callable=_values), default=EmailStatus.PENDING
     )

@@ -1,22 +1,19 @@
 """Email over real SMTP (aiosmtpd on loopback) through a real worker: one mail per request, PDF or link."""
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import re
 import time
 
 import pytest
 import redis
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from shared.db import session_factory
 from shared.jobs import TaskName, send_now
 from shared.models import EmailRequest
-from talesrunner.processes import free_port
 from tests.helpers import book_form, jpeg, scene
+from tests.mailbox import smtp_server
 from tests.web_helpers import Pages, make_book, user_id, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -25,40 +22,10 @@ ATTACH_LIMIT = 1_000_000
 PUBLIC_URL = "http://books.test"
 
 
-class Mailbox:
-    """An SMTP server's handler that keeps what it receives and can be told to refuse."""
-
-    def __init__(self):
-        self.port = 0
-        self.reset()
-
-    def reset(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.fail_next = 0  # answer DATA with 451 (try later) this many times
-        self.refuse: set[str] = set()  # answer RCPT with 550 (no such user) for these
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            return "451 4.3.0 mailbox busy, try again later"
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def mailbox():
-    handler = Mailbox()
-    handler.port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    yield handler
-    controller.stop()
+    with smtp_server() as handler:
+        yield handler
 
 
 @pytest.fixture(scope="module")

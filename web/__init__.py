@@ -43,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from web import db, errors, metrics, security
     from web.api import api
     from web.health import bp as health
-    from web.pages import accounts, books, home, shared_links
+    from web.pages import accounts, books, home, passwords, shared_links
 
     metrics.init_app(app)  # first: the request id and the clock start before any other hook
     db.init_app(app)
@@ -51,6 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(passwords.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(books.bp)
     app.register_blueprint(shared_links.bp)

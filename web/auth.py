@@ -49,6 +49,23 @@ def _dummy_hash() -> str:
     return generate_password_hash(secrets.token_hex(16))
 
 
+def password_matches(user: User, password: str) -> bool:
+    return check_password_hash(user.password_hash, password)
+
+
+def set_password(user: User, password: str, keep_this_session: bool) -> None:
+    """Store a new password and end the user's login sessions: all, or all but this request's own.
+
+    The caller commits. A reset link carries a digest of the old hash, so this kills it too.
+    """
+    user.password_hash = hash_password(password)
+    keep = session.get("sid") if keep_this_session and session.get("user_id") == user.id else None
+    ended = delete(LoginSession).where(LoginSession.user_id == user.id)
+    if isinstance(keep, str):
+        ended = ended.where(LoginSession.id != hash_token(keep))
+    get_session().execute(ended.execution_options(synchronize_session=False))
+
+
 def register(credentials: Credentials) -> User:
     """Create an account; 409 when the email is taken."""
     db = get_session()

@@ -8,6 +8,7 @@ import redis
 from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from shared.config import Settings
@@ -238,12 +239,13 @@ def retry_book(book: Book) -> None:
     _advance(book, [BookStatus.FAILED], BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
 
 
-def request_email(book: Book, to: str) -> EmailRequest:
+def request_email(book: Book, to: str, sender_name: str | None = None, note: str | None = None) -> EmailRequest:
+    """Queue one mail of a finished book, from `sender_name` with `note` above it (both optional)."""
     try:
         require(book, [BookStatus.DONE])
     except WrongState as exc:
         raise _refuse(exc) from None
-    email = EmailRequest(book_id=book.id, to_address=to)
+    email = EmailRequest(book_id=book.id, to_address=to, sender_name=sender_name or None, note=note or None)
     db = get_session()
     db.add(email)
     db.flush()
@@ -261,11 +263,16 @@ def delete_book(book: Book) -> None:
     """
     db = get_session()
     book_id = book.id
-    db.execute(select(Book.id).where(Book.id == book_id).with_for_update())
-    db.execute(delete(Book).where(Book.id == book_id).execution_options(synchronize_session=False))
+    delete_book_rows(db, book_id)
     db.commit()
     db.expunge_all()
     storage().delete_book(book_id)
+
+
+def delete_book_rows(db: Session, book_id: str) -> None:
+    """Lock the book's row, then delete it (scenes and mails by ON DELETE CASCADE); the caller commits."""
+    db.execute(select(Book.id).where(Book.id == book_id).with_for_update())
+    db.execute(delete(Book).where(Book.id == book_id).execution_options(synchronize_session=False))
 
 
 def _advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName) -> None:

@@ -40,6 +40,7 @@ KOREAN: dict[str, str] = {
     "annotations_missing": "장면마다 힌트(주인공, 행동, 분류)를 먼저 적어 주세요.",
     "email_taken": "이미 가입된 이메일이에요. 로그인해 주세요.",
     "bad_credentials": "이메일 또는 비밀번호가 맞지 않아요.",
+    "wrong_password": "비밀번호가 맞지 않아요.",
     "invalid": "입력한 내용을 확인해 주세요.",
     "unreadable_photo": "이 사진을 읽을 수 없어요.",
     "busy": "지금 사진을 처리하는 요청이 많아요. 잠시 후 다시 해 주세요.",

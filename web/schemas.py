@@ -124,17 +124,41 @@ class TextEdit(BaseModel):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=TEXT_PATTERN)]
 
 
+Password = Annotated[str, _line(min_length=8, max_length=200)]
+
+
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr
-    password: Annotated[str, _line(min_length=8, max_length=200)]
+    password: Password
+
+
+class NewPassword(BaseModel):
+    """A password being set (password change, reset): the same rule as at sign-up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password
+
+
+class PasswordCheck(BaseModel):
+    """The account's password again, before something that cannot be undone (DELETE /users/me)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: Annotated[str, _line(min_length=1, max_length=200)]
 
 
 class EmailBook(BaseModel):
+    """Mail a finished book: to the caller unless `to`, from `sender_name` (optional) with a `note` (optional)."""
+
     model_config = ConfigDict(extra="forbid")
 
     to: EmailStr | None = None
+    # One line (no line breaks: it goes into the From header), shown as "<sender_name> (TalesRunner)".
+    sender_name: Annotated[str, _line(strip_whitespace=True, max_length=100)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT_PATTERN)] | None = None
 
 
 def error_code(exc: ValidationError) -> str:

@@ -31,7 +31,13 @@ def user_or_address() -> str:
 
 def _failed(response) -> bool:
     # Only wrong passwords count towards the login limit: a person who signs in is not guessing.
-    return response.status_code in (400, 401)
+    # 403 is a wrong password where one confirms a deletion (DELETE /api/v1/users/me).
+    return response.status_code in (400, 401, 403)
+
+
+def reset_address() -> str:
+    """Count password-reset mails per address mailed to, so no one's inbox is flooded from many hosts."""
+    return "reset-to:" + request.form.get("email", "").strip().lower()[:254]
 
 
 # endpoint -> [(setting with the limit, shared scope, key, count only failures?)]
@@ -43,6 +49,15 @@ LIMITS: dict[str, list[tuple[str, str, object, bool]]] = {
         ("TALES_RATELIMIT_TOKENS", "tokens", get_remote_address, False),
     ],
     "accounts.create_token": [("TALES_RATELIMIT_TOKENS", "tokens", user_or_address, False)],
+    # Pages and calls that take the account's password once signed in: a stolen session or token
+    # must not guess it at leisure, so they draw on the failed-login allowance.
+    "accounts.change_password": [("TALES_RATELIMIT_LOGIN", "login", get_remote_address, True)],
+    "accounts.delete_my_account": [("TALES_RATELIMIT_LOGIN", "login", get_remote_address, True)],
+    "api.delete_me": [("TALES_RATELIMIT_LOGIN", "login", get_remote_address, True)],
+    "passwords.forgot": [
+        ("TALES_RATELIMIT_RESET", "reset", get_remote_address, False),
+        ("TALES_RATELIMIT_RESET", "reset-to", reset_address, False),
+    ],
     "accounts.signup": [("TALES_RATELIMIT_SIGNUP", "signup", get_remote_address, False)],
     "api.create_user": [("TALES_RATELIMIT_SIGNUP", "signup", get_remote_address, False)],
     "home.new_book": [("TALES_RATELIMIT_BOOKS", "books", user_or_address, False)],

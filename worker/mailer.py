@@ -1,9 +1,12 @@
-"""Mail a finished book over SMTP: the PDF attached when small, else a signed, expiring link."""
+"""Mail over SMTP: a finished book (the PDF attached when small, else a signed, expiring link) and
+password-reset links."""
 from __future__ import annotations
 
 import smtplib
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 
 from shared.config import Settings
@@ -20,20 +23,41 @@ class Outgoing:
     epub_path: Path | None = None  # the read-along e-book, attached beside the PDF when both fit
     epub_bytes: int = 0
     filename: str = "book"  # the attachments' name, without the extension
+    sender_name: str | None = None  # shown as "<sender> (TalesRunner)" in From
+    note: str | None = None  # the sender's own words, above the book
+
+
+def one_line(text: str) -> str:
+    """Text fit for a header's display name: no line breaks or other control characters, spaces collapsed.
+
+    The web tier refuses such names already; this keeps a row written some other way from
+    adding headers.
+    """
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def sender(settings: Settings, name: str | None) -> Address | str:
+    """The From header: SMTP_FROM, with "<name> (TalesRunner)" as its display name when a name is given."""
+    name = one_line(name or "")
+    if not name:
+        return settings.SMTP_FROM
+    # The header registry quotes the parentheses and encodes Korean (RFC 2047).
+    return Address(display_name=f"{name} (TalesRunner)", addr_spec=parseaddr(settings.SMTP_FROM)[1])
 
 
 def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
     """The email for one finished book."""
     message = EmailMessage()
     message["Message-ID"] = mail.message_id
-    message["From"] = settings.SMTP_FROM
+    message["From"] = sender(settings, mail.sender_name)
     message["To"] = mail.to
     message["Subject"] = f"[TalesRunner] 그림책이 완성되었어요: {mail.title}"
+    note = f"{mail.note.strip()}\n\n―――\n\n" if mail.note and mail.note.strip() else ""
     # Without a public address there is no link to send, so even a large PDF goes attached.
     if mail.pdf_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES or not mail.link:
         with_epub = mail.epub_path is not None and mail.pdf_bytes + mail.epub_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES
         extra = " 전자책(EPUB)도 함께 넣었어요. 휴대폰이나 태블릿의 책 앱에서 열어 보세요." if with_epub else ""
-        message.set_content(f"'{mail.title}' 그림책을 첨부했어요.{extra}\n\nTalesRunner")
+        message.set_content(f"{note}'{mail.title}' 그림책을 첨부했어요.{extra}\n\nTalesRunner")
         message.add_attachment(
             mail.pdf_path.read_bytes(), maintype="application", subtype="pdf", filename=f"{mail.filename}.pdf"
         )
@@ -43,10 +67,25 @@ def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
             )
     else:
         message.set_content(
-            f"'{mail.title}' 그림책이 완성되었어요. 아래 링크에서 내려받을 수 있어요 "
+            f"{note}'{mail.title}' 그림책이 완성되었어요. 아래 링크에서 내려받을 수 있어요 "
             f"({_days(settings.TALES_LINK_MAX_AGE_S)} 동안 유효):\n\n"
             f"{mail.link}\n\nTalesRunner"
         )
+    return message
+
+
+def build_reset_message(settings: Settings, to: str, link: str) -> EmailMessage:
+    """The email with a link to choose a new password."""
+    message = EmailMessage()
+    message["From"] = settings.SMTP_FROM
+    message["To"] = to
+    message["Subject"] = "[TalesRunner] 비밀번호를 다시 정해 주세요"
+    message.set_content(
+        "TalesRunner 비밀번호를 다시 정하는 링크예요. 아래 링크를 열어 새 비밀번호를 정해 주세요 "
+        f"({_days(settings.TALES_RESET_MAX_AGE_S)} 동안, 한 번만 쓸 수 있어요):\n\n"
+        f"{link}\n\n"
+        "비밀번호를 바꾸려고 한 적이 없다면 이 메일은 지우셔도 돼요. 비밀번호는 그대로예요.\n\nTalesRunner"
+    )
     return message
 
 
@@ -63,7 +102,9 @@ def send(settings: Settings, message: EmailMessage) -> None:
 
 
 def _days(seconds: int) -> str:
-    return f"{seconds // 86400}일" if seconds >= 86400 else f"{max(seconds // 3600, 1)}시간"
+    if seconds >= 86400:
+        return f"{seconds // 86400}일"
+    return f"{seconds // 3600}시간" if seconds >= 3600 else f"{max(seconds // 60, 1)}분"
 
 
 def is_permanent(exc: Exception) -> bool:

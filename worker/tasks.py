@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from celery import Task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -21,8 +22,8 @@ from shared.config import get_settings
 from shared.db import session_factory
 from shared.jobs import TaskName, enqueue_after_commit, send_now
 from shared.lifecycle import claim_email, email_retries, finish_email, release, stage_retries
-from shared.links import book_link
-from shared.models import EmailRequest
+from shared.links import book_link, reset_link, sign_reset
+from shared.models import EmailRequest, User
 from shared.status import EmailStatus, Stage
 from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES
@@ -239,6 +240,7 @@ def send_email(self: Task, request_id: str) -> None:
         epub_name, epub_bytes = book.epub_name, book.epub_bytes or 0
         message_id = request.message_id
         attempts = request.attempts
+        sender_name, note = request.sender_name, request.note
     retries = email_retries(ctx.settings)
     try:
         with ExitStack() as files:
@@ -246,7 +248,8 @@ def send_email(self: Task, request_id: str) -> None:
             fits = epub_name and pdf_bytes + epub_bytes <= ctx.settings.TALES_EMAIL_ATTACH_MAX_BYTES
             epub_path = files.enter_context(ctx.storage.local_copy(epub_name)) if fits else None
             outgoing = mailer.Outgoing(message_id=message_id, to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes,
-                                       link=link, epub_path=epub_path, epub_bytes=epub_bytes, filename=filename)
+                                       link=link, epub_path=epub_path, epub_bytes=epub_bytes, filename=filename,
+                                       sender_name=sender_name, note=note)
             message = mailer.build_message(ctx.settings, outgoing)
         mailer.send(ctx.settings, message)
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:
@@ -262,3 +265,31 @@ def send_email(self: Task, request_id: str) -> None:
         return
     with ctx.sessions.begin() as session:
         finish_email(session.get(EmailRequest, int(request_id)), EmailStatus.SENT)
+
+
+@celery.task(bind=True, name=TaskName.PASSWORD_RESET.value)
+def send_password_reset(self: Task, email: str, base_url: str) -> None:
+    """Mail a password-reset link to the account with this address, if there is one.
+
+    The web tier sends this message for every address asked about and answers the same page, so
+    neither its answer nor its timing tells whether an account exists; only here is it looked up.
+    """
+    ctx = context()
+    with ctx.sessions.begin() as session:
+        user = session.scalar(select(User).where(User.email == email.lower()))
+        if user is None:
+            return
+        # Bound to the password hash: the link dies once the password changes (single use).
+        link = reset_link(base_url, sign_reset(ctx.settings, user.id, user.password_hash))
+    message = mailer.build_reset_message(ctx.settings, email, link)
+    retries = email_retries(ctx.settings)
+    try:
+        mailer.send(ctx.settings, message)
+    except RuntimeError:
+        log.error("password reset asked for, but SMTP_HOST is not set: no mail sent")
+    except (smtplib.SMTPException, OSError) as exc:
+        if mailer.is_permanent(exc) or not retries.may_retry(self.request.retries):
+            log.warning("password-reset mail not sent: %s: %s", type(exc).__name__, exc)
+            TASK_FAILURES.labels(short_name(self.name)).inc()
+            return
+        raise self.retry(exc=exc, countdown=retries.delay(self.request.retries), max_retries=retries.max_retries) from exc

@@ -56,7 +56,8 @@ def book_json(book: Book, detail: bool = True) -> dict:
             for scene in book.scenes
         ]
         data["emails"] = [
-            {"to": e.to_address, "status": e.status.value, "attempts": e.attempts, "error": e.last_error}
+            {"to": e.to_address, "sender_name": e.sender_name, "note": e.note, "status": e.status.value,
+             "attempts": e.attempts, "error": e.last_error}
             for e in book.emails
         ]
     return data
@@ -149,10 +150,10 @@ def retry(book_id: str):
 @api.post("/books/<book_id>/email")
 @token_required
 def email(book_id: str):
-    """Mail the finished book to the caller or to `to`."""
+    """Mail the finished book to the caller or to `to`, from `sender_name` with `note` (both optional)."""
     book = service.owned_book(current_user(), book_id)
     body = EmailBook.model_validate(json_body(optional=True))
-    service.request_email(book, str(body.to or current_user().email))
+    service.request_email(book, str(body.to or current_user().email), body.sender_name, body.note)
     return jsonify(book_json(book)), 202
 
 

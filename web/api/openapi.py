@@ -6,7 +6,7 @@ from flask import jsonify
 from shared.status import BookStatus
 from shared.vocabulary import AGE_BANDS
 from web.api.blueprint import api
-from web.schemas import BookRequest, BookUpdate, Credentials, EmailBook, ScenesUpdate, TextEdit
+from web.schemas import BookRequest, BookUpdate, Credentials, EmailBook, PasswordCheck, ScenesUpdate, TextEdit
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _BOOK = {"$ref": "#/components/schemas/Book"}
@@ -17,6 +17,7 @@ _BOOK = {"$ref": "#/components/schemas/Book"}
 ERRORS = {
     "400": "the input is refused; `error.field` names the part",
     "401": "sign in: send `Authorization: Bearer <token>` (POST /tokens); the token is unknown or revoked",
+    "403": "the password given is not this account's",
     "404": "no such book (someone else's book is not found either)",
     "409": "the book's state does not allow it now",
     "413": "the body, a text field or the photos are over their limits",
@@ -63,7 +64,7 @@ def _id_param(*extra: str) -> list[dict]:
 def build_spec() -> dict:
     """The OpenAPI 3.1 document."""
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-               for model in (Credentials, BookRequest, BookUpdate, ScenesUpdate, TextEdit, EmailBook)}
+               for model in (Credentials, PasswordCheck, BookRequest, BookUpdate, ScenesUpdate, TextEdit, EmailBook)}
     for model_schema in list(schemas.values()):
         schemas.update(model_schema.pop("$defs", {}))
     schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
@@ -80,6 +81,8 @@ def build_spec() -> dict:
     scene = book + "/scenes/{index}"
     paths = {
         "/users": {"post": _op("Sign up", "201", "Credentials", auth=False, ok_schema={"type": "object"})},
+        "/users/me": {"delete": _op("Delete my account with every book, photo and PDF (needs my password)", "204",
+                                    "PasswordCheck", ok_schema=None, errors=("400", "401", "403", "413", "429", "503"))},
         "/tokens": {"post": _op("Get a bearer token", "201", "Credentials", auth=False, ok_schema={"type": "object"},
                                 errors=("400", "401", "413", "429", "503"))},
         "/books": {

@@ -1,13 +1,14 @@
-"""Users and API tokens."""
+"""Users and API tokens; deleting my account."""
 from __future__ import annotations
 
 from flask import jsonify, request
 
+from web.accounts_service import delete_account
 from web.api.blueprint import api
-from web.auth import find_user, issue_token, register
+from web.auth import current_user, find_user, issue_token, log_out, password_matches, register, token_required
 from web.db import current_settings, get_session
 from web.errors import ApiError
-from web.schemas import Credentials, JsonRefused, parse_json
+from web.schemas import Credentials, JsonRefused, PasswordCheck, parse_json
 
 
 def json_body(optional: bool = False) -> dict:
@@ -46,3 +47,16 @@ def create_token():
     token = issue_token(user)
     get_session().commit()
     return jsonify(token=token, token_type="Bearer"), 201
+
+
+@api.delete("/users/me")
+@token_required
+def delete_me():
+    """Delete my account, every book with its photos and PDFs, my tokens and sessions; needs my password."""
+    body = PasswordCheck.model_validate(json_body())
+    user = current_user()
+    if not password_matches(user, body.password):
+        raise ApiError(403, "wrong_password", "the password is not this account's; nothing was deleted", "password")
+    delete_account(user)
+    log_out()  # a browser's own script may call this with the session cookie
+    return "", 204

@@ -1,4 +1,5 @@
-"""Pages for accounts: sign up, log in, log out, and personal API tokens on the settings page."""
+"""Pages for accounts: sign up, log in, log out; on the settings page, API tokens, the password and
+deleting the account."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -8,10 +9,21 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from shared.models import ApiToken
-from web.auth import current_user, find_user, issue_token, log_in, log_out, login_required, register
+from web.accounts_service import delete_account
+from web.auth import (
+    current_user,
+    find_user,
+    issue_token,
+    log_in,
+    log_out,
+    login_required,
+    password_matches,
+    register,
+    set_password,
+)
 from web.db import get_session
 from web.errors import ApiError, korean
-from web.schemas import Credentials
+from web.schemas import Credentials, NewPassword
 
 bp = Blueprint("accounts", __name__)
 
@@ -87,13 +99,26 @@ def logout():
     return redirect(url_for("accounts.login"))
 
 
-def _tokens_page(new_token: str | None = None):
+def _tokens_page(new_token: str | None = None, errors: dict[str, str] | None = None):
     tokens = get_session().scalars(
         select(ApiToken).where(ApiToken.user_id == current_user().id).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
     ).all()
-    response = render_template("accounts/settings.html", tokens=tokens, new_token=new_token)
-    # The page may show a token in the clear: keep it out of every cache.
-    return response, 200, {"Cache-Control": "no-store"}
+    response = render_template("accounts/settings.html", tokens=tokens, new_token=new_token, errors=errors or {})
+    # The page may show a token in the clear: keep it out of every cache. 400 when a form was refused
+    # (the login rate limit counts those: a stolen session must not guess the password at leisure).
+    return response, 400 if errors else 200, {"Cache-Control": "no-store"}
+
+
+def new_password_errors(prefix: str = "") -> dict[str, str]:
+    """What is wrong with the posted `password` and `password_confirm`, by field (with `prefix`)."""
+    password = request.form.get("password", "")
+    try:
+        NewPassword(password=password)
+    except ValidationError:
+        return {prefix + "password": FIELD_MESSAGES["password"]}
+    if password != request.form.get("password_confirm"):
+        return {prefix + "password_confirm": "두 비밀번호가 같지 않아요."}
+    return {}
 
 
 @bp.get("/settings")
@@ -125,3 +150,32 @@ def revoke_token(token_id: int):
     db.commit()
     flash(f"토큰 ‘{token.name}’({token.prefix}…)을 지웠어요.", "info")
     return redirect(url_for("accounts.settings_page"))
+
+
+@bp.post("/settings/password")
+@login_required
+def change_password():
+    """Change my password; my other browsers are signed out, this one stays."""
+    user = current_user()
+    if not password_matches(user, request.form.get("current_password", "")):
+        return _tokens_page(errors={"current_password": "지금 비밀번호가 맞지 않아요."})
+    errors = new_password_errors()
+    if errors:
+        return _tokens_page(errors=errors)
+    set_password(user, request.form["password"], keep_this_session=True)
+    get_session().commit()
+    flash("비밀번호를 바꿨어요. 다른 기기에서는 로그아웃했어요.", "success")
+    return redirect(url_for("accounts.settings_page"), code=303)
+
+
+@bp.post("/settings/delete")
+@login_required
+def delete_my_account():
+    """Delete my account with every book, photo and PDF, then sign out."""
+    user = current_user()
+    if not password_matches(user, request.form.get("delete_password", "")):
+        return _tokens_page(errors={"delete_password": "비밀번호가 맞지 않아요. 계정을 지우지 않았어요."})
+    delete_account(user)
+    log_out()
+    flash("계정과 모든 그림책, 사진을 지웠어요. 그동안 TalesRunner를 써 주셔서 고마워요.", "info")
+    return redirect(url_for("accounts.login"), code=303)

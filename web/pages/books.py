@@ -133,6 +133,13 @@ def retry(book_id: str):
     return _back(book, "다시 시작했어요.")
 
 
+EMAIL_MESSAGES = {
+    "to": "받는 사람의 이메일 주소를 확인해 주세요.",
+    "sender_name": "보내는 사람 이름은 줄바꿈이나 특수 문자 없이 100자까지 적어 주세요.",
+    "note": "함께 보낼 말은 500자까지, 특수 문자 없이 적어 주세요.",
+}
+
+
 @bp.post("/email")
 @login_required
 def email(book_id: str):
@@ -140,10 +147,12 @@ def email(book_id: str):
     book = _mine(book_id)
     to = current_user().email if request.form.get("recipient", "me") == "me" else request.form.get("to", "").strip()
     try:
-        address = str(EmailBook(to=to).to)
-    except ValidationError:
-        return _back(book, "받는 사람의 이메일 주소를 확인해 주세요.", "error", "email-form")
-    service.request_email(book, address)
+        mail = EmailBook(to=to, sender_name=request.form.get("sender_name") or None, note=request.form.get("note") or None)
+    except ValidationError as exc:
+        field = str(exc.errors()[0].get("loc", ("to",))[0])
+        return _back(book, EMAIL_MESSAGES.get(field, EMAIL_MESSAGES["to"]), "error", "email-form")
+    address = str(mail.to)
+    service.request_email(book, address, mail.sender_name, mail.note)
     return _back(book, f"{address} 주소로 그림책을 보내고 있어요.", anchor="email-form")
 
 

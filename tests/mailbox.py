@@ -1,0 +1,50 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives and can be told to refuse."""
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiosmtpd.controller import Controller
+
+from talesrunner.processes import free_port
+
+
+class Mailbox:
+    """An SMTP server's handler that keeps what it receives and can be told to refuse."""
+
+    def __init__(self):
+        self.port = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.fail_next = 0  # answer DATA with 451 (try later) this many times
+        self.refuse: set[str] = set()  # answer RCPT with 550 (no such user) for these
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return "451 4.3.0 mailbox busy, try again later"
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    """A Mailbox served on a free loopback port for as long as the block runs."""
+    handler = Mailbox()
+    handler.port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
+    controller.start()
+    try:
+        yield handler
+    finally:
+        controller.stop()

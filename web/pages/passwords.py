@@ -1,0 +1,92 @@
+"""Pages for a forgotten password: ask for a link by email, then choose a new password with it."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
+from shared.jobs import TaskName
+from shared.links import LinkExpired, LinkInvalid, read_reset_token, reset_matches
+from shared.models import User
+from web.auth import set_password
+from web.books_service import enqueue
+from web.db import current_settings, get_session
+from web.pages.accounts import FIELD_MESSAGES, new_password_errors
+
+bp = Blueprint("passwords", __name__, url_prefix="/password")
+log = logging.getLogger(__name__)
+
+_EMAIL = TypeAdapter(EmailStr)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _base_url() -> str:
+    """Where the link in the mail points: TALES_PUBLIC_URL, else the address this request came to.
+
+    The request's Host is the client's to choose, so a deployment reached from outside sets
+    TALES_PUBLIC_URL (or Flask's TRUSTED_HOSTS): otherwise a stranger could ask for a parent's
+    reset mail with a link to their own host.
+    """
+    return current_settings().TALES_PUBLIC_URL or request.url_root
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot():
+    """Ask for a password-reset link; the answer is the same whether or not the account exists."""
+    if not current_settings().SMTP_HOST:
+        log.warning("password reset page opened, but SMTP_HOST is not set: no mail can be sent")
+        return render_template("accounts/forgot.html", errors={}, sent=None, no_mail=True), 200
+    if request.method == "GET":
+        return render_template("accounts/forgot.html", errors={}, sent=None, no_mail=False)
+    try:
+        email = _EMAIL.validate_python(request.form.get("email", "").strip()).lower()
+    except ValidationError:
+        return render_template("accounts/forgot.html", errors={"email": FIELD_MESSAGES["email"]}, sent=None, no_mail=False), 400
+    # Sent through a worker rather than from here (the web tier has no SMTP of its own and never
+    # imports `worker`): the message goes for every address and the worker looks the account up,
+    # so the answer, and how long it takes, is the same for an address with no account.
+    enqueue(TaskName.PASSWORD_RESET, email, _base_url())
+    get_session().commit()
+    return render_template("accounts/forgot.html", errors={}, sent=email, no_mail=False,
+                           reset_hours=_duration(current_settings().TALES_RESET_MAX_AGE_S))
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 3600:
+        return f"{seconds // 3600}시간" + (f" {seconds % 3600 // 60}분" if seconds % 3600 >= 60 else "")
+    return f"{max(seconds // 60, 1)}분"
+
+
+def _user_for(token: str) -> tuple[User | None, str | None]:
+    """The user a reset link is for, or None with what to tell the visitor."""
+    settings = current_settings()
+    try:
+        user_id, stamp = read_reset_token(settings, token)
+    except LinkExpired:
+        return None, "expired"
+    except LinkInvalid:
+        return None, "invalid"
+    user = get_session().get(User, user_id)
+    if user is None or not reset_matches(stamp, user.password_hash):
+        # Used already (the password changed since it was sent), or the account is gone.
+        return None, "invalid"
+    return user, None
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    """Choose a new password with the link from the mail; every login session of the account ends."""
+    user, problem = _user_for(token)
+    if user is None:
+        return render_template("accounts/reset.html", problem=problem, errors={}), (410 if problem == "expired" else 404), NO_STORE
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        errors = new_password_errors()
+        if not errors:
+            set_password(user, request.form["password"], keep_this_session=False)
+            get_session().commit()
+            session.clear()
+            flash("비밀번호를 새로 정했어요. 새 비밀번호로 로그인해 주세요.", "success")
+            return redirect(url_for("accounts.login"), code=303)
+    return render_template("accounts/reset.html", problem=None, errors=errors, email=user.email), (400 if errors else 200), NO_STORE
