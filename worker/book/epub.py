@@ -547,7 +547,7 @@ body.cover { background: #fdf4e3; }
 {% if doc.image_box %}
 <img class="photo" src="{{ doc.image }}" alt="{{ doc.scene }}번째 장면 사진" style="left: {{ doc.image_box[0] }}px; top: {{ doc.image_box[1] }}px; width: {{ doc.image_box[2] }}px; height: {{ doc.image_box[3] }}px;"/>
 {% endif %}
-<p class="story" style="top: {{ doc.text_top }}px; font-size: {{ doc.body_size }}px;">
+<p class="story" id="story" style="top: {{ doc.text_top }}px; font-size: {{ doc.body_size }}px;">
 {%- for piece in doc.pieces %}{% if not loop.first %}{{ piece.sep|html }}{% endif %}<span id="{{ piece.id }}">{{ piece.text|html }}</span>{% endfor -%}
 </p>
 </div>
@@ -557,7 +557,7 @@ body.cover { background: #fdf4e3; }
     "overlay.smil": """<?xml version="1.0" encoding="UTF-8"?>
 <smil xmlns="http://www.w3.org/ns/SMIL" xmlns:epub="http://www.idpf.org/2007/ops" version="3.0">
   <body>
-    <seq id="seq-{{ doc.name }}" epub:textref="{{ doc.name }}.xhtml">
+    <seq id="seq-{{ doc.name }}" epub:textref="{{ doc.name }}.xhtml#story">
 {% for piece, clip in doc.clips %}
       <par id="par-{{ piece.id }}">
         <text src="{{ doc.name }}.xhtml#{{ piece.id }}"/>
