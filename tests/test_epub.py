@@ -5,6 +5,7 @@ Each book is built once per module; EPUBCheck is Java (a few seconds a run), so 
 from __future__ import annotations
 
 import array
+import io
 import json
 import math
 import re
@@ -160,6 +161,7 @@ def hostile_pages(work: Path, photos: list[Path]) -> list[EpubPage]:
         EpubPage(1, photos[0], HOSTILE),
         narrated(2, photos[1], long_text, work / "long.mp3", 30.0),
         narrated(3, photos[2], f"처음이에요. {GIANT_WORD}. 끝이에요.", work / "giant.mp3", 9.0),
+        EpubPage(4, photos[1], "\x00\x01\x1f\x7f\ufffe"),  # nothing printable left: the photo alone
     ]
 
 
@@ -344,6 +346,8 @@ def test_hostile_text_is_escaped_kept_whole_and_the_book_still_passes_epubcheck(
         assert "".join(page_text(hostile_book, scene).split()) == "".join(hostile_pages[scene - 1].text.split())
     assert len([h for h in spine(hostile_book) if h.startswith("page-2")]) >= 4
     assert len([h for h in spine(hostile_book) if h.startswith("page-3")]) >= 2
+    assert spine(hostile_book)[-1] == "page-4.xhtml" and spans(hostile_book, "page-4.xhtml") == {}
+    assert xml(hostile_book, "page-4.xhtml").find(".//x:img", NS) is not None
 
 
 def test_a_long_narrated_page_has_one_overlay_per_page_covering_all_its_audio(hostile_book: Path):
@@ -375,7 +379,7 @@ def test_the_cover_and_the_page_order_follow_the_spec(plain_book: Path, photos: 
     assert cover.find(".//x:img", NS).get("src") == "images/page-1.jpg"
     assert read(plain_book, "images/page-1.jpg") == photos[0].read_bytes()  # used as given
     assert read(plain_book, "images/page-2.png") == photos[1].read_bytes()
-    with Image.open(__import__("io").BytesIO(read(plain_book, "images/page-3.jpg"))) as converted:
+    with Image.open(io.BytesIO(read(plain_book, "images/page-3.jpg"))) as converted:
         assert converted.format == "JPEG" and converted.size == (700, 700)
     for n, text in enumerate(TEXTS, start=1):
         page = xml(plain_book, f"page-{n}.xhtml")
@@ -420,7 +424,7 @@ def test_the_embedded_font_is_the_pdf_font_cut_to_the_books_letters(plain_book: 
 
     regular, _ = fonts.resolve_fonts(None)
     full = TTFont(str(regular), fontNumber=0)
-    embedded = TTFont(__import__("io").BytesIO(read(plain_book, "fonts/book-regular.ttf")))
+    embedded = TTFont(io.BytesIO(read(plain_book, "fonts/book-regular.ttf")))
     assert embedded["name"].getDebugName(1) == full["name"].getDebugName(1)
     mapped = set(embedded.getBestCmap())
     assert {ord(ch) for ch in "".join(TEXTS) if not ch.isspace()} <= mapped
