@@ -364,14 +364,12 @@ def _lay_out(scene: int, pieces: list[_Piece], measure: _Measure) -> list[_Doc]:
 def _split(piece: _Piece, fits: Callable[[_Piece], bool]) -> tuple[_Piece, _Piece]:
     """The longest head of `piece` that fits, cut between words (between characters for one huge word)."""
     words = re.split(r"(\s+)", piece.text)
-    count = _longest(len(words), lambda n: fits(replace(piece, text="".join(words[:n]).rstrip())))
-    if count > 1:
+    count = _longest(len(words) - 1, lambda n: fits(replace(piece, text="".join(words[:n]).rstrip())))
+    if count:
         head, tail = "".join(words[:count]).rstrip(), "".join(words[count:]).lstrip()
-    else:
-        chars = _longest(len(piece.text) - 1, lambda n: fits(replace(piece, text=piece.text[:n])))
-        head, tail = piece.text[: max(chars, 1)], piece.text[max(chars, 1):]
-        tail_space = len(tail) - len(tail.lstrip())
-        head, tail = head.rstrip(), tail[tail_space:]
+    else:  # not even the first word fits: cut it between letters (at least one goes on this page)
+        chars = max(1, _longest(len(piece.text) - 1, lambda n: fits(replace(piece, text=piece.text[:n]))))
+        head, tail = piece.text[:chars].rstrip(), piece.text[chars:].lstrip()
     head_clip = tail_clip = None
     if piece.clip:
         start, end = piece.clip
@@ -386,8 +384,8 @@ def _split(piece: _Piece, fits: Callable[[_Piece], bool]) -> tuple[_Piece, _Piec
 
 
 def _longest(upper: int, ok: Callable[[int], bool]) -> int:
-    """The largest n in 1..upper with ok(n) (ok is monotone); 1 when none."""
-    low, high = 1, max(1, upper)
+    """The largest n in 0..upper with ok(n), for ok true up to some n and false after; 0 when none."""
+    low, high = 0, max(0, upper)
     while low < high:
         mid = (low + high + 1) // 2
         if ok(mid):
