@@ -39,7 +39,7 @@ import unicodedata
 import uuid
 import zipfile
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -51,7 +51,7 @@ from PIL import Image, ImageOps
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Paragraph
 
-from shared.audio import PageAudio
+from shared.audio import PageAudio, SentenceTiming
 from shared.vocabulary import default_title
 from worker.book import fonts as book_fonts
 from worker.book import pdf
@@ -168,68 +168,85 @@ class _Image:
 def build_epub(spec: EpubSpec, out: Path, font_path: str | None = None) -> None:
     """Write the book as a fixed-layout EPUB 3 to `out` (atomically), with media overlays for narrated pages."""
     registered = book_fonts.register_fonts(font_path)
-    title = clean_text(" ".join(spec.title.split())) or clean_text(default_title(spec.protagonist.strip()))
-    protagonist = clean_text(spec.protagonist)
-    modified = (spec.modified or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     measure = _Measure(registered.regular)
-    files: dict[str, bytes] = {}
-    images: list[_Image] = []
-    docs: list[_Doc] = []
-    audio_files: dict[str, bytes] = {}
-    for page in spec.pages:
-        image = _image(page.image_path, f"images/page-{page.index}")
-        images.append(image)
-        audio = _usable_audio(page)
-        text = clean_text(page.text)
-        pieces = _align(text, audio.sentences if audio else (), page.index, audio.duration if audio else 0.0)
-        scene_docs = _lay_out(page.index, pieces, measure)
-        scene_docs[0].image, scene_docs[0].image_box = image.href, _fit_box(image.size, MARGIN, PHOTO_TOP, TEXT_WIDTH, PHOTO_HEIGHT)
-        if audio and any(doc.clips for doc in scene_docs):
-            href = f"audio/page-{page.index}.{AUDIO_TYPES[audio.media_type]}"
-            audio_files[href] = Path(page.audio_path).read_bytes()  # type: ignore[arg-type]
-            for doc in scene_docs:
-                doc.audio_href = href
-        docs.extend(scene_docs)
-
-    cover_image = None
+    title = clean_text(" ".join(spec.title.split())) or clean_text(default_title(spec.protagonist.strip()))
+    scenes = [_scene(page, measure) for page in spec.pages]
+    images = [scene.image for scene in scenes]
+    cover_image = images[0] if images else None
     if spec.cover_image is not None:
         cover_image = _image(spec.cover_image, "images/cover")
         images.insert(0, cover_image)
-    elif images:
-        cover_image = images[0]
-    cover = _cover_layout(title, cover_image, measure)
+    docs = [doc for scene in scenes for doc in scene.docs]
+    audio = dict(scene.audio for scene in scenes if scene.audio)
+    book = _book_metadata(spec, title, narrated=any(doc.clips for doc in docs))
 
-    env = _templates()
-    overlays = [doc for doc in docs if doc.clips]
-    book = {
-        "title": title, "protagonist": protagonist, "author": clean_text(spec.author) or "TalesRunner",
-        "made_on": spec.made_on, "made_on_text": f"{spec.made_on.year}년 {spec.made_on.month}월 {spec.made_on.day}일",
+    files = _render(book, _cover_layout(title, cover_image, measure), docs, images, cover_image, sorted(audio))
+    letters = [title, book["protagonist"], book["made_on_text"], _INTERFACE_WORDS, *(p.text for d in docs for p in d.pieces)]
+    files["OEBPS/fonts/book-regular.ttf"], files["OEBPS/fonts/book-bold.ttf"] = _font_subsets(registered, letters)
+    files.update({f"OEBPS/{image.href}": image.data for image in images})
+    files.update({f"OEBPS/{href}": data for href, data in audio.items()})
+    _write_zip(files, Path(out), book["modified_at"])
+
+
+# The words the book itself adds (alt texts, the contents), so the font subset has their letters.
+_INTERFACE_WORDS = "번째 장면 사진 표지 차례 쪽 이야기 년 월 일"
+
+
+@dataclass
+class _Scene:
+    image: _Image
+    docs: list[_Doc]
+    audio: tuple[str, bytes] | None  # (href in the book, the MP3) when the scene has an overlay
+
+
+def _scene(page: EpubPage, measure: _Measure) -> _Scene:
+    """A scene's photo, its page (and continuation pages) with the text cut into spans, and its audio."""
+    image = _image(page.image_path, f"images/page-{page.index}")
+    audio = _usable_audio(page)
+    pieces = _align(clean_text(page.text), audio.sentences if audio else (), page.index, audio.duration if audio else 0.0)
+    docs = _lay_out(page.index, pieces, measure)
+    docs[0].image, docs[0].image_box = image.href, _fit_box(image.size, MARGIN, PHOTO_TOP, TEXT_WIDTH, PHOTO_HEIGHT)
+    if audio is None or not any(doc.clips for doc in docs):
+        return _Scene(image, docs, None)
+    href = f"audio/page-{page.index}.{AUDIO_TYPES[audio.media_type]}"
+    for doc in docs:
+        doc.audio_href = href
+    return _Scene(image, docs, (href, Path(page.audio_path).read_bytes()))  # type: ignore[arg-type]
+
+
+def _book_metadata(spec: EpubSpec, title: str, narrated: bool) -> dict:
+    modified = (spec.modified or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    made_on = spec.made_on
+    return {
+        "title": title, "protagonist": clean_text(spec.protagonist), "author": clean_text(spec.author) or "TalesRunner",
+        "made_on": made_on, "made_on_text": f"{made_on.year}년 {made_on.month}월 {made_on.day}일",
         "identifier": f"urn:uuid:{uuid.uuid5(BOOK_NAMESPACE, str(spec.book_id))}",
-        "modified": modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "narrator": clean_text(spec.narrator_label or "") if overlays else "",
+        "modified": modified.strftime("%Y-%m-%dT%H:%M:%SZ"), "modified_at": modified,
+        "narrator": clean_text(spec.narrator_label or "") if narrated else "",
         "width": WIDTH, "height": HEIGHT, "active_class": ACTIVE_CLASS,
     }
-    files["META-INF/container.xml"] = env.get_template("container.xml").render().encode()
-    files["OEBPS/style.css"] = env.get_template("style.css").render(book=book).encode()
-    files["OEBPS/cover.xhtml"] = env.get_template("cover.xhtml").render(book=book, cover=cover).encode()
+
+
+def _render(book: dict, cover: _Cover, docs: list[_Doc], images: list[_Image], cover_image: _Image | None,
+            audio: list[str]) -> dict[str, bytes]:
+    """The text files of the book, by their names in the zip."""
+    env = _templates()
+    overlays = [doc for doc in docs if doc.clips]
+    files = {
+        "META-INF/container.xml": env.get_template("container.xml").render(),
+        "OEBPS/style.css": env.get_template("style.css").render(book=book),
+        "OEBPS/cover.xhtml": env.get_template("cover.xhtml").render(book=book, cover=cover),
+        "OEBPS/nav.xhtml": env.get_template("nav.xhtml").render(book=book, scenes=[doc for doc in docs if doc.image]),
+    }
     for doc in docs:
-        files[f"OEBPS/{doc.name}.xhtml"] = env.get_template("page.xhtml").render(book=book, doc=doc).encode()
-        if doc.clips:
-            files[f"OEBPS/{doc.name}.smil"] = env.get_template("overlay.smil").render(doc=doc, clock=_clock).encode()
-    scenes = [doc for doc in docs if doc.image]
-    files["OEBPS/nav.xhtml"] = env.get_template("nav.xhtml").render(book=book, scenes=scenes).encode()
-    regular, bold = _font_subsets(registered, [title, protagonist, book["made_on_text"], *(p.text for d in docs for p in d.pieces)])
-    files["OEBPS/fonts/book-regular.ttf"], files["OEBPS/fonts/book-bold.ttf"] = regular, bold
-    for image in images:
-        files[f"OEBPS/{image.href}"] = image.data
-    for href, data in audio_files.items():
-        files[f"OEBPS/{href}"] = data
-    total = sum(_ms(doc.duration) for doc in overlays) / 1000
+        files[f"OEBPS/{doc.name}.xhtml"] = env.get_template("page.xhtml").render(book=book, doc=doc)
+    for doc in overlays:
+        files[f"OEBPS/{doc.name}.smil"] = env.get_template("overlay.smil").render(doc=doc, clock=_clock)
     files["OEBPS/package.opf"] = env.get_template("package.opf").render(
-        book=book, docs=docs, images=images, cover_image=cover_image, audio=sorted(audio_files),
-        overlays=overlays, total=total, clock=_clock,
-    ).encode()
-    _write_zip(files, Path(out), modified)
+        book=book, docs=docs, images=images, cover_image=cover_image, audio=audio, overlays=overlays,
+        total=sum(_ms(doc.duration) for doc in overlays) / 1000, clock=_clock,
+    )
+    return {name: text.encode() for name, text in files.items()}
 
 
 def _usable_audio(page: EpubPage) -> PageAudio | None:
@@ -241,7 +258,7 @@ def _usable_audio(page: EpubPage) -> PageAudio | None:
     return page.audio
 
 
-def _align(text: str, timings: Iterable, scene: int, duration: float) -> list[_Piece]:
+def _align(text: str, timings: Iterable[SentenceTiming], scene: int, duration: float) -> list[_Piece]:
     """The page text cut into spans: by the timings' texts where they match it, the rest without audio."""
     where = [i for i, ch in enumerate(text) if not ch.isspace()]
     compact = "".join(text[i] for i in where)
@@ -344,17 +361,15 @@ def _lay_out(scene: int, pieces: list[_Piece], measure: _Measure) -> list[_Doc]:
     return docs
 
 
-def _split(piece: _Piece, fits) -> tuple[_Piece, _Piece]:
+def _split(piece: _Piece, fits: Callable[[_Piece], bool]) -> tuple[_Piece, _Piece]:
     """The longest head of `piece` that fits, cut between words (between characters for one huge word)."""
     words = re.split(r"(\s+)", piece.text)
-    count = _longest(len(words), lambda n: fits(replace(piece, text="".join(words[:n]).rstrip())))
-    if count > 1:
+    count = _longest(len(words) - 1, lambda n: fits(replace(piece, text="".join(words[:n]).rstrip())))
+    if count:
         head, tail = "".join(words[:count]).rstrip(), "".join(words[count:]).lstrip()
-    else:
-        chars = _longest(len(piece.text) - 1, lambda n: fits(replace(piece, text=piece.text[:n])))
-        head, tail = piece.text[: max(chars, 1)], piece.text[max(chars, 1):]
-        tail_space = len(tail) - len(tail.lstrip())
-        head, tail = head.rstrip(), tail[tail_space:]
+    else:  # not even the first word fits: cut it between letters (at least one goes on this page)
+        chars = max(1, _longest(len(piece.text) - 1, lambda n: fits(replace(piece, text=piece.text[:n]))))
+        head, tail = piece.text[:chars].rstrip(), piece.text[chars:].lstrip()
     head_clip = tail_clip = None
     if piece.clip:
         start, end = piece.clip
@@ -368,9 +383,9 @@ def _split(piece: _Piece, fits) -> tuple[_Piece, _Piece]:
     )
 
 
-def _longest(upper: int, ok) -> int:
-    """The largest n in 1..upper with ok(n) (ok is monotone); 1 when none."""
-    low, high = 1, max(1, upper)
+def _longest(upper: int, ok: Callable[[int], bool]) -> int:
+    """The largest n in 0..upper with ok(n), for ok true up to some n and false after; 0 when none."""
+    low, high = 0, max(0, upper)
     while low < high:
         mid = (low + high + 1) // 2
         if ok(mid):
@@ -547,7 +562,7 @@ body.cover { background: #fdf4e3; }
 {% if doc.image_box %}
 <img class="photo" src="{{ doc.image }}" alt="{{ doc.scene }}번째 장면 사진" style="left: {{ doc.image_box[0] }}px; top: {{ doc.image_box[1] }}px; width: {{ doc.image_box[2] }}px; height: {{ doc.image_box[3] }}px;"/>
 {% endif %}
-<p class="story" style="top: {{ doc.text_top }}px; font-size: {{ doc.body_size }}px;">
+<p class="story" id="story" style="top: {{ doc.text_top }}px; font-size: {{ doc.body_size }}px;">
 {%- for piece in doc.pieces %}{% if not loop.first %}{{ piece.sep|html }}{% endif %}<span id="{{ piece.id }}">{{ piece.text|html }}</span>{% endfor -%}
 </p>
 </div>
@@ -557,7 +572,7 @@ body.cover { background: #fdf4e3; }
     "overlay.smil": """<?xml version="1.0" encoding="UTF-8"?>
 <smil xmlns="http://www.w3.org/ns/SMIL" xmlns:epub="http://www.idpf.org/2007/ops" version="3.0">
   <body>
-    <seq id="seq-{{ doc.name }}" epub:textref="{{ doc.name }}.xhtml">
+    <seq id="seq-{{ doc.name }}" epub:textref="{{ doc.name }}.xhtml#story">
 {% for piece, clip in doc.clips %}
       <par id="par-{{ piece.id }}">
         <text src="{{ doc.name }}.xhtml#{{ piece.id }}"/>
