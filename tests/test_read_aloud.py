@@ -1,0 +1,111 @@
+"""Narrated books through a real worker: audio per page, sentence timings, the e-book, re-narration of one page.
+
+espeak-ng (Debian) is the narrator here: real audio, made offline in well under a second a page.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+
+import pytest
+from PIL import Image
+
+from shared.db import session_factory
+from shared.models import Scene
+from tests.helpers import book_form, sample_form, scene
+from tests.test_epub import epubcheck, problems
+from tests.web_helpers import ApiActions, wait_for
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (scripts/setup.sh installs it)"),
+]
+
+
+@pytest.fixture(scope="module")
+def narrating_worker(worker_with, tmp_path_factory):
+    return worker_with(DATA_DIR=str(tmp_path_factory.mktemp("narrated")), TALES_NARRATOR="espeak")
+
+
+@pytest.fixture
+def narrating_client(db, narrating_worker):
+    from web import create_app
+
+    return create_app(dict(narrating_worker.env)).test_client()
+
+
+def _audio_names(db_url: str, book_id: str) -> dict[int, str | None]:
+    with session_factory(db_url)() as session:
+        return {s.index: s.audio_name for s in session.query(Scene).filter_by(book_id=book_id)}
+
+
+def _epubcheck(data: bytes, tmp_path) -> None:
+    path = tmp_path / "book.epub"
+    path.write_bytes(data)
+    assert problems(epubcheck(path)) == []
+
+
+def test_a_narrated_book_reads_every_page_and_a_re_edit_reads_only_that_page(narrating_client, db, tmp_path):
+    client, headers = narrating_client, ApiActions(narrating_client).user()
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=sample_form())
+    book = wait_for(client, headers, created.json["url"], {"done", "failed"})
+    assert book["status"] == "done", book["error"]
+    assert book["narrator"] and "espeak" in book["narrator"]
+    for page in book["scenes"]:
+        assert page["audio_url"], page
+        sentences = page["sentences"]
+        assert sentences and sentences[0]["start"] == 0
+        assert all(a["end"] <= b["start"] for a, b in zip(sentences, sentences[1:], strict=False))  # in order, no overlap
+        assert abs(sentences[-1]["end"] - page["audio_duration"]) < 0.1  # the timings cover the audio
+        assert "".join(s["text"] for s in sentences).replace(" ", "") == page["text"].replace(" ", "")
+        audio = client.get(page["audio_url"], headers=headers)
+        assert audio.status_code == 200 and audio.mimetype == "audio/mpeg"
+        assert audio.data[:3] == b"ID3" or audio.data[0] == 0xFF  # an MP3 stream
+
+    epub = client.get(book["epub_url"], headers=headers)
+    assert epub.status_code == 200 and epub.mimetype == "application/epub+zip"
+    with zipfile.ZipFile(io.BytesIO(epub.data)) as archive:
+        names = archive.namelist()
+    assert names[0] == "mimetype"
+    assert sum(name.endswith(".smil") for name in names) == len(book["scenes"])  # one overlay per narrated page
+    assert sum(name.endswith(".mp3") for name in names) == len(book["scenes"])
+    _epubcheck(epub.data, tmp_path)
+
+    before = _audio_names(db, book["id"])
+    edited = "토끼가 달을 보았어요. 달이 웃었어요!"
+    assert client.patch(f"{book['url']}/scenes/2", headers=headers, json={"text": edited}).status_code == 202
+    book = wait_for(client, headers, book["url"], {"done", "failed"})
+    assert book["status"] == "done", book["error"]
+    after = _audio_names(db, book["id"])
+    assert after[2] != before[2]  # the edited page is read again...
+    assert {i: n for i, n in after.items() if i != 2} == {i: n for i, n in before.items() if i != 2}  # ...and only it
+    assert [s["text"] for s in book["scenes"][1]["sentences"]] == ["토끼가 달을 보았어요.", "달이 웃었어요!"]
+
+
+def test_a_failed_narration_leaves_the_book_done_and_says_why(worker_with, tmp_path_factory, db, tmp_path):
+    # An OpenAI-compatible server that is not there: every speech request fails at once.
+    worker = worker_with(DATA_DIR=str(tmp_path_factory.mktemp("unnarrated")), TALES_NARRATOR="openai",
+                         OPENAI_API_KEY="test", OPENAI_BASE_URL="http://127.0.0.1:9/v1", TALES_OPENAI_MAX_RETRIES="0",
+                         TALES_OPENAI_TIMEOUT="2")
+    from web import create_app
+
+    client = create_app(dict(worker.env)).test_client()
+    headers = ApiActions(client).user()
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form([_photo(), _photo((30, 90, 200))], {"scenes": [scene(), scene("곰", "낮잠을 자다")]}))
+    book = wait_for(client, headers, created.json["url"], {"done", "failed"})
+    assert book["status"] == "done", book["error"]
+    assert any(note.startswith("읽어 주기 소리는 만들지 못했어요") for note in book["notes"]), book["notes"]
+    assert not any("audio_url" in page for page in book["scenes"]) and book["narrator"] is None
+    # Without narration the e-book is a plain EPUB 3, still valid.
+    epub = client.get(book["epub_url"], headers=headers)
+    with zipfile.ZipFile(io.BytesIO(epub.data)) as archive:
+        assert not any(name.endswith(".smil") for name in archive.namelist())
+    _epubcheck(epub.data, tmp_path)
+
+
+def _photo(color=(200, 120, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), color).save(buffer, "JPEG")
+    return buffer.getvalue()
