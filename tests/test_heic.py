@@ -1,0 +1,60 @@
+"""iPhone photos (HEIC) are accepted, kept upright, and printed upright by a real worker."""
+from __future__ import annotations
+
+import io
+import subprocess
+
+import pillow_heif
+import pytest
+from PIL import Image
+
+from tests.helpers import book_form, scene
+from tests.web_helpers import wait_for
+
+RED, BLUE = (220, 30, 30), (30, 30, 220)
+
+
+def upright_heic() -> bytes:
+    """A portrait photo (red above blue) stored turned on its side, with EXIF orientation 6, as phones store them."""
+    upright = Image.new("RGB", (300, 400), RED)
+    upright.paste(BLUE, (0, 200, 300, 400))
+    stored = upright.rotate(90, expand=True)  # what the sensor saw: landscape
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to show"
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(stored).save(buffer, quality=90, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def _red_above_blue(image: Image.Image) -> bool:
+    image = image.convert("RGB")
+    top, bottom = image.getpixel((image.width // 2, image.height // 5)), image.getpixel((image.width // 2, image.height * 4 // 5))
+    return top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]
+
+
+def test_a_heic_upload_is_accepted_and_opens_upright(client, api):
+    headers = api.user()
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form([upright_heic()], {"scenes": [scene()]}))
+    assert created.status_code == 202, created.json
+    book = client.get(created.json["url"], headers=headers).json
+    thumb = client.get(book["scenes"][0]["image_url"], headers=headers)
+    assert thumb.status_code == 200
+    with Image.open(io.BytesIO(thumb.data)) as image:
+        assert image.format == "HEIF" and image.size == (300, 400) and _red_above_blue(image)
+
+
+@pytest.mark.e2e
+def test_a_heic_photo_is_printed_upright_by_a_real_worker(client, api, worker_process, tmp_path):
+    headers = api.user()
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form([upright_heic()], {"scenes": [scene()]}))
+    book = wait_for(client, headers, created.json["url"], {"done", "failed"})
+    assert book["status"] == "done", book["error"]
+    (tmp_path / "book.pdf").write_bytes(client.get(book["pdf_url"], headers=headers).data)
+    subprocess.run(["pdfimages", "-png", str(tmp_path / "book.pdf"), str(tmp_path / "img")], check=True)
+    photos = [Image.open(path) for path in sorted(tmp_path.glob("img-*.png"))]
+    photos = [image for image in photos if min(image.size) > 100]  # the photo on the cover and on its page
+    # The cover may trim the photo to its frame; either way red stays above blue, and the page shows it whole.
+    assert photos and all(_red_above_blue(image) for image in photos)
+    assert any(image.size == (300, 400) for image in photos)
