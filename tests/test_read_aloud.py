@@ -162,3 +162,23 @@ def test_the_book_page_reads_page_one_aloud_and_the_highlight_moves(narrating_cl
             browser.close()
     finally:
         httpd.shutdown()
+
+
+@pytest.mark.models
+def test_the_tiny_vits_reads_a_book_through_a_real_worker(worker_with, tiny_models, tmp_path_factory, db, tmp_path):
+    worker = worker_with(DATA_DIR=str(tmp_path_factory.mktemp("vits")), TALES_NARRATOR="mms",
+                         TALES_MMS_MODEL=str(tiny_models / "vits"), TALES_DEVICE="cpu")
+    from web import create_app
+
+    client = create_app(dict(worker.env)).test_client()
+    headers = ApiActions(client).user()
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form([_photo(), _photo((30, 90, 200))],
+                                         {"scenes": [scene(), scene("곰", "낮잠을 자다")]}))
+    book = wait_for(client, headers, created.json["url"], {"done", "failed"})
+    assert book["status"] == "done", book["error"]
+    assert "시험용" in book["narrator"]  # a test model, and the book says so
+    for page in book["scenes"]:
+        assert page["audio_duration"] > 0 and abs(page["sentences"][-1]["end"] - page["audio_duration"]) < 0.1
+        assert client.get(page["audio_url"], headers=headers).mimetype == "audio/mpeg"
+    _epubcheck(client.get(book["epub_url"], headers=headers).data, tmp_path)
