@@ -66,7 +66,8 @@ def romaniser() -> Any:
 
 
 class MmsNarrator:
-    """Korean sentences romanised (when the tokenizer asks for it), then one VITS batch per book."""
+    """Korean sentences romanised (when the tokenizer asks for it), then read by VITS: the whole book
+    in one padded batch, or one sentence at a time."""
 
     name = "mms"
 
