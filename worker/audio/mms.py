@@ -3,14 +3,16 @@
 MMS's Korean model was trained on romanised text: its tokenizer says `is_uroman`, and its
 vocabulary is Latin letters. The tokenizer would romanise by itself, but it builds a new
 `uroman.Uroman()` (seconds of loading) for every sentence, so the narrator romanises first with
-one process-wide instance and hands the tokenizer Latin text. Every sentence of a book goes
-through the model in one padded batch; each waveform is cut to its own length
-(`sequence_lengths`). VITS draws noise for durations and voice, so a fixed seed makes a book
+one process-wide instance and hands the tokenizer Latin text. On CUDA every sentence of a
+book goes through the model in one padded batch, each waveform cut to its own length
+(`sequence_lengths`); on a CPU, where the padding costs more than the batch saves, one sentence
+at a time. VITS draws noise for durations and voice, so a fixed seed makes a book
 sound the same every time it is narrated.
 """
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,13 +66,18 @@ def romaniser() -> Any:
 
 
 class MmsNarrator:
-    """Korean sentences romanised (when the tokenizer asks for it), then one VITS batch per book."""
+    """Korean sentences romanised (when the tokenizer asks for it), then read by VITS: the whole book
+    in one padded batch, or one sentence at a time."""
 
     name = "mms"
 
-    def __init__(self, parts: VitsParts, batched: bool = True, pause_s: float = 0.35, kbps: int = 48, seed: int = SEED):
+    def __init__(self, parts: VitsParts, batched: bool | None = None, pause_s: float = 0.35, kbps: int = 48,
+                 seed: int = SEED):
         self.parts = parts
-        self.batched = batched
+        # A padded batch makes every sentence as long as the book's longest: on a GPU the batch runs
+        # in parallel, but a CPU computes the padding too (bench/narration.py on 2 cores, full-size
+        # VITS, 23 sentences: 186 s batched, 110 s one at a time). None: batched on CUDA only.
+        self.batched = parts.placement.device.startswith("cuda") if batched is None else batched
         self.pause_s = pause_s
         self.kbps = kbps
         self.seed = seed
@@ -79,7 +86,7 @@ class MmsNarrator:
         self.characters = {token for token in parts.tokenizer.get_vocab() if len(token) == 1}
 
     @classmethod
-    def from_settings(cls, settings: Settings, batched: bool = True) -> MmsNarrator:
+    def from_settings(cls, settings: Settings, batched: bool | None = None) -> MmsNarrator:
         """The process-wide VITS model for these settings, loaded on first use."""
         where = vits_placement(settings.TALES_DEVICE)
         name = settings.TALES_MMS_MODEL
@@ -116,6 +123,7 @@ class MmsNarrator:
         if not spoken:
             return result
         on_cuda = self.parts.placement.device.startswith("cuda")
+        started = time.perf_counter()
         # The seed is set in a forked RNG state, so other stages' random numbers are left as they were.
         with torch.random.fork_rng(devices=None if on_cuda else []), torch.inference_mode():
             torch.manual_seed(self.seed)
@@ -125,6 +133,9 @@ class MmsNarrator:
                 outputs = [wave for i in spoken for wave in self._forward([texts[i]])]
         for i, samples in zip(spoken, outputs, strict=True):
             result[i] = samples
+        log.info("VITS read %d sentences (%s) into %.1f s of audio in %.1f s", len(spoken),
+                 "one batch" if self.batched else "one at a time", sum(w.size for w in outputs) / self.rate,
+                 time.perf_counter() - started)
         return result
 
     def _forward(self, texts: list[str]) -> list[np.ndarray]:

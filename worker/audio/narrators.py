@@ -5,10 +5,11 @@ from shared.config import Settings
 from worker.audio import Narrator
 
 
-def get_narrator(settings: Settings, batched: bool = True) -> Narrator | None:
+def get_narrator(settings: Settings, batched: bool | None = None) -> Narrator | None:
     """The narrator backend, or None when books are not read aloud (TALES_NARRATOR=none).
 
-    `batched=False` makes the mms narrator run one sentence at a time (the bench compares the two).
+    `batched` is for the mms narrator: True reads the book's sentences in one padded forward pass,
+    False one sentence at a time, None (the default) batched on CUDA and one at a time on a CPU.
     """
     if settings.TALES_NARRATOR == "espeak":
         from worker.audio.espeak import EspeakNarrator
