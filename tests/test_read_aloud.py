@@ -119,7 +119,7 @@ def test_the_book_page_reads_page_one_aloud_and_the_highlight_moves(narrating_cl
 
     from werkzeug.serving import make_server
 
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
     from tests.web_helpers import PASSWORD
     from web import create_app
 
@@ -157,6 +157,8 @@ def test_the_book_page_reads_page_one_aloud_and_the_highlight_moves(narrating_cl
             page.wait_for_function("document.querySelectorAll('#scene-1 .sentence')[1].classList.contains('reading')")
             assert "reading" not in (first.nth(0).get_attribute("class") or "")
             assert page.locator("#reading-now").inner_text() == "1쪽을 읽고 있어요"
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "phone-read-aloud.png"), full_page=False)
             # The e-book is offered beside the PDF.
             assert page.get_by_role("link", name="전자책(EPUB) 내려받기").count() == 1
             browser.close()
