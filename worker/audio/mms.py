@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,13 +30,7 @@ LABEL = "인공지능 음성(MMS)으로 읽어요. 발음이 조금 어색할 �
 TEST_LABEL = "시험용 음성 모델로 읽어요. 말소리가 아니라 잡음처럼 들려요."
 
 
-@dataclass
-class VitsParts:
-    """A loaded VITS model and the tokenizer saved with it."""
-
-    tokenizer: Any
-    model: Any
-    placement: loading.Placement
+VitsParts = loading.TokenizerModel  # a VITS model and its tokenizer
 
 
 def load_vits(name: str, placement: loading.Placement) -> VitsParts:

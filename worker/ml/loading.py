@@ -38,6 +38,15 @@ class Placement:
         return getattr(torch, self.dtype)
 
 
+@dataclass
+class TokenizerModel:
+    """A loaded model, the tokenizer saved with it, and where it runs (translation, text to speech)."""
+
+    tokenizer: Any
+    model: Any
+    placement: Placement
+
+
 def cpu_bf16_native() -> bool:
     """True when this CPU computes bfloat16 in hardware (oneDNN sees AVX512-BF16 or AMX)."""
     import torch

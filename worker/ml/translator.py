@@ -6,7 +6,6 @@ the book says so.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.config import Settings
@@ -20,13 +19,7 @@ class Translator(Protocol):
     def translate(self, texts: list[str]) -> list[str]: ...
 
 
-@dataclass
-class Seq2SeqParts:
-    """A loaded translation model and the tokenizer saved with it."""
-
-    tokenizer: Any
-    model: Any
-    placement: loading.Placement
+Seq2SeqParts = loading.TokenizerModel  # a translation model and its tokenizer
 
 
 def load_seq2seq(name: str, placement: loading.Placement) -> Seq2SeqParts:
