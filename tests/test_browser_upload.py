@@ -6,7 +6,6 @@ TALES_MAX_ACTIVE_BOOKS makes the books-in-progress refusal cheap to reach.
 """
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import uuid
@@ -17,13 +16,12 @@ from werkzeug.serving import make_server
 from shared.status import BookStatus
 from tests.conftest import claimed_redis_db
 from tests.helpers import camera_jpeg, jpeg
-from tests.test_browser import Visit, cards, file_names, wait_photos_ready
+from tests.test_browser import BOOK_PAGE, Visit, cards, file_names, wait_photos_ready
 from tests.web_helpers import load, make_book, user_id
 
 pytestmark = pytest.mark.browser
 
 MAX_ACTIVE = 2
-BOOK_PAGE = re.compile(r"/books/[0-9a-f]{32}$")
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +142,23 @@ def test_the_progress_bar_moves_while_the_photos_go_up(parent, tmp_path):
     assert len({value for value in seen if 0 < value < 100}) >= 3, seen
     assert seen == sorted(seen)
     assert page.locator("#upload-progress").is_visible()
+
+
+def test_a_photo_the_browser_cannot_read_is_sent_as_it_is_and_a_refusal_is_shown_beside_the_photos(parent, tmp_path):
+    page = parent.page
+    odd = tmp_path / "IMG_0001.heic"
+    odd.write_bytes(b"ftypheic but not really a photo")
+    page.set_input_files("#images", [str(odd)])
+    note = cards(page).first.locator(".photo-note")
+    page.wait_for_function("() => document.querySelector('#images').files.length === 1")
+    assert "원본 그대로 보내요" in note.inner_text()
+    assert page.evaluate("document.querySelector('#images').files[0].size") == odd.stat().st_size
+    page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()
+    page.get_by_role("button", name="그림책 만들기").click()
+    error = page.locator("#images-error")
+    error.wait_for(state="visible")
+    assert "사진으로 읽을 수 없는 파일이 있어요" in error.inner_text()
+    assert file_names(page) == ["IMG_0001.heic"]
 
 
 def test_the_books_in_progress_refusal_comes_before_the_upload_and_keeps_every_hint(parent, server, small_photos, pg_url, data_dir):

@@ -248,8 +248,9 @@
       item.photo = photo;
       item.name = photo.name;
       item.file = photo.blob instanceof File ? photo.blob : new File([photo.blob], photo.name, { type: photo.blob.type });
-      item.url = URL.createObjectURL(photo.thumb || photo.blob);
-      $(".preview", item.node).src = item.url;
+      item.url = photo.thumb ? URL.createObjectURL(photo.thumb) : null;  // no preview of what cannot be decoded
+      $(".preview", item.node).src = item.url || "data:,";
+      $(".preview", item.node).classList.toggle("no-preview", !item.url);
       $(".file-name", item.node).textContent = photo.name;
       const note = $(".photo-note", item.node);
       note.textContent = photo.note || (photo.reduced ? `인쇄 크기로 줄였어요 (${(photo.blob.size / 1e6).toFixed(1)}MB)` : "");
