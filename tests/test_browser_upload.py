@@ -265,3 +265,31 @@ def test_the_draft_comes_back_after_a_reload_and_goes_once_the_book_is_made(pare
     parent.go("/books/new")
     page.wait_for_timeout(300)
     assert cards(page).count() == 0 and page.locator("#draft-note").is_hidden()
+
+
+def test_a_finger_drags_a_photo_to_the_front_on_a_phone(browser, server, small_photos):
+    phone = Visit(browser, server, "upload-phone", viewport={"width": 390, "height": 2400}, is_mobile=True, has_touch=True)
+    page = phone.page
+    phone.go("/signup")
+    page.get_by_label("이메일").fill(f"touch-{uuid.uuid4().hex[:8]}@example.com")
+    page.get_by_label("비밀번호 (8자 이상)").fill("a long password")
+    page.get_by_label("비밀번호 확인").fill("a long password")
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url("**/books/new")
+    page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()  # short cards: all on one screen
+    page.set_input_files("#images", small_photos)
+    wait_photos_ready(page)
+    handle = cards(page).nth(2).locator("[data-drag]").bounding_box()
+    first = cards(page).nth(0).bounding_box()
+    cdp = phone.context.new_cdp_session(page)
+    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 13):
+        cdp.send("Input.dispatchTouchEvent",
+                 {"type": "touchMove", "touchPoints": [{"x": x, "y": y + (first["y"] + 5 - y) * step / 12}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert file_names(page) == ["photo3.jpg", "photo1.jpg", "photo2.jpg"]
+    assert page.evaluate("Array.from(document.querySelector('#images').files).map(f => f.name)") == file_names(page)
+    assert phone.fits_width()
+    phone.context.close()
+    assert phone.errors == []
