@@ -26,13 +26,15 @@ OPTIONAL_HINTS: tuple[str, ...] = (
 )
 HINT_FIELDS: tuple[str, ...] = REQUIRED_HINTS + OPTIONAL_HINTS
 
+# Each label says who or what it is about, so the pairs that overlap in the training data's names
+# (name / character, i_action / action) read as different questions.
 FIELD_LABELS: dict[str, str] = {
-    "name": "주인공",
-    "i_action": "주인공의 행동",
+    "name": "주인공 이름",
+    "i_action": "주인공이 하는 일",
     "classification": "이야기 분류",
-    "character": "캐릭터",
-    "setting": "배경",
-    "action": "행동",
+    "character": "함께 나오는 인물",
+    "setting": "장소",
+    "action": "장면 속 다른 행동",
     "feeling": "감정",
     "causalRelationship": "원인",
     "outcomeResolution": "결과",

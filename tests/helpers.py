@@ -34,3 +34,17 @@ def book_form(images: list[bytes], book: dict | None = None) -> dict:
 def sample_form(with_scenes: bool = True) -> dict:
     photos = [data for _, data in samples.sample_photos()]
     return book_form(photos, {"title": samples.TITLE, "scenes": samples.SCENES} if with_scenes else {"title": samples.TITLE})
+
+
+def camera_jpeg(width: int = 4000, height: int = 3000, seed: int = 0) -> bytes:
+    """A JPEG that compresses like a phone photo (smooth shapes plus sensor-like grain): ~3 MB at 12 MP."""
+    import random
+
+    rng = random.Random(seed)
+    small = Image.new("RGB", (16, 12))
+    small.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(16 * 12)])
+    picture = small.resize((width, height), Image.Resampling.BICUBIC)
+    grain = Image.effect_noise((width, height), 24).convert("RGB")
+    buffer = io.BytesIO()
+    Image.blend(picture, grain, 0.18).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()

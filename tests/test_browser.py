@@ -6,6 +6,7 @@ Screenshots of every page, at desktop and phone width, go to $TALES_SCREENSHOTS
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
+BOOK_PAGE = re.compile(r"/books/[0-9a-f]{32}$")
 SHOTS = Path(os.environ.get("TALES_SCREENSHOTS", REPO / "instance" / "screenshots"))
 
 
@@ -100,6 +102,15 @@ def file_names(page) -> list[str]:
     return [name.strip() for name in cards(page).locator(".file-name").all_inner_texts()]
 
 
+def wait_photos_ready(page) -> None:
+    """Every chosen photo decoded (and shrunk where needed): its preview shows and the file input holds it."""
+    page.wait_for_function(
+        "() => { const cards = document.querySelectorAll('#scene-list .scene-card');"
+        " return Array.from(cards).every(c => { const i = c.querySelector('img.preview'); return i.complete && i.naturalWidth > 0; })"
+        " && document.querySelector('#images').files.length === cards.length; }"
+    )
+
+
 def fill_hints(page, position: int, hints: dict[str, str]) -> None:
     card = cards(page).nth(position)
     card.locator("summary").click()  # open the optional hints
@@ -148,7 +159,7 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, d
     order = ["coffee", "astronaut", "rocket", "chelsea"]
     page.set_input_files("#images", [str(photos[name]) for name in order])
     assert file_names(page) == [f"{name}.jpg" for name in order]
-    assert cards(page).locator("img.preview").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    wait_photos_ready(page)
     page.get_by_role("button", name="장면 1 사진을 뒤로").focus()
     for _ in range(3):
         page.keyboard.press("Enter")
@@ -164,12 +175,12 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, d
     for position, hints in enumerate(samples.SCENES):
         fill_hints(page, position, hints)
     # Every hint field is named by its label for assistive technology.
-    assert page.get_by_role("textbox", name="주인공 (필수)", exact=True).first.input_value() == "우주인 아저씨"
-    assert page.get_by_role("combobox", name="이야기 분류 (필수)").nth(3).input_value() == "의사소통"
+    assert page.get_by_role("textbox", name="주인공 이름 (필수)", exact=True).first.input_value() == "우주인 아저씨"
+    assert page.get_by_role("combobox", name="이야기 분류 (선택)").nth(3).input_value() == "의사소통"
     desk.shot("new-book-filled")
 
     page.get_by_role("button", name="그림책 만들기").click()
-    page.wait_for_url("**/books/*")
+    page.wait_for_url(BOOK_PAGE)  # the page's script sends the form, then follows to the book
     desk.shot("book-in-progress")
     seen: set[str] = set()
     wait_done(desk, seen)
@@ -215,6 +226,7 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, d
     # Draft flow: photos first, hints after the suggestions arrive; a chip fills its field.
     desk.go("/books/new")
     page.set_input_files("#images", [str(photos["chelsea"]), str(photos["rocket"])])
+    wait_photos_ready(page)
     page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()
     assert cards(page).first.locator(".scene-hints").is_hidden()
     page.get_by_role("button", name="그림책 만들기").click()
@@ -272,6 +284,7 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, d
         phone.shot(name)
     phone.go("/books/new")
     phone.page.set_input_files("#images", [str(photos["astronaut"]), str(photos["coffee"])])
+    wait_photos_ready(phone.page)
     fill_hints(phone.page, 0, samples.SCENES[0])
     assert phone.fits_width()
     phone.shot("new-book")

@@ -251,7 +251,7 @@ def test_new_book_draft_flow_stores_photos_without_hints(pages, db):
         ([], {}, ["사진을 1장에서 10장까지"]),
         ([(io.BytesIO(b"GIF89a not really"), "fake.gif")], scene_fields(0, "토끼"), ["사진으로 읽을 수 없는 파일"]),
         (photo_upload([(1, 1, 1), (2, 2, 2)]), {**scene_fields(0, "토끼"), **scene_fields(1, "", classification="놀이")},
-         ["장면 2: 주인공을 적어 주세요", "장면 2: 이야기 분류를"]),
+         ["장면 2: 주인공 이름을 적어 주세요", "장면 2: 이야기 분류를"]),
         (photo_upload([(1, 1, 1)] * 11), {}, ["10장까지"]),
     ],
 )
@@ -277,6 +277,78 @@ def test_new_book_respects_the_books_in_progress_cap(pages, db, data_dir, app):
     assert "만들고 있는 책이 너무 많아요" in response.text
 
 
+JSON = {"Accept": "application/json"}
+
+
+def test_new_book_answers_its_script_with_errors_by_field(pages, db):
+    pages.signup()
+    form = {"hints": "now", "title": "x" * 201, "images": photo_upload([(1, 1, 1), (2, 2, 2)]),
+            **scene_fields(0, "토끼"), **scene_fields(1, "", classification="놀이")}
+    response = pages.post("/books/new", form, page="/books/new", content_type="multipart/form-data", headers=JSON)
+    assert response.status_code == 400 and response.mimetype == "application/json"
+    assert response.json["fields"] == {
+        "title": "제목은 200자까지 쓸 수 있어요.",
+        "scenes-1-name": "주인공 이름을 적어 주세요.",
+        "scenes-1-classification": "이야기 분류를 의사소통, 자연탐구, 사회관계, 예술경험, 신체운동_건강 중에서 골라 주세요.",
+    }
+    assert response.json["problems"][0] == "제목은 200자까지 쓸 수 있어요."
+    assert "사진을 다시 골라" not in response.text  # the script keeps the photos
+    bad_photo = pages.post("/books/new", {"hints": "later", "images": [(io.BytesIO(b"GIF89a not really"), "fake.gif")]},
+                           page="/books/new", content_type="multipart/form-data", headers=JSON)
+    assert bad_photo.status_code == 400 and bad_photo.json["error"]["code"] == "bad_image"
+    assert bad_photo.json["fields"]["images"].startswith("사진으로 읽을 수 없는 파일이 있어요.")
+    with session_factory(db)() as session:
+        assert session.scalar(select(func.count()).select_from(Book)) == 0
+
+
+def test_new_book_answers_its_script_with_the_book_page(pages, db):
+    pages.signup()
+    response = pages.post("/books/new", {"hints": "later", "images": photo_upload([(1, 1, 1)])}, page="/books/new",
+                          content_type="multipart/form-data", headers=JSON)
+    assert response.status_code == 201
+    assert response.json["location"] == f"/books/{response.json['id']}"
+    assert load(db, response.json["id"]) is not None
+
+
+def test_new_book_fills_in_the_book_level_hero_and_an_empty_classification(pages, db):
+    pages.signup()
+    form = {"hints": "now", "book-name": "민지", "book-character": "엄마", "images": photo_upload([(1, 1, 1), (2, 2, 2)]),
+            **scene_fields(0, "", i_action="모래성을 쌓아요", classification=""),
+            **scene_fields(1, "토끼", i_action="책을 읽어요", classification="", character="곰")}
+    response = pages.post("/books/new", form, page="/books/new", content_type="multipart/form-data")
+    assert response.status_code == 303, response.text
+    first, second = (scene.annotations for scene in load(db, response.location.rsplit("/", 1)[1]).scenes)
+    assert first == {"name": "민지", "character": "엄마", "i_action": "모래성을 쌓아요", "classification": "예술경험"}
+    assert (second["name"], second["character"], second["classification"]) == ("토끼", "곰", "의사소통")
+
+
+def test_new_book_check_says_before_the_upload_whether_it_would_be_taken(client, pages, db, data_dir, app):
+    assert client.get("/books/new/check", headers=JSON).status_code == 401
+    assert "로그인이 풀렸어요" in client.get("/books/new/check", headers=JSON).json["error"]["message"]
+    pages.signup()
+    app.extensions["talesrunner.settings"] = app.extensions["talesrunner.settings"].model_copy(update={"TALES_MAX_ACTIVE_BOOKS": 1})
+    ok = client.get("/books/new/check").json
+    assert ok["can_create"] and ok["active_books"] == 0 and ok["max_active_books"] == 1 and ok["message"] is None
+    assert ok["max_images"] == 10 and ok["max_image_bytes"] > 0 and ok["csrf_token"]
+    make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.CAPTIONING)
+    full = client.get("/books/new/check").json
+    assert not full["can_create"] and full["active_books"] == 1
+    assert "만들고 있는 책이 너무 많아요" in full["message"]
+
+
+def test_new_book_with_a_stale_token_answers_its_script_in_korean(client, pages, db):
+    pages.signup()
+    response = client.post("/books/new", data={"csrf_token": "stale", "hints": "later", "images": photo_upload([(1, 1, 1)])},
+                           content_type="multipart/form-data", headers=JSON)
+    assert response.status_code == 400
+    assert response.json["error"] == {"code": "csrf_failed", "message": response.json["error"]["message"]}
+    assert "CSRF 토큰" in response.json["error"]["message"]
+    fresh = client.get("/books/new/check").json["csrf_token"]
+    again = client.post("/books/new", data={"csrf_token": fresh, "hints": "later", "images": photo_upload([(1, 1, 1)])},
+                        content_type="multipart/form-data", headers=JSON)
+    assert again.status_code == 201
+
+
 # The book page -------------------------------------------------------------------------------
 
 def test_draft_book_shows_captions_and_suggestion_chips_then_takes_hints(client, pages, db, data_dir):
@@ -291,7 +363,7 @@ def test_draft_book_shows_captions_and_suggestion_chips_then_takes_hints(client,
     bad = pages.post(f"/books/{book_id}/annotations", {**scene_fields(0, "토끼"), **scene_fields(1, "", setting="공원")},
                      page=f"/books/{book_id}")
     assert bad.status_code == 400
-    assert "장면 2: 주인공을 적어 주세요" in bad.text
+    assert "장면 2: 주인공 이름을 적어 주세요" in bad.text
     assert 'value="공원"' in bad.text  # what was typed stays in the form
     assert load(db, book_id).status is BookStatus.AWAITING_ANNOTATIONS
 

@@ -13,10 +13,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.models import ApiToken, LoginSession, User, utcnow
 from web.db import current_settings, get_session
-from web.errors import ApiError
+from web.errors import ApiError, error_response, page_asks_json
 from web.schemas import Credentials
 
 TOKEN_PREFIX = "tr_"
+LOGGED_OUT = ("로그인이 풀렸어요. 새 탭에서 다시 로그인한 뒤 이 페이지에서 다시 눌러 주세요. "
+              "고른 사진과 적은 힌트는 그대로 있어요.")
 UNAUTHORIZED = "sign in first: send 'Authorization: Bearer <token>' (POST /api/v1/tokens)"
 
 
@@ -196,6 +198,8 @@ def login_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
+            if page_asks_json():  # a page's script: the page stays as it is, with everything typed
+                return error_response(401, "login_required", LOGGED_OUT)
             return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 

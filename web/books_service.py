@@ -135,6 +135,13 @@ def read_uploads(files: list[FileStorage], config: Settings) -> list[Upload]:
     return uploads
 
 
+def active_books(user: User) -> int:
+    """How many of the user's books are being made (count towards TALES_MAX_ACTIVE_BOOKS)."""
+    return get_session().scalar(
+        select(func.count()).select_from(Book).where(Book.user_id == user.id, Book.status.in_(list(ACTIVE)))
+    )
+
+
 def check_quota(user: User, config: Settings) -> None:
     """Refuse a new book past TALES_MAX_ACTIVE_BOOKS in progress.
 
@@ -142,9 +149,7 @@ def check_quota(user: User, config: Settings) -> None:
     are counted one after the other and the limit holds exactly.
     """
     get_session().execute(select(User.id).where(User.id == user.id).with_for_update())
-    active = get_session().scalar(
-        select(func.count()).select_from(Book).where(Book.user_id == user.id, Book.status.in_(list(ACTIVE)))
-    )
+    active = active_books(user)
     if active >= config.TALES_MAX_ACTIVE_BOOKS:
         raise ApiError(
             429, "too_many_books_in_progress",

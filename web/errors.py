@@ -91,6 +91,14 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
+def page_asks_json() -> bool:
+    """A page's own script asking (Accept: application/json): it gets JSON with the page's Korean words."""
+    return not wants_json() and request.accept_mimetypes.best == "application/json"
+
+
+CSRF_MESSAGE = "보안 확인 값(CSRF 토큰)이 없거나 맞지 않아요. 페이지를 새로 고친 뒤 다시 해 주세요."
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -107,8 +115,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
+        if page_asks_json():  # the new-book script fetches a fresh token and sends the form again
+            return error_response(400, "csrf_failed", CSRF_MESSAGE)
         if not wants_json():
-            return error_page(400, "보안 확인 값(CSRF 토큰)이 없거나 맞지 않아요. 페이지를 새로 고친 뒤 다시 해 주세요.")
+            return error_page(400, CSRF_MESSAGE)
         return error_response(400, "csrf_failed", f"{exc.description} Send the page's CSRF token in the X-CSRFToken header.")
 
     @app.errorhandler(HTTPException)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
+from shared.classification import guess_classification
 from shared.vocabulary import (
     AGE_BANDS,
     AGE_LABELS,
@@ -31,6 +32,18 @@ FIELD_HINTS: dict[str, str] = {
     "outcomeResolution": "예: 무지개를 보았어요",
     "prediction": "예: 내일도 놀러 갈 거예요",
 }
+
+# A line under the fields whose names overlap, saying how they differ.
+FIELD_HELP: dict[str, str] = {
+    "name": "이야기의 중심이 되는 아이나 동물 한 명이에요.",
+    "i_action": "주인공이 이 사진에서 하는 일이에요.",
+    "classification": "비워 두면 하는 일과 장소를 보고 알맞게 골라요.",
+    "character": "주인공 말고 이 장면에 나오는 사람이나 동물이에요.",
+    "action": "주인공 말고 다른 인물이 하는 일이나, 장면에서 벌어지는 놀이예요.",
+}
+
+# The book-level fields of the new-book form: typed once, used for every scene left empty.
+BOOK_DEFAULTS: dict[str, str] = {"name": "book-name", "character": "book-character"}
 
 
 @dataclass
@@ -64,14 +77,27 @@ def unsafe_message(label: str) -> str:
     return f"{label}에 아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요."
 
 
+def book_defaults(form: MultiDict) -> dict[str, str]:
+    """The main character and company typed once at the top of the new-book form."""
+    return {name: form.get(key, "").strip() for name, key in BOOK_DEFAULTS.items()}
+
+
 def read_scenes(form: MultiDict, count: int) -> tuple[list[SceneAnnotation] | None, list[SceneForm]]:
-    """Parse `count` scenes from a posted form; the annotations, or None with per-field errors."""
+    """Parse `count` scenes from a posted form; the annotations, or None with per-field errors.
+
+    A scene's empty name or company takes the book-level value, and an empty classification is
+    filled in by `shared.classification.guess_classification` (parents need not know the terms).
+    """
+    defaults = book_defaults(form)
     forms: list[SceneForm] = []
     annotations: list[SceneAnnotation] = []
     for position in range(count):
         scene = SceneForm(values={name: form.get(field_name(position, name), "").strip() for name in HINT_FIELDS})
+        fields = {**scene.values, **{k: v for k, v in defaults.items() if v and not scene.values[k]}}
+        if not fields["classification"]:
+            fields["classification"] = guess_classification(fields)
         try:
-            annotations.append(SceneAnnotation(**{k: v for k, v in scene.values.items() if v or k in REQUIRED_HINTS}))
+            annotations.append(SceneAnnotation(**{k: v for k, v in fields.items() if v or k in REQUIRED_HINTS}))
         except ValidationError as exc:
             for error in exc.errors():
                 name = str(error["loc"][0]) if error.get("loc") else "name"
@@ -91,6 +117,7 @@ def template_globals() -> dict:
         "OPTIONAL_HINTS": OPTIONAL_HINTS,
         "FIELD_LABELS": FIELD_LABELS,
         "FIELD_HINTS": FIELD_HINTS,
+        "FIELD_HELP": FIELD_HELP,
         "CLASSIFICATIONS": CLASSIFICATIONS,
         "AGE_BANDS": AGE_BANDS,
         "AGE_LABELS": AGE_LABELS,

@@ -1,7 +1,8 @@
 """Pages: the front page, my books (paginated), and the new-book form."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import DBAPIError
 
 from shared.lifecycle import note_for_parents
@@ -10,7 +11,7 @@ from shared.vocabulary import AGE_BANDS
 from web import books_service as service
 from web.auth import current_user, login_required
 from web.db import current_settings
-from web.errors import ApiError, korean
+from web.errors import KOREAN, ApiError, korean, page_asks_json
 from web.pages import forms, labels
 from web.pages.forms import error_summary, read_scenes, unsafe_message
 from web.schemas import BookRequest
@@ -65,6 +66,48 @@ def _new_book_form(problems: list[str], status: int, form: dict | None = None, e
     ), status
 
 
+def _refusal(problems: list[str], status: int, form: dict, fields: dict[str, str], code: str = "invalid"):
+    """The form again (HTML), or for the page's script its problems keyed by form field name (JSON)."""
+    if not page_asks_json():
+        if status == 400:  # browsers never refill a file input, so the message says to pick the photos again
+            problems = [*problems, "사진을 다시 골라 주세요 (보안 때문에 브라우저가 고른 사진을 기억하지 못해요)."]
+        return _new_book_form(problems, status, form, {k: v for k, v in fields.items() if k in ("title", "age")})
+    return jsonify(error={"code": code, "message": problems[0]}, problems=problems, fields=fields), status
+
+
+@bp.get("/books/new/check")
+@login_required
+def check_new_book():
+    """Whether a new book would be taken now, and the photo limits, before the page uploads anything."""
+    config, user = current_settings(), current_user()
+    active = service.active_books(user)
+    refused = active >= config.TALES_MAX_ACTIVE_BOOKS
+    return jsonify(
+        can_create=not refused, active_books=active, max_active_books=config.TALES_MAX_ACTIVE_BOOKS,
+        message=KOREAN["too_many_books_in_progress"] if refused else None,
+        max_images=config.TALES_MAX_IMAGES, max_image_bytes=config.TALES_MAX_IMAGE_BYTES,
+        csrf_token=generate_csrf(),  # a fresh token for a page whose token went stale
+    )
+
+
+def _form_problems(form, count: int) -> tuple[list | None, list[str], dict[str, str]]:
+    """The scene annotations (None when hints come later or are wrong), the problems, and them by field."""
+    later = form.get("hints") == "later"
+    annotations, scene_forms = (None, []) if later else read_scenes(form, count)
+    fields: dict[str, str] = {}
+    if len(form.get("title", "").strip()) > 200:
+        fields["title"] = "제목은 200자까지 쓸 수 있어요."
+    elif find_unsafe(form.get("title")):
+        fields["title"] = unsafe_message("책 제목")
+    age = form.get("age", "").strip()
+    if age and age not in AGE_BANDS:
+        fields["age"] = "읽을 나이를 목록에서 골라 주세요."
+    problems = [*fields.values(), *error_summary(scene_forms)]
+    for position, scene in enumerate(scene_forms):
+        fields.update({forms.field_name(position, name): message for name, message in scene.errors.items()})
+    return annotations, problems, fields
+
+
 @bp.route("/books/new", methods=["GET", "POST"])
 @login_required
 def new_book():
@@ -73,33 +116,27 @@ def new_book():
         return _new_book_form([], 200)
     form = request.form
     files = [f for f in request.files.getlist("images") if f and f.filename]
-    later = form.get("hints") == "later"
-    annotations, scene_forms = (None, []) if later else read_scenes(form, len(files))
-    problems = error_summary(scene_forms)
-    errors: dict[str, str] = {}
-    if len(form.get("title", "").strip()) > 200:
-        errors["title"] = "제목은 200자까지 쓸 수 있어요."
-    elif find_unsafe(form.get("title")):
-        errors["title"] = unsafe_message("책 제목")
+    annotations, problems, fields = _form_problems(form, len(files))
     age = form.get("age", "").strip() or None
-    if age is not None and age not in AGE_BANDS:
-        errors["age"] = "읽을 나이를 목록에서 골라 주세요."
-    problems[:0] = list(errors.values())
     keep = {"title": form.get("title", ""), "age": age or "", "email_when_done": bool(form.get("email_when_done")),
-            "hints": form.get("hints", "now")}
+            "hints": form.get("hints", "now"), **{key: form.get(key, "") for key in forms.BOOK_DEFAULTS.values()}}
+    code = "invalid"
     try:
         uploads = service.read_uploads(files, current_settings())
     except ApiError as exc:
         problems.insert(0, korean(exc))
+        fields.setdefault("images", korean(exc))
+        code = exc.code
     if problems:
-        # Browsers never refill a file input, so the message says to pick the photos again.
-        problems.append("사진을 다시 골라 주세요 (보안 때문에 브라우저가 고른 사진을 기억하지 못해요).")
-        return _new_book_form(problems, 400, keep, errors)
+        return _refusal(problems, 400, keep, fields, code)
     book_request = BookRequest(title=keep["title"].strip() or None, age=age, scenes=annotations,
                                email_when_done=keep["email_when_done"])
     try:
         book = service.create_book(current_user(), book_request, uploads)
     except ApiError as exc:
-        return _new_book_form([korean(exc)], exc.status, keep)
+        return _refusal([korean(exc)], exc.status, keep, {"images": korean(exc)} if exc.field else {}, exc.code)
     flash("사진을 받았어요. 그림책을 만드는 동안 이 페이지에서 진행 상황을 볼 수 있어요.", "success")
-    return redirect(url_for("books.show", book_id=book.id), code=303)
+    location = url_for("books.show", book_id=book.id)
+    if page_asks_json():
+        return jsonify(id=book.id, location=location), 201
+    return redirect(location, code=303)

@@ -53,18 +53,128 @@
     update();
   }
 
-  // New book: the chosen photos live in `items`, in story order; the file input is rebuilt from
-  // them after every change, so a plain form post sends the photos in the order shown.
+  // New book: the chosen photos live in `items`, in story order. Each photo is decoded and, when
+  // its long side is over LONG_SIDE, redrawn smaller as JPEG before anything is sent; previews are
+  // small thumbnails, never the original. The form is sent with XMLHttpRequest (upload progress)
+  // to the same endpoint the plain form posts to, after asking GET /books/new/check whether it
+  // would be taken. A refusal or a dropped connection leaves every photo and hint on the page, and
+  // a draft in IndexedDB brings them back when the page is opened again. Without script the form
+  // posts as before: the file input is rebuilt from `items` after every change.
+  const LONG_SIDE = 2400;    // print size: 20 cm at 300 dpi
+  const QUALITY = 0.9;
+  const THUMB_SIDE = 320;    // previews: 104-140 CSS px, sharp on a 2x screen
+
+  // Decode with EXIF orientation applied; null when this browser cannot read the file (HEIC on
+  // desktop Chrome), which is then sent as it is: the server reads more formats than browsers.
+  async function decodePhoto(file) {
+    if (typeof createImageBitmap === "function") {
+      try {
+        const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+        return { image: bitmap, width: bitmap.width, height: bitmap.height, close: () => bitmap.close() };
+      } catch (e) { /* try an <img>, which some browsers decode more widely */ }
+    }
+    const url = URL.createObjectURL(file);
+    const img = new Image();
+    img.src = url;
+    try {
+      await img.decode();
+      return { image: img, width: img.naturalWidth, height: img.naturalHeight, close: () => URL.revokeObjectURL(url) };
+    } catch (e) {
+      URL.revokeObjectURL(url);
+      return null;
+    }
+  }
+
+  function drawn(image, width, height, quality) {
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(width));
+    canvas.height = Math.max(1, Math.round(height));
+    const context = canvas.getContext("2d");
+    context.imageSmoothingQuality = "high";
+    context.drawImage(image, 0, 0, canvas.width, canvas.height);
+    return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+  }
+
+  // What goes to the server for one chosen file, and its preview.
+  async function preparePhoto(file) {
+    const source = await decodePhoto(file);
+    if (!source) {
+      return { blob: file, name: file.name, thumb: null, reduced: false,
+               note: "이 브라우저에서 미리 볼 수 없는 형식이라 원본 그대로 보내요." };
+    }
+    try {
+      const scale = Math.min(1, LONG_SIDE / Math.max(source.width, source.height));
+      let blob = file, name = file.name, reduced = false;
+      if (scale < 1) {
+        const smaller = await drawn(source.image, source.width * scale, source.height * scale, QUALITY);
+        if (smaller && smaller.size < file.size) {
+          blob = smaller;
+          name = file.name.replace(/\.[^.]*$/, "") + ".jpg";
+          reduced = true;
+        }
+      }
+      const t = Math.min(1, THUMB_SIDE / Math.max(source.width, source.height));
+      const thumb = await drawn(source.image, source.width * t, source.height * t, 0.8);
+      return { blob, name, thumb, reduced, note: "" };
+    } finally {
+      source.close();
+    }
+  }
+
+  // The draft: IndexedDB, because it stores Blobs as they are and holds the reduced photos
+  // (about 1-2 MB each, up to 10): localStorage keeps only ~5 MB of strings per site.
+  const draftStore = {
+    open() {
+      if (!window.indexedDB) return Promise.reject(new Error("no IndexedDB"));
+      return new Promise((resolve, reject) => {
+        const request = indexedDB.open("talesrunner", 1);
+        request.onupgradeneeded = () => request.result.createObjectStore("drafts");
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+    },
+    async run(mode, act) {
+      const db = await this.open();
+      try {
+        return await new Promise((resolve, reject) => {
+          const tx = db.transaction("drafts", mode);
+          const request = act(tx.objectStore("drafts"));
+          tx.oncomplete = () => resolve(request.result);
+          tx.onerror = tx.onabort = () => reject(tx.error);
+        });
+      } finally { db.close(); }
+    },
+    get: () => draftStore.run("readonly", (store) => store.get("new-book")),
+    put: (draft) => draftStore.run("readwrite", (store) => store.put(draft, "new-book")),
+    clear: () => draftStore.run("readwrite", (store) => store.delete("new-book")),
+  };
+
+  const UPLOAD_FAILED = {
+    0: "인터넷 연결이 끊겨 사진을 보내지 못했어요. 고른 사진과 적은 힌트는 이 페이지에 그대로 있어요. 연결을 확인하고 다시 눌러 주세요.",
+    400: "보낸 내용을 받지 못했어요. 페이지를 새로 고치면 쓰던 사진과 힌트가 되살아나요.",
+    413: "사진이 너무 커요. 사진을 줄이거나 몇 장 빼고 다시 눌러 주세요.",
+    429: "짧은 시간에 요청이 너무 많았어요. 잠시 후 다시 눌러 주세요. 사진과 힌트는 그대로 있어요.",
+    500: "서버에 문제가 생겼어요. 잠시 후 다시 눌러 주세요. 사진과 힌트는 그대로 있어요.",
+  };
+
   function initNewBook(form) {
     const input = $("#images", form);
     const list = $("#scene-list", form);
     const template = $("#scene-template");
     const announce = $("#order-status", form);
     const error = $("#images-error", form);
+    const alertBox = $("#form-alert", form);
+    const button = $("#submit-book", form);
+    const bookName = $("#book-name", form);
+    const bookCharacter = $("#book-character", form);
     const max = Number(form.dataset.max);
     const maxBytes = Number(form.dataset.maxMb) * 1e6;
     const items = [];
     const canRebuildFiles = typeof DataTransfer === "function";
+    let sending = false;
+
+    $$("[data-js-only]", form).forEach((el) => { el.hidden = false; });
+    input.required = false;  // the photos are in `items` (a restored draft has none in the input)
 
     const hintsLater = () => ($("input[name=hints]:checked", form) || {}).value === "later";
 
@@ -75,6 +185,8 @@
         $$("input, select, textarea", box).forEach((field) => { field.disabled = later; });
       });
       $("#hints-now-help").hidden = later;
+      $("#book-hints").hidden = later;
+      $$("#book-hints input").forEach((field) => { field.disabled = later; });
     }
 
     function renumber() {
@@ -83,11 +195,11 @@
         $$("[id], [for], [name], [data-fill], [aria-describedby]", item.node).forEach((el) => {
           for (const attr of ["id", "for", "name", "data-fill", "aria-describedby"]) {
             const value = el.getAttribute(attr);
-            if (value) el.setAttribute(attr, value.replace(/^(scenes?-)(?:\d+|__i__)-/, `$1${position}-`));
+            if (value) el.setAttribute(attr, value.replace(/(^|\s)(scenes?-)(?:\d+|__i__)-/g, `$1$2${position}-`));
           }
         });
         $(".scene-no", item.node).textContent = n;
-        $(".preview", item.node).alt = `장면 ${n} 사진 (${item.file.name})`;
+        $(".preview", item.node).alt = `장면 ${n} 사진 (${item.name})`;
         const [up, down] = $$("[data-move]", item.node);
         up.disabled = position === 0;
         down.disabled = position === items.length - 1;
@@ -100,7 +212,7 @@
     function syncFiles() {
       if (!canRebuildFiles) return;
       const transfer = new DataTransfer();
-      items.forEach((item) => transfer.items.add(item.file));
+      items.forEach((item) => { if (item.file) transfer.items.add(item.file); });
       input.files = transfer.files;
     }
 
@@ -109,66 +221,365 @@
       error.textContent = problems.join(" ");
     }
 
-    input.addEventListener("change", () => {
+    // The book-level hero and company go into each scene, unless the scene says otherwise.
+    const prefillFields = { name: bookName, character: bookCharacter };
+    function prefill(node) {
+      for (const [key, source] of Object.entries(prefillFields)) {
+        const field = $(`[name$="-${key}"]`, node);
+        if (field && (field.value === "" || field.value === field.dataset.prefilled)) {
+          field.value = source.value.trim();
+          field.dataset.prefilled = field.value;
+        }
+      }
+    }
+    [bookName, bookCharacter].forEach((field) => field.addEventListener("input", () => items.forEach((item) => prefill(item.node))));
+
+    function addCard(photo) {
+      const node = template.content.firstElementChild.cloneNode(true);
+      const item = { name: photo.name, node, url: null, photo };
+      $(".file-name", node).textContent = photo.name;
+      list.appendChild(node);
+      items.push(item);
+      prefill(node);
+      return item;
+    }
+
+    function showPhoto(item, photo) {
+      item.photo = photo;
+      item.name = photo.name;
+      item.file = photo.blob instanceof File ? photo.blob : new File([photo.blob], photo.name, { type: photo.blob.type });
+      item.url = photo.thumb ? URL.createObjectURL(photo.thumb) : null;  // no preview of what cannot be decoded
+      $(".preview", item.node).src = item.url || "data:,";
+      $(".preview", item.node).classList.toggle("no-preview", !item.url);
+      $(".file-name", item.node).textContent = photo.name;
+      const note = $(".photo-note", item.node);
+      note.textContent = photo.note || (photo.reduced ? `인쇄 크기로 줄였어요 (${(photo.blob.size / 1e6).toFixed(1)}MB)` : "");
+      note.hidden = !note.textContent;
+    }
+
+    function dropItem(item) {
+      items.splice(items.indexOf(item), 1);
+      item.node.remove();
+      if (item.url) URL.revokeObjectURL(item.url);
+    }
+
+    input.addEventListener("change", async () => {
       const problems = [];
       const picked = Array.from(input.files);
-      // Without DataTransfer the input cannot be rebuilt: it then holds exactly the latest pick.
-      if (!canRebuildFiles) { items.splice(0).forEach((item) => { item.node.remove(); URL.revokeObjectURL(item.url); }); }
+      const jobs = [];
       for (const file of picked) {
         if (items.length >= max) { problems.push(`사진은 ${max}장까지예요: ${file.name}은 넣지 않았어요.`); continue; }
-        if (!file.type.startsWith("image/")) { problems.push(`${file.name}은 사진 파일이 아니에요.`); continue; }
-        if (file.size > maxBytes) { problems.push(`${file.name}은 너무 커요 (${form.dataset.maxMb}MB까지).`); continue; }
-        const node = template.content.firstElementChild.cloneNode(true);
-        const url = URL.createObjectURL(file);
-        $(".preview", node).src = url;
-        $(".file-name", node).textContent = file.name;
-        items.push({ file, url, node });
-        list.appendChild(node);
+        if (file.type && !file.type.startsWith("image/")) { problems.push(`${file.name}은 사진 파일이 아니에요.`); continue; }
+        const item = addCard({ name: file.name });
+        $(".photo-note", item.node).textContent = "사진을 준비하고 있어요…";
+        $(".photo-note", item.node).hidden = false;
+        item.ready = preparePhoto(file).then((photo) => {
+          if (!items.includes(item)) return;
+          if (photo.blob.size > maxBytes) {
+            problems.push(`${file.name}은 너무 커요 (${form.dataset.maxMb}MB까지).`);
+            dropItem(item);
+            return;
+          }
+          showPhoto(item, photo);
+        });
+        jobs.push(item.ready);
       }
+      renumber();
+      applyHintsMode();
+      showProblems(problems);
+      announce.textContent = `사진 ${items.length}장을 골랐어요.`;
+      await Promise.all(jobs);
       showProblems(problems);
       renumber();
       syncFiles();
-      applyHintsMode();
-      announce.textContent = `사진 ${items.length}장을 골랐어요.`;
+      saveDraft();
     });
 
+    function moved(item, to) {
+      syncFiles();
+      announce.textContent = `${item.name} 사진을 ${to + 1}번째 장면으로 옮겼어요.`;
+      saveDraft();
+    }
+
     list.addEventListener("click", (event) => {
-      const button = event.target.closest("button[data-move], button[data-remove]");
-      if (!button) return;
-      const node = button.closest(".scene-card");
+      const pressed = event.target.closest("button[data-move], button[data-remove]");
+      if (!pressed) return;
+      const node = pressed.closest(".scene-card");
       const from = items.findIndex((item) => item.node === node);
-      if (button.hasAttribute("data-remove")) {
-        const [gone] = items.splice(from, 1);
-        URL.revokeObjectURL(gone.url);
-        node.remove();
+      if (pressed.hasAttribute("data-remove")) {
+        const gone = items[from];
+        dropItem(gone);
         renumber();
         syncFiles();
-        announce.textContent = `${gone.file.name} 사진을 뺐어요. 이제 ${items.length}장이에요.`;
+        saveDraft();
+        announce.textContent = `${gone.name} 사진을 뺐어요. 이제 ${items.length}장이에요.`;
         const next = items[Math.min(from, items.length - 1)];
         (next ? $("[data-remove]", next.node) : input).focus();
         return;
       }
-      const to = from + Number(button.dataset.move);
+      const to = from + Number(pressed.dataset.move);
       if (to < 0 || to >= items.length) return;
-      const [moved] = items.splice(from, 1);
-      items.splice(to, 0, moved);
+      const [item] = items.splice(from, 1);
+      items.splice(to, 0, item);
       list.insertBefore(node, items[to + 1] ? items[to + 1].node : null);
       renumber();
-      syncFiles();
-      announce.textContent = `${moved.file.name} 사진을 ${to + 1}번째 장면으로 옮겼어요.`;
+      moved(item, to);
       // Keep the keyboard where it was; at either end the pressed button turns off, so use its twin.
-      const again = $(`[data-move="${button.dataset.move}"]`, node);
-      (again.disabled ? $(`[data-move="${-Number(button.dataset.move)}"]`, node) : again).focus();
+      const again = $(`[data-move="${pressed.dataset.move}"]`, node);
+      (again.disabled ? $(`[data-move="${-Number(pressed.dataset.move)}"]`, node) : again).focus();
+    });
+
+    // Drag and drop with Pointer Events: one code path for mouse, pen and touch. The card follows
+    // the pointer through the list; the order is taken from the list when it is let go.
+    list.addEventListener("pointerdown", (event) => {
+      const handle = event.target.closest("[data-drag]");
+      if (!handle || (event.pointerType === "mouse" && event.button !== 0)) return;
+      event.preventDefault();
+      const node = handle.closest(".scene-card");
+      const item = items.find((i) => i.node === node);
+      handle.setPointerCapture(event.pointerId);
+      node.classList.add("dragging");
+      const follow = (e) => {
+        let before = null;
+        for (const other of items) {
+          if (other.node === node) continue;
+          const box = other.node.getBoundingClientRect();
+          if (e.clientY < box.top + box.height / 2) { before = other.node; break; }
+        }
+        if (node.nextElementSibling !== before && before !== node) {
+          list.insertBefore(node, before);
+          // Moving the card in the document released the capture: take it again (touch needs it).
+          try { handle.setPointerCapture(e.pointerId); } catch (err) { /* the pointer is gone */ }
+        }
+        if (e.clientY < 48) window.scrollBy(0, -16);
+        else if (e.clientY > window.innerHeight - 48) window.scrollBy(0, 16);
+      };
+      const drop = () => {
+        window.removeEventListener("pointermove", follow);
+        window.removeEventListener("pointerup", drop);
+        window.removeEventListener("pointercancel", drop);
+        node.classList.remove("dragging");
+        const order = Array.from(list.children);
+        const from = items.indexOf(item);
+        items.sort((a, b) => order.indexOf(a.node) - order.indexOf(b.node));
+        const to = items.indexOf(item);
+        renumber();
+        if (to !== from) moved(item, to);
+      };
+      // On the window: the events bubble there whether or not the capture holds.
+      window.addEventListener("pointermove", follow);
+      window.addEventListener("pointerup", drop);
+      window.addEventListener("pointercancel", drop);
+    });
+
+    // The draft: every field by name and the photos in order, saved shortly after each change.
+    let saveTimer = null;
+    function saveDraft() {
+      window.clearTimeout(saveTimer);
+      saveTimer = window.setTimeout(writeDraft, 300);
+    }
+    async function writeDraft() {
+      const fields = {};
+      $$("input, select, textarea", form).forEach((field) => {
+        if (!field.name || field.type === "file" || field.name === "csrf_token") return;
+        if (field.type === "radio" || field.type === "checkbox") { if (field.checked) fields[field.name] = field.value; return; }
+        fields[field.name] = field.value;
+      });
+      const photos = items.filter((item) => item.file).map((item) => item.photo);
+      try {
+        if (photos.length || Object.values(fields).some((v) => v && v !== "now")) await draftStore.put({ fields, photos, saved: Date.now() });
+        else await draftStore.clear();
+      } catch (e) { /* a browser without room for the draft still sends the form */ }
+    }
+    function fillFields(fields) {
+      $$("input, select, textarea", form).forEach((field) => {
+        if (!field.name || !(field.name in fields) || field.type === "file" || field.name === "csrf_token") return;
+        if (field.type === "radio" || field.type === "checkbox") field.checked = fields[field.name] === field.value;
+        else field.value = fields[field.name];
+      });
+    }
+    async function restoreDraft() {
+      let draft = null;
+      try { draft = await draftStore.get(); } catch (e) { return; }
+      if (!draft || items.length) return;
+      for (const photo of draft.photos.slice(0, max)) showPhoto(addCard(photo), photo);
+      renumber();
+      fillFields(draft.fields);
+      items.forEach((item) => {
+        for (const [key, source] of Object.entries(prefillFields)) {
+          const field = $(`[name$="-${key}"]`, item.node);
+          if (field.value === source.value.trim()) field.dataset.prefilled = field.value;
+          else delete field.dataset.prefilled;
+        }
+      });
+      syncFiles();
+      applyHintsMode();
+      $("#draft-note").hidden = false;
+      announce.textContent = `지난번에 쓰던 사진 ${items.length}장과 힌트를 되살렸어요.`;
+    }
+    $("#draft-clear").addEventListener("click", async () => {
+      items.slice().forEach(dropItem);
+      form.reset();
+      syncFiles();
+      applyHintsMode();
+      $("#draft-note").hidden = true;
+      try { await draftStore.clear(); } catch (e) { /* nothing kept */ }
+      announce.textContent = "쓰던 내용을 지웠어요.";
+    });
+    form.addEventListener("input", saveDraft);
+    form.addEventListener("change", (event) => { if (event.target !== input) saveDraft(); });
+
+    // Messages beside the fields they name; the keys are form field names ("scenes-1-name").
+    function clearErrors() {
+      $$("[data-js-error]", form).forEach((el) => el.remove());
+      $$("[aria-invalid][data-js-invalid]", form).forEach((field) => {
+        field.removeAttribute("aria-invalid");
+        field.removeAttribute("data-js-invalid");
+        field.setAttribute("aria-describedby", (field.getAttribute("aria-describedby") || "").replace(/\s*\S+-error\b/g, "").trim());
+      });
+      alertBox.hidden = true;
+      showProblems([]);
+    }
+    function showFieldErrors(fields) {
+      let first = null;
+      for (const [name, message] of Object.entries(fields || {})) {
+        if (name === "images") { showProblems([message]); first = first || input; continue; }
+        const field = form.elements.namedItem(name);
+        if (!field || !field.id) continue;
+        const note = document.createElement("p");
+        note.className = "field-error";
+        note.id = `${field.id}-error`;
+        note.dataset.jsError = "";
+        note.textContent = message;
+        field.closest(".field").appendChild(note);
+        field.setAttribute("aria-invalid", "true");
+        field.dataset.jsInvalid = "";
+        field.setAttribute("aria-describedby", `${field.getAttribute("aria-describedby") || ""} ${note.id}`.trim());
+        const details = field.closest("details");
+        if (details) details.open = true;
+        first = first || field;
+      }
+      return first;
+    }
+    function showAlert(lines) {
+      alertBox.replaceChildren();
+      const head = document.createElement("p");
+      head.innerHTML = "<strong>책을 만들지 못했어요.</strong> 고른 사진과 적은 힌트는 그대로 있어요.";
+      const list_ = document.createElement("ul");
+      lines.forEach((line) => { const li = document.createElement("li"); li.textContent = line; list_.appendChild(li); });
+      alertBox.append(head, list_);
+      alertBox.hidden = false;
+      alertBox.focus();
+    }
+
+    const progress = $("#upload-progress", form);
+    const bar = $("#upload-bar", form);
+    const percent = $("#upload-percent", form);
+    const status = $("#upload-status", form);
+    function showProgress(fraction, words) {
+      const value = Math.round(fraction * 100);
+      progress.hidden = false;
+      bar.value = value;
+      bar.textContent = percent.textContent = `${value}%`;
+      if (words) status.textContent = words;
+    }
+    function busy(on, words) {
+      sending = on;
+      button.disabled = on;
+      button.textContent = on ? words : "그림책 만들기";
+      if (!on) progress.hidden = true;
+    }
+
+    async function check() {
+      const response = await fetch(form.dataset.check, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const body = await response.json().catch(() => null);
+      if (!response.ok || !body) throw Object.assign(new Error("check"), { status: response.status, body });
+      return body;
+    }
+
+    function upload(data) {
+      return new Promise((resolve) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", form.action);
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) showProgress(e.loaded / e.total); });
+        xhr.upload.addEventListener("load", () => showProgress(1, "사진을 다 보냈어요. 책을 준비하고 있어요…"));
+        xhr.onload = () => {
+          let body = null;
+          try { body = JSON.parse(xhr.responseText); } catch (e) { /* an HTML error page */ }
+          resolve({ status: xhr.status, body });
+        };
+        xhr.onerror = xhr.onabort = xhr.ontimeout = () => resolve({ status: 0, body: null });
+        xhr.send(data);
+      });
+    }
+
+    function formData() {
+      const data = new FormData(form);
+      data.delete("images");
+      items.forEach((item) => data.append("images", item.file, item.name));
+      return data;
+    }
+
+    function refused(status, body) {
+      const error_ = body && body.error;
+      if (body && body.fields) {
+        const first = showFieldErrors(body.fields);
+        showAlert(body.problems || [error_.message]);
+        if (first && first !== input) first.focus({ preventScroll: false });
+        return;
+      }
+      const fallback = UPLOAD_FAILED[status] || UPLOAD_FAILED[status >= 500 ? 500 : status ? 400 : 0];
+      showAlert([error_ ? error_.message : fallback]);
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (sending) return;
+      clearErrors();
+      busy(true, "사진을 준비하고 있어요…");
+      await Promise.all(items.map((item) => item.ready));
+      if (!items.length) {
+        busy(false);
+        showProblems(["사진을 1장 이상 골라 주세요."]);
+        input.focus();
+        return;
+      }
+      busy(true, "보낼 수 있는지 확인하고 있어요…");
+      let verdict;
+      try {
+        verdict = await check();
+      } catch (e) {
+        busy(false);
+        refused(e.status || 0, e.body);
+        return;
+      }
+      if (!verdict.can_create) { busy(false); showAlert([verdict.message]); return; }
+      busy(true, "사진을 보내고 있어요…");
+      showProgress(0, "사진을 보내고 있어요");
+      let answer = await upload(formData());
+      if (answer.status === 400 && answer.body && answer.body.error && answer.body.error.code === "csrf_failed") {
+        // The page's token went stale (a new session, a restarted server): take a fresh one, once.
+        try {
+          form.elements.namedItem("csrf_token").value = (await check()).csrf_token;
+          showProgress(0, "보안 확인 값을 새로 받아 다시 보내고 있어요");
+          answer = await upload(formData());
+        } catch (e) { /* shown below as the first refusal */ }
+      }
+      if (answer.status === 201 && answer.body) {
+        window.clearTimeout(saveTimer);
+        try { await draftStore.clear(); } catch (e) { /* nothing kept */ }
+        showProgress(1, "책 페이지로 가요…");
+        window.location.assign(answer.body.location);
+        return;
+      }
+      busy(false);
+      refused(answer.status, answer.body);
     });
 
     $$("input[name=hints]", form).forEach((radio) => radio.addEventListener("change", applyHintsMode));
     applyHintsMode();
-
-    form.addEventListener("submit", () => {
-      const button = $("#submit-book", form);
-      button.disabled = true;
-      button.textContent = "사진을 올리고 있어요…";
-    });
+    restoreDraft();
   }
 
   // Book page: poll the JSON API with the session cookie while the book is being made or an
