@@ -30,7 +30,9 @@ def server(service_env):
     from web import create_app
 
     with claimed_redis_db() as redis_url:
-        app = create_app({**service_env, "REDIS_URL": redis_url, "TALES_MAX_ACTIVE_BOOKS": str(MAX_ACTIVE)})
+        # TALES_CAPTIONER: the page offers hints after captions only where photos are captioned.
+        app = create_app({**service_env, "REDIS_URL": redis_url, "TALES_MAX_ACTIVE_BOOKS": str(MAX_ACTIVE),
+                          "TALES_CAPTIONER": "blip"})
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]

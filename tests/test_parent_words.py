@@ -77,3 +77,13 @@ def test_the_book_page_renames_with_a_form(client, db, data_dir):
     assert answer.status_code == 303
     assert load(db, book_id).title == "새 제목"
     assert "새 제목" in client.get(f"/books/{book_id}").text
+
+
+@pytest.mark.parametrize(("captioner", "offered"), [("none", False), ("blip", True)])
+def test_hints_after_captions_are_offered_only_where_photos_are_captioned(db, service_env, captioner, offered):
+    from web import create_app
+
+    client = create_app({**service_env, "TALES_CAPTIONER": captioner}).test_client()
+    Pages(client).signup()
+    page = client.get("/books/new").text
+    assert ("사진 설명과 추천 키워드를 본 뒤에 쓸게요" in page) is offered
