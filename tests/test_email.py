@@ -182,3 +182,31 @@ def test_a_refused_address_fails_at_once_and_says_why(client, db, data_dir, mail
     page = client.get(f"/books/{book_id}").text
     # The server's answer is the operator's (the API's emails[].error); the page says what to do, in Korean.
     assert "보내지 못했어요" in page and "받는 주소가 맞는지 확인" in page and "no such mailbox" not in page
+
+
+@pytest.mark.parametrize(("epub_size", "attached"), [(50_000, True), (ATTACH_LIMIT, False)])
+def test_the_e_book_rides_along_when_both_fit(client, db, data_dir, mail, epub_size, attached):
+    from shared.models import Book
+    from shared.storage import LocalStorage
+
+    pages = Pages(client)
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), title="바다에 간 날")
+    storage = LocalStorage(data_dir)
+    epub = b"PK" + os.urandom(epub_size)
+    storage.write_bytes(storage.epub_name(book_id), epub)
+    with session_factory(db)() as session:
+        book = session.get(Book, book_id)
+        book.epub_name, book.epub_bytes = storage.epub_name(book_id), len(epub)
+        session.commit()
+    pages.post(f"/books/{book_id}/email", {"recipient": "me"}, page=f"/books/{book_id}")
+    assert [r.status for r in wait_emails(db, book_id, {"sent", "failed"})] == ["sent"]
+    [message] = mail.messages
+    parts = {part.get_content_type(): part for part in message.iter_attachments()}
+    assert parts["application/pdf"].get_filename() == "바다에 간 날.pdf"  # named after the book
+    if attached:
+        assert parts["application/epub+zip"].get_content() == epub
+        assert parts["application/epub+zip"].get_filename() == "바다에 간 날.epub"
+        assert "전자책(EPUB)도 함께" in message.get_body(("plain",)).get_content()
+    else:  # the PDF alone fits: the e-book stays on the book page
+        assert "application/epub+zip" not in parts

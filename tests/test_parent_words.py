@@ -1,8 +1,12 @@
 """What parents read: Korean notes without operator detail, one title everywhere, files named after it."""
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import pytest
 
+from shared.db import session_factory
 from shared.lifecycle import note_for_parents
 from shared.models import Book, Scene
 from shared.status import BookStatus
@@ -87,3 +91,52 @@ def test_hints_after_captions_are_offered_only_where_photos_are_captioned(db, se
     Pages(client).signup()
     page = client.get("/books/new").text
     assert ("사진 설명과 추천 키워드를 본 뒤에 쓸게요" in page) is offered
+
+
+OPERATOR_WORDS = re.compile(r"TALES_|SMTP_|[A-Z][a-z]+(Error|Exception)\b|Traceback|captioning is off|offline template|"
+                            r"test model|SELECT |psycopg|\bNone\b")
+
+
+def _visible_text(html: str) -> str:
+    """What a person reads: the page without its markup, scripts and attribute values."""
+    html = re.sub(r"(?s)<(script|style)\b.*?</\1>", " ", html)
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_every_page_state_speaks_korean_without_operator_words(client, db, data_dir):
+    from shared.models import EmailRequest
+    from shared.status import EmailStatus
+
+    pages = Pages(client)
+    pages.signup()
+    owner = user_id(db, "parent@example.com")
+    notes = ["사진 설명 없이 힌트만으로 썼어요 (captioning is off: TALES_CAPTIONER=none).",
+             "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).",
+             "시험용 모델로 쓴 글이라 이야기가 맞지 않을 수 있어요 (written by a test model: tiny/kot5)."]
+    books = {
+        "done": make_book(db, data_dir, owner, BookStatus.DONE, notes=notes),
+        "failed": make_book(db, data_dir, owner, BookStatus.FAILED, notes=notes,
+                            error="PDF 만들기 (rendering the PDF) failed after 5 retries: OSError: [Errno 28] No space left"),
+        "queued": make_book(db, data_dir, owner, BookStatus.QUEUED),
+        "writing": make_book(db, data_dir, owner, BookStatus.WRITING),
+        "awaiting": make_book(db, data_dir, owner, BookStatus.AWAITING_ANNOTATIONS),
+    }
+    with session_factory(db)() as session:
+        session.add(EmailRequest(book_id=books["done"], to_address="x@example.com", status=EmailStatus.FAILED, attempts=1,
+                                 last_error="SMTPRecipientsRefused: {'x@example.com': (550, b'5.1.1 no such mailbox')}"))
+        session.add(EmailRequest(book_id=books["done"], to_address="y@example.com", status=EmailStatus.PENDING, attempts=2,
+                                 last_error="SMTPServerDisconnected: Connection unexpectedly closed"))
+        session.commit()
+    paths = ["/", "/books", "/books/new", "/settings", *(f"/books/{book_id}" for book_id in books.values())]
+    for path in paths:
+        text = _visible_text(client.get(path).text)
+        assert not OPERATOR_WORDS.search(text), (path, OPERATOR_WORDS.search(text).group(0), text)
+    done = _visible_text(client.get(f"/books/{books['done']}").text)
+    assert "사진 설명 없이 힌트만으로 썼어요." in done and "받는 주소가 맞는지 확인" in done
+    # The API keeps the operator's detail.
+    api = client.get(f"/api/v1/books/{books['done']}").json
+    assert api["notes"] == notes and any("550" in e["error"] for e in api["emails"])
+    client.post("/logout", data={"csrf_token": Pages(client).token("/books")})
+    for path in ["/", "/login", "/signup", "/password/forgot", "/books/nope"]:
+        text = _visible_text(client.get(path).text)
+        assert not OPERATOR_WORDS.search(text), (path, text)
