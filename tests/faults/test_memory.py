@@ -75,7 +75,7 @@ def test_the_worst_legal_book_and_parallel_thumbnails_keep_memory_bounded(web, w
     bomb = zero_png(7740)
     refused = requests.post(f"{base}/api/v1/books", headers=headers, files=[("images", ("bomb.png", bomb, "image/png"))], timeout=60)
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_image"
-    assert "MB of memory" in refused.json()["error"]["message"]
+    assert "열기에 너무 커요" in refused.json()["error"]["message"]
 
     side = int((BUDGET_MB * 2**20 / BYTES_PER_PIXEL) ** 0.5)  # the largest square PNG still accepted
     largest = zero_png(side)
