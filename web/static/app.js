@@ -174,6 +174,8 @@
   // Book page: poll the JSON API with the session cookie while the book is being made or an
   // email is on its way. Progress updates in place; when the book leaves the working states
   // (done, failed, waiting for hints) the page reloads, and the server shows the next step.
+  // A book that does not move for data-slow-after seconds gets a notice saying what to do; a
+  // browser that is offline, or polls that keep failing, get one saying so, gone when back.
   function initBook(root) {
     const active = new Set(root.dataset.active.split(" "));
     let status = root.dataset.status;
@@ -184,6 +186,34 @@
     const waiting = () => active.has(status) || /pending|sending/.test(emails);
     let delay = 1500;
     let etag = null;
+    let timer = null;
+    let failures = 0;  // polls in a row that got no answer
+    // When the book last moved, on this browser's clock, from how long ago the server said it did.
+    let movedAt = Date.now() - Number(root.dataset.idle || 0) * 1000;
+    let updated = root.dataset.updated;
+    const slowAfter = Number(root.dataset.slowAfter || 60) * 1000;
+
+    function showSlow() {
+      const notice = $("#slow-notice");
+      if (notice) notice.hidden = !(active.has(status) && Date.now() - movedAt >= slowAfter);
+    }
+
+    function showConnection() {
+      const notice = $("#offline-notice");
+      let text = "";
+      if (navigator.onLine === false) {
+        text = "인터넷 연결이 끊겼어요. 책은 서버에서 계속 만들어지고 있어요. 다시 연결되면 진행 상황을 이어서 보여 드려요.";
+      } else if (failures >= 3) {
+        text = "서버에서 답이 없어요. 잠시 뒤 저절로 다시 확인할게요. 책은 계속 만들어지고 있어요.";
+      }
+      if (notice.textContent !== text) notice.textContent = text;
+      notice.hidden = !text;
+    }
+
+    function schedule(wait) {
+      window.clearTimeout(timer);
+      timer = waiting() ? window.setTimeout(tick, wait) : null;
+    }
 
     function show(book) {
       const done = book.progress.done, total = book.progress.total || 1;
@@ -232,18 +262,33 @@
             return;
           }
           status = book.status;
+          if (book.updated_at !== updated) { updated = book.updated_at; movedAt = Date.now(); }
           show(book);
           const now = norm(book.emails.map((e) => `${e.status}:${e.attempts}`).join(" "));
           if (now !== emails) { emails = now; await refreshEmails(); }
         }
         delay = 1500;
+        failures = 0;
       } catch (err) {
         delay = Math.min(delay * 2, 15000);  // the server is busy or restarting: ask less often
+        failures += 1;
       }
-      if (waiting()) window.setTimeout(tick, document.hidden ? Math.max(delay, 5000) : delay);
+      showConnection();
+      showSlow();
+      schedule(document.hidden ? Math.max(delay, 5000) : delay);
     }
 
-    if (waiting()) window.setTimeout(tick, delay);
+    window.addEventListener("offline", showConnection);
+    window.addEventListener("online", () => {
+      // Back: look now rather than after the longest back-off.
+      failures = 0;
+      showConnection();
+      delay = 1500;
+      if (waiting()) schedule(0);
+    });
+    showConnection();
+    if (active.has(status)) window.setInterval(showSlow, 1000);
+    schedule(delay);
   }
 
   // Read aloud: each narrated page has its audio and its sentences with where they are spoken.
