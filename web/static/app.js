@@ -210,6 +210,46 @@
       notice.hidden = !text;
     }
 
+    // The page reloads when the book moves on (an edit finished): the parent stays at the page
+    // they were reading, though the cards above it change height (progress, then the downloads).
+    const KEEP = "talesrunner:keep-place";
+    let keeping = false;
+    // The browser's own restore is off while this page puts the parent back; any other way out of
+    // the page (a reload by hand, a link) turns it on again for this entry.
+    window.addEventListener("pagehide", () => {
+      try { if (!keeping) window.history.scrollRestoration = "auto"; } catch (e) { /* not supported */ }
+    });
+
+    function reloadInPlace() {
+      // The first page whose top is on screen (else the one the screen is inside): its own controls
+      // change with the state, so a page above it may grow while this one's top stays put.
+      const seen = $$(".page", root).filter((p) => p.getBoundingClientRect().bottom > 0 && p.getBoundingClientRect().top < window.innerHeight);
+      const page = seen.find((p) => p.getBoundingClientRect().top >= 0) || seen[0];
+      if (page) {
+        const place = { path: window.location.pathname, scene: page.dataset.scene, top: page.getBoundingClientRect().top };
+        try {
+          window.sessionStorage.setItem(KEEP, JSON.stringify(place));
+          window.history.scrollRestoration = "manual";
+          keeping = true;
+        } catch (e) { /* storage off: the browser's own restore keeps the offset */ }
+      }
+      window.location.reload();
+    }
+
+    function restorePlace() {
+      let place = null;
+      try {
+        place = JSON.parse(window.sessionStorage.getItem(KEEP));
+        window.sessionStorage.removeItem(KEEP);
+      } catch (e) { return; }
+      if (!place || place.path !== window.location.pathname) return;
+      const page = $(`[data-scene="${place.scene}"]`, root);
+      if (!page) return;
+      const put = () => window.scrollTo(0, window.scrollY + page.getBoundingClientRect().top - place.top);
+      put();
+      window.addEventListener("load", put, { once: true });  // again once fonts and photos are in
+    }
+
     function schedule(wait) {
       window.clearTimeout(timer);
       timer = waiting() ? window.setTimeout(tick, wait) : null;
@@ -258,7 +298,7 @@
           etag = tag;
           const book = await response.json();
           if (book.status !== status && !(active.has(status) && active.has(book.status))) {
-            window.location.reload();
+            reloadInPlace();
             return;
           }
           status = book.status;
@@ -278,6 +318,7 @@
       schedule(document.hidden ? Math.max(delay, 5000) : delay);
     }
 
+    restorePlace();
     window.addEventListener("offline", showConnection);
     window.addEventListener("online", () => {
       // Back: look now rather than after the longest back-off.
