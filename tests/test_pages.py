@@ -560,7 +560,7 @@ def test_the_page_refreshes_itself_without_script_only_while_the_book_is_made(cl
 def test_a_rewrite_can_be_undone_on_the_page(client, pages, db, data_dir):
     pages.signup()
     book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), scenes=4)
-    assert "이전 글로 되돌리기" not in client.get(f"/books/{book_id}").text
+    assert "이전 글로 되돌리기</button>" not in client.get(f"/books/{book_id}").text
     response = pages.post(f"/books/{book_id}/scenes/3/regenerate", page=f"/books/{book_id}")
     assert response.status_code == 303 and response.location == f"/books/{book_id}#scene-3"  # back where the parent was
     book = load(db, book_id)
@@ -575,8 +575,8 @@ def test_a_rewrite_can_be_undone_on_the_page(client, pages, db, data_dir):
         book.status, book.scenes[2].text, book.scenes[2].text_source = BookStatus.DONE, "새로 쓴 3쪽 글", "template"
         session.commit()
     page = client.get(f"/books/{book_id}").text
-    assert "3쪽 이전 글로 되돌리기" in page and "이전 글: 3쪽 이야기예요." in page
-    assert "1쪽 이전 글로 되돌리기" not in page
+    assert "3쪽 이전 글로 되돌리기</button>" in page and "이전 글: 3쪽 이야기예요." in page
+    assert "1쪽 이전 글로 되돌리기</button>" not in page
     response = pages.post(f"/books/{book_id}/scenes/3/undo", page=f"/books/{book_id}")
     assert response.status_code == 303 and response.location == f"/books/{book_id}#scene-3"
     book = load(db, book_id)
