@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from sqlalchemy import update
 
 from shared.db import session_factory
-from shared.models import Book, Scene, utcnow
+from shared.models import Book, utcnow
 from shared.status import BookStatus
 from talesrunner import samples
 from tests.conftest import claimed_redis_db
