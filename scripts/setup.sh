@@ -44,3 +44,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e ".[models,openai,ops,train,test]"
   touch "$stamp"
 fi
+
+# axe-core for the accessibility test (tests/test_accessibility.py), from the npm registry, once.
+AXE=.cache/axe/node_modules/axe-core/axe.min.js
+if [ ! -f "$AXE" ] && command -v npm >/dev/null 2>&1; then
+  echo "setup: installing axe-core 4 into .cache/axe"
+  npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@4 >/dev/null
+elif [ ! -f "$AXE" ]; then
+  echo "setup: npm is missing, so tests/test_accessibility.py will be skipped (install Node.js with npm)"
+fi

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     TALES_MAX_JSON_DEPTH: int = Field(default=20, ge=4)
     # Books a user may have in progress at once.
     TALES_MAX_ACTIVE_BOOKS: int = 3
+    # The book page tells the parent it is taking longer than usual once a book in progress has not
+    # moved for this long (the queue is busy, or no worker is running).
+    TALES_SLOW_AFTER_S: float = Field(default=60.0, gt=0)
     # Work older than this in a running state is taken as lost and enqueued again (the last resort:
     # leases below find a dead worker's books in seconds).
     TALES_STALE_AFTER_S: int = 900

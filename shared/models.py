@@ -171,6 +171,9 @@ class Scene(Base):
     suggestions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     text: Mapped[str | None] = mapped_column(Text)
     text_source: Mapped[str | None] = mapped_column(String(16))
+    # The text a rewrite ("N쪽 새로 쓰기") replaced, kept so the parent can go back to it; cleared
+    # when the page is edited by hand or the rewrite is undone.
+    previous_text: Mapped[str | None] = mapped_column(Text)
     # The page read aloud (worker/audio): the stored file, the text it reads (a page whose text
     # changed is narrated again), its length and per-sentence timings [[text, start, end], ...].
     audio_name: Mapped[str | None] = mapped_column(String(255))

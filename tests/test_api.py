@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 
 from shared.db import session_factory
 from shared.models import Book, Scene
+from shared.status import BookStatus
 from tests.helpers import book_form, jpeg, scene
+from tests.web_helpers import TEST_PDF, load, make_book, user_id
 
 
 def test_signup_token_and_auth_required(client, api):
@@ -148,6 +150,7 @@ OTHER_USER_ROUTES = [
     ("post", "/api/v1/books/{id}/generate", None),
     ("patch", "/api/v1/books/{id}/scenes/1", {"text": "바꾼 글"}),
     ("post", "/api/v1/books/{id}/scenes/1/regenerate", None),
+    ("post", "/api/v1/books/{id}/scenes/1/undo", None),
     ("post", "/api/v1/books/{id}/retry", None),
     ("post", "/api/v1/books/{id}/email", {}),
     ("get", "/api/v1/books/{id}/pdf", None),
@@ -180,6 +183,62 @@ def test_wrong_state_is_409(client, api):
         response = getattr(client, method)(f"/api/v1/books/{book_id}/{path}", headers=headers, json=body)
         assert response.status_code == 409, path
         assert "queued" in response.json["error"]["message"]
+
+
+def set_status(db_url: str, book_id: str, status: BookStatus, **scene_texts: str) -> None:
+    """Move a book as a worker would have (no worker runs here), optionally writing page texts (p1="...")."""
+    with session_factory(db_url)() as session:
+        book = session.get(Book, book_id)
+        book.status = status
+        for scene_ in book.scenes:
+            if f"p{scene_.index}" in scene_texts:
+                scene_.text, scene_.text_source = scene_texts[f"p{scene_.index}"], "template"
+        session.commit()
+
+
+def test_undo_puts_back_the_text_a_rewrite_replaced(client, api, db, data_dir):
+    headers = api.user()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), scenes=4)
+    nothing = client.post(f"/api/v1/books/{book_id}/scenes/1/undo", headers=headers)
+    assert nothing.status_code == 409 and nothing.json["error"]["code"] == "nothing_to_undo"
+
+    rewrite = client.post(f"/api/v1/books/{book_id}/scenes/1/regenerate", headers=headers)
+    assert rewrite.status_code == 202
+    body = rewrite.json
+    # The writer writes one page this time: the progress counts that page alone.
+    assert body["status"] == "writing" and body["progress"] == {"done": 0, "total": 1}
+    assert body["scenes"][0]["text"] is None and body["scenes"][0]["previous_text"] == "1쪽 이야기예요."
+    # The finished PDF stays downloadable while the book is made again, marked as not current.
+    assert body["pdf_url"] and body["files_current"] is False
+    pdf = client.get(body["pdf_url"], headers=headers)
+    assert pdf.status_code == 200 and pdf.data == TEST_PDF
+
+    set_status(db, book_id, BookStatus.DONE, p1="새로 쓴 글이에요.")
+    assert client.get(f"/api/v1/books/{book_id}", headers=headers).json["files_current"] is True
+    undone = client.post(f"/api/v1/books/{book_id}/scenes/1/undo", headers=headers)
+    assert undone.status_code == 202 and undone.json["status"] == "rendering"
+    first = undone.json["scenes"][0]
+    assert (first["text"], first["text_source"], first["previous_text"]) == ("1쪽 이야기예요.", "user", None)
+    set_status(db, book_id, BookStatus.DONE)
+    assert client.post(f"/api/v1/books/{book_id}/scenes/1/undo", headers=headers).status_code == 409
+
+
+def test_an_edit_by_hand_drops_the_undo(client, api, db, data_dir):
+    headers = api.user()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    client.post(f"/api/v1/books/{book_id}/scenes/2/regenerate", headers=headers)
+    set_status(db, book_id, BookStatus.DONE, p2="새로 쓴 글이에요.")
+    assert client.patch(f"/api/v1/books/{book_id}/scenes/2", headers=headers, json={"text": "직접 쓴 글"}).status_code == 202
+    assert load(db, book_id).scenes[1].previous_text is None
+
+
+def test_a_book_never_finished_has_no_pdf_yet(client, api, db, data_dir):
+    headers = api.user()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.RENDERING)
+    response = client.get(f"/api/v1/books/{book_id}/pdf", headers=headers)
+    assert response.status_code == 409 and response.json["error"]["code"] == "not_ready"
+    body = client.get(f"/api/v1/books/{book_id}", headers=headers).json
+    assert "pdf_url" not in body and body["files_current"] is False
 
 
 def test_delete_removes_rows_and_files(client, api, db, data_dir):

@@ -11,15 +11,23 @@ import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
+from sqlalchemy import update
+
+from shared.db import session_factory
+from shared.models import Book, utcnow
 from shared.status import BookStatus
 from talesrunner import samples
+from tests.conftest import claimed_redis_db
 from tests.helpers import REPO
-from tests.web_helpers import make_book, user_id
+from tests.web_helpers import PASSWORD, TEST_PDF, make_book, user_id
 
 pytestmark = pytest.mark.browser
 
@@ -29,22 +37,39 @@ BOOK_PAGE = re.compile(r"/books/[0-9a-f]{32}$")
 SHOTS = Path(os.environ.get("TALES_SCREENSHOTS", REPO / "instance" / "screenshots"))
 
 
-@pytest.fixture(scope="module")
-def server(service_env, pg_url, worker_process):
-    """The web tier on a free port, sharing the database and Redis with the session's worker."""
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """The web tier built from `env` on a free port, for as long as the block runs."""
     from web import create_app
 
-    # The web tier offers "hints after the captions" when the deployment captions photos; the
-    # worker here captions with none to stay fast, and the page flow is the same.
-    app = create_app({**service_env, "TALES_CAPTIONER": "blip"})
+    app = create_app(env)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     httpd = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    httpd.shutdown()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(service_env, pg_url, worker_process):
+    """The web tier on a free port, sharing the database and Redis with the session's worker."""
+    # The web tier offers "hints after the captions" when the deployment captions photos; the
+    # worker here captions with none to stay fast, and the page flow is the same.
+    with serving({**service_env, "TALES_CAPTIONER": "blip"}) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def still_server(service_env, pg_url):
+    """The web tier with no worker behind it (its messages go to a Redis database nobody reads):
+    books stay in whatever state the test writes, and one that does not move is slow after 1 s."""
+    with claimed_redis_db() as redis_url, serving({**service_env, "REDIS_URL": redis_url, "TALES_SLOW_AFTER_S": "1"}) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +121,16 @@ class Visit:
         return self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def sign_up(visit: Visit, email: str) -> None:
+    """A new account through the sign-up form; the visit is signed in after it."""
+    visit.go("/signup")
+    visit.page.get_by_label("이메일").fill(email)
+    visit.page.get_by_label("비밀번호 (8자 이상)").fill(PASSWORD)
+    visit.page.get_by_label("비밀번호 확인").fill(PASSWORD)
+    visit.page.get_by_role("button", name="가입하기").click()
+    visit.page.wait_for_url("**/books/new")
+
+
 def cards(page):
     return page.locator("#scene-list .scene-card")
 
@@ -130,7 +165,8 @@ def wait_done(visit: Visit, seen: set[str]) -> None:
 
     page = visit.page
     for _ in range(1200):
-        if page.locator("text=PDF 내려받기").count():
+        # Finished, not a remake showing the last PDF ("지난 PDF 내려받기") while it works.
+        if page.locator("#book[data-status='done']").count():
             return
         # The page reloads itself when the book finishes: read without waiting, and a read
         # that meets the navigation half-way is simply taken again on the next turn.
@@ -290,5 +326,99 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, d
     fill_hints(phone.page, 0, samples.SCENES[0])
     assert phone.fits_width()
     phone.shot("new-book")
+    assert phone.errors == []
+    phone.context.close()
+
+
+def move_book(db_url: str, book_id: str, status: BookStatus | None = None, texts: dict[int, str] | None = None, **fields) -> None:
+    """Do to a book what a worker would (none runs behind still_server): a new status, page texts, progress."""
+    with session_factory(db_url)() as session:
+        book = session.get(Book, book_id)
+        if status is not None:
+            book.status = status
+        for name, value in fields.items():
+            setattr(book, name, value)
+        for scene in book.scenes:
+            if texts and scene.index in texts:
+                scene.text, scene.text_source = texts[scene.index], "template"
+        book.updated_at = utcnow()
+        session.commit()
+
+
+def test_a_waiting_book_says_when_it_is_slow_and_when_the_browser_is_offline(browser, still_server, pg_url, data_dir):
+    from playwright.sync_api import expect
+
+    phone = Visit(browser, still_server, "phone-waiting", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.page
+    sign_up(phone, "waiting@example.com")
+    book_id = make_book(pg_url, data_dir, user_id(pg_url, "waiting@example.com"), BookStatus.QUEUED, progress_done=0)
+    with session_factory(pg_url)() as session:  # moved "just now" however long the page takes to load
+        session.execute(update(Book).where(Book.id == book_id).values(updated_at=utcnow() + timedelta(seconds=2)))
+        session.commit()
+    phone.go(f"/books/{book_id}")
+    notice = page.locator("#slow-notice")
+    assert notice.is_hidden()
+    notice.wait_for(state="visible", timeout=10_000)  # nothing moved for the threshold (1 s here)
+    assert "평소보다 오래 걸리고 있어요" in notice.inner_text()
+    assert phone.fits_width()
+    phone.shot("slow")
+
+    # The book moves: the page shows it and counts the wait again from there.
+    move_book(pg_url, book_id, BookStatus.CAPTIONING, progress_done=1, updated_at=utcnow() + timedelta(seconds=3))
+    expect(page.locator("#progress-count")).to_have_text("1 / 2", timeout=10_000)
+    assert page.locator("#status-badge").inner_text() == "사진을 살펴보고 있어요"
+    assert notice.is_hidden()
+
+    offline = page.locator("#offline-notice")
+    assert offline.is_hidden()
+    phone.context.set_offline(True)
+    offline.wait_for(state="visible", timeout=10_000)
+    assert "인터넷 연결이 끊겼어요" in offline.inner_text()
+    phone.shot("offline")
+    phone.context.set_offline(False)
+    offline.wait_for(state="hidden", timeout=10_000)
+    # Polls failed while offline; the console errors of those fetches are the browser's, not the page's.
+    assert [e for e in phone.errors if "Failed to fetch" not in e and "ERR_INTERNET_DISCONNECTED" not in e] == []
+    phone.context.close()
+
+
+def test_a_rewrite_stays_in_place_keeps_the_last_pdf_and_can_be_undone(browser, still_server, pg_url, data_dir):
+    phone = Visit(browser, still_server, "phone-rewrite", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.page
+    sign_up(phone, "rewrite@example.com")
+    book_id = make_book(pg_url, data_dir, user_id(pg_url, "rewrite@example.com"), scenes=4)
+    phone.go(f"/books/{book_id}")
+    third = page.locator("#scene-3")
+    third.scroll_into_view_if_needed()
+    with page.expect_navigation():
+        third.get_by_role("button", name="3쪽 새로 쓰기").click()
+    assert page.url.endswith(f"/books/{book_id}#scene-3")
+    assert page.evaluate("window.scrollY") > 500 and third.is_visible()
+    assert page.locator("#progress-count").inner_text() == "0 / 1"
+    assert third.locator("[data-text]").inner_text() == "글을 기다리는 중…"
+    phone.shot("rewriting")
+    # While the page is written again the last PDF is still there to take.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="지난 PDF 내려받기").click()
+    assert Path(download.value.path()).read_bytes() == TEST_PDF
+
+    # The worker finishes (done by hand here): the page reloads itself and stays at page 3.
+    third.scroll_into_view_if_needed()
+    top = third.bounding_box()["y"]
+    move_book(pg_url, book_id, BookStatus.DONE, texts={3: "새로 쓴 3쪽 글이에요."})
+    undo = third.get_by_role("button", name="3쪽 이전 글로 되돌리기")
+    undo.wait_for(timeout=15_000)
+    assert third.locator("[data-text]").inner_text() == "새로 쓴 3쪽 글이에요."
+    assert abs(third.bounding_box()["y"] - top) < 2  # where it was on the screen, though the card above grew
+    assert page.get_by_role("button", name="1쪽 이전 글로 되돌리기").count() == 0
+    phone.shot("rewritten")
+    with page.expect_navigation():
+        undo.click()
+    assert page.url.endswith("#scene-3")
+    assert third.locator("[data-text]").inner_text() == "3쪽 이야기예요."
+    assert page.locator("#status-badge").inner_text() == "책으로 묶고 있어요"
+    move_book(pg_url, book_id, BookStatus.DONE)
+    page.locator("#book[data-status='done']").wait_for(timeout=15_000)
+    assert undo.count() == 0 and third.locator(".badge", has_text="직접 고친 글").count() == 1
     assert phone.errors == []
     phone.context.close()

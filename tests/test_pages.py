@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shared.db import session_factory
 from shared.links import sign_book
@@ -588,3 +588,97 @@ def test_unknown_pages_are_korean_and_api_errors_stay_json(client):
     assert page.status_code == 404 and "찾을 수 없어요" in page.text and page.mimetype == "text/html"
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+
+
+# Waiting and editing on the book page ------------------------------------------------------
+
+def slow_notice(html: str) -> str:
+    return re.search(r'<div class="notice slow-notice" id="slow-notice"[^>]*>', html).group(0)
+
+
+def test_a_book_that_does_not_move_says_it_is_taking_longer(pages, db, data_dir, service_env, spare_redis_url):
+    from web import create_app
+
+    client = create_app({**service_env, "REDIS_URL": spare_redis_url, "TALES_SLOW_AFTER_S": "30"}).test_client()
+    Pages(client).signup()
+    owner = user_id(db, "parent@example.com")
+    fresh = make_book(db, data_dir, owner, BookStatus.QUEUED, progress_done=0)
+    stuck = make_book(db, data_dir, owner, BookStatus.QUEUED)
+    with session_factory(db)() as session:  # last moved 45 s ago (adding its scenes moved it just now)
+        session.execute(update(Book).where(Book.id == stuck).values(updated_at=utcnow() - timedelta(seconds=45)))
+        session.commit()
+    page = client.get(f"/books/{fresh}").text
+    assert "hidden" in slow_notice(page) and 'data-slow-after="30.0"' in page
+    page = client.get(f"/books/{stuck}").text
+    assert "hidden" not in slow_notice(page)  # shown without script too
+    assert "평소보다 오래 걸리고 있어요" in page and "이 페이지를 닫아도 책은 계속 만들어져요" in page
+    assert float(re.search(r'data-idle="([\d.]+)"', page).group(1)) >= 45
+
+
+@pytest.mark.parametrize("status, refreshes", [
+    (BookStatus.QUEUED, True), (BookStatus.WRITING, True), (BookStatus.RENDERING, True),
+    (BookStatus.DONE, False), (BookStatus.FAILED, False), (BookStatus.AWAITING_ANNOTATIONS, False),
+])
+def test_the_page_refreshes_itself_without_script_only_while_the_book_is_made(client, pages, db, data_dir, status, refreshes):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), status)
+    response = client.get(f"/books/{book_id}")
+    head = response.text.split("</head>")[0]
+    assert ('<noscript><meta http-equiv="refresh" content="10"></noscript>' in head) is refreshes
+    # A meta refresh is no script: the CSP that forbids inline script does not stop it.
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_rewrite_can_be_undone_on_the_page(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), scenes=4)
+    assert "이전 글로 되돌리기</button>" not in client.get(f"/books/{book_id}").text
+    response = pages.post(f"/books/{book_id}/scenes/3/regenerate", page=f"/books/{book_id}")
+    assert response.status_code == 303 and response.location == f"/books/{book_id}#scene-3"  # back where the parent was
+    book = load(db, book_id)
+    assert (book.scenes[2].text, book.scenes[2].previous_text) == (None, "3쪽 이야기예요.")
+    page = client.get(f"/books/{book_id}").text
+    assert re.search(r'id="progress-count">0 / 1<', page)  # one page is being written, not four
+    # The last PDF stays on the page while the book is made again.
+    assert "지난 PDF 내려받기" in page and f"/api/v1/books/{book_id}/pdf" in page
+
+    with session_factory(db)() as session:
+        book = session.get(Book, book_id)
+        book.status, book.scenes[2].text, book.scenes[2].text_source = BookStatus.DONE, "새로 쓴 3쪽 글", "template"
+        session.commit()
+    page = client.get(f"/books/{book_id}").text
+    assert "3쪽 이전 글로 되돌리기</button>" in page and "이전 글: 3쪽 이야기예요." in page
+    assert "1쪽 이전 글로 되돌리기</button>" not in page
+    response = pages.post(f"/books/{book_id}/scenes/3/undo", page=f"/books/{book_id}")
+    assert response.status_code == 303 and response.location == f"/books/{book_id}#scene-3"
+    book = load(db, book_id)
+    assert book.status is BookStatus.RENDERING
+    assert (book.scenes[2].text, book.scenes[2].text_source, book.scenes[2].previous_text) == ("3쪽 이야기예요.", "user", None)
+    assert "3쪽을 이전 글로 되돌렸어요" in client.get(f"/books/{book_id}").text
+
+
+def test_an_edit_returns_to_the_page_that_was_edited(pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    response = pages.post(f"/books/{book_id}/scenes/2/text", {"text": "고친 글"}, page=f"/books/{book_id}")
+    assert response.location == f"/books/{book_id}#scene-2"
+
+
+def test_the_retry_message_agrees_with_the_book(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.FAILED, error="멈췄어요")
+    pages.post(f"/books/{book_id}/retry", page=f"/books/{book_id}")
+    page = client.get(f"/books/{book_id}").text
+    assert "다시 시작했어요" in page and "flash-success" in page and "차례를 기다려요" in page
+
+    # It stops again before the page is shown: the message says so, beside the "멈춤" badge.
+    with session_factory(db)() as session:
+        session.get(Book, book_id).status = BookStatus.FAILED
+        session.commit()
+    pages.post(f"/books/{book_id}/retry", page=f"/books/{book_id}")
+    with session_factory(db)() as session:
+        session.get(Book, book_id).status = BookStatus.FAILED
+        session.commit()
+    page = client.get(f"/books/{book_id}").text
+    assert "다시 시작했어요" not in page
+    assert "flash-error" in page and "다시 시도했지만 또 멈췄어요" in page and "멈춤" in page

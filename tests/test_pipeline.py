@@ -77,6 +77,21 @@ def test_stages_take_a_book_to_done(client, api, ctx):
     assert ctx.enqueue.sent == [(TaskName.WRITE.value, book_id), (TaskName.RENDER.value, book_id)]
 
 
+def test_a_one_page_rewrite_counts_that_page_alone(client, api, ctx, monkeypatch):
+    headers = api.user()
+    book_id = _create(client, api, headers=headers)
+    _run_all(ctx, book_id)
+    rewrite = client.post(f"/api/v1/books/{book_id}/scenes/2/regenerate", headers=headers).json
+    assert rewrite["progress"] == {"done": 0, "total": 1}
+    seen = []
+    real = pipeline.set_progress
+    monkeypatch.setattr(pipeline, "set_progress", lambda book, stage, done, total: (seen.append((stage.value, done, total)), real(book, stage, done, total)))
+    pipeline.write_stage(ctx, book_id)
+    # The worker says what the web said: 0 of the 1 page written this time, not "3 / 4" with the others.
+    assert seen[0] == ("write", 0, 1)
+    assert _book(ctx, book_id).scenes[1].text
+
+
 def test_every_stage_run_twice_leaves_one_result(client, api, ctx):
     book_id = _create(client, api)
     for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.render_stage):

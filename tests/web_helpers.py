@@ -79,7 +79,7 @@ def make_book(db_url: str, data_dir, owner: int, status: BookStatus = BookStatus
     """A book written straight into the database and storage, in any state, with no task queued."""
     storage = LocalStorage(data_dir)
     with session_factory(db_url)() as session:
-        book = Book(user_id=owner, status=status, stage="render", progress_done=scenes, progress_total=scenes, **fields)
+        book = Book(**{"user_id": owner, "status": status, "stage": "render", "progress_done": scenes, "progress_total": scenes, **fields})
         session.add(book)
         session.flush()
         for index in range(1, scenes + 1):

@@ -213,10 +213,19 @@ def start_writing(book: Book) -> None:
 
 
 def edit_text(book: Book, index: int, text: str) -> None:
-    """Replace one paragraph and rebuild the PDF."""
+    """Replace one paragraph and rebuild the PDF; a rewrite it replaces can no longer be undone."""
     scene = scene_of(book, index)
-    scene.text, scene.text_source = text, "user"  # rolled back with the request if the claim is refused
+    # rolled back with the request if the claim is refused
+    scene.text, scene.text_source, scene.previous_text = text, "user", None
     _advance(book, [BookStatus.DONE], BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
+
+
+def undo_rewrite(book: Book, index: int) -> None:
+    """Put back the text the last rewrite of page `index` replaced, as an edit, and rebuild the PDF."""
+    scene = scene_of(book, index)
+    if scene.previous_text is None:
+        raise ApiError(409, "nothing_to_undo", f"page {index} has no earlier text to go back to")
+    edit_text(book, index, scene.previous_text)
 
 
 def rename(book: Book, title: str) -> None:
@@ -235,8 +244,12 @@ def rename(book: Book, title: str) -> None:
 def regenerate_scene(book: Book, index: int) -> None:
     """Write one scene again, then rebuild the PDF."""
     scene = scene_of(book, index)
-    scene.text, scene.text_source = None, None  # rolled back with the request if the claim is refused
-    _advance(book, [BookStatus.DONE], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
+    # Kept for "이전 글로 되돌리기"; a second rewrite keeps the text it replaces, the newest one.
+    # All rolled back with the request if the claim is refused.
+    scene.previous_text, scene.text, scene.text_source = scene.text, None, None
+    # The writer counts the pages it writes this time (worker/pipeline.py write_stage): one here.
+    _advance(book, [BookStatus.DONE], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE,
+             total=sum(1 for s in book.scenes if s.text is None))
 
 
 def retry_book(book: Book) -> None:
@@ -280,12 +293,16 @@ def delete_book_rows(db: Session, book_id: str) -> None:
     db.execute(delete(Book).where(Book.id == book_id).execution_options(synchronize_session=False))
 
 
-def _advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName) -> None:
-    """Claim the move (compare-and-set, as the workers do), commit, then enqueue the task."""
+def _advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName,
+             total: int | None = None) -> None:
+    """Claim the move (compare-and-set, as the workers do), commit, then enqueue the task.
+
+    Progress starts at 0 of `total`: the pages the next stage works on (every page unless told).
+    """
     try:
         claim_or_refuse(get_session(), book, allowed, target)
     except WrongState as exc:
         raise _refuse(exc) from None
-    set_progress(book, stage, 0, len(book.scenes))
+    set_progress(book, stage, 0, len(book.scenes) if total is None else total)
     enqueue(task, book.id)
     get_session().commit()

@@ -46,6 +46,7 @@ KOREAN: dict[str, str] = {
     "busy": "지금 사진을 처리하는 요청이 많아요. 잠시 후 다시 해 주세요.",
     "unavailable": "잠시 서비스를 쓸 수 없어요. 조금 뒤에 다시 해 주세요.",
     "unsafe_text": "아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요.",
+    "nothing_to_undo": "되돌릴 이전 글이 없어요. 이미 되돌렸거나 글을 직접 고친 뒤예요.",
 }
 
 PAGE_MESSAGES: dict[int, tuple[str, str]] = {

@@ -177,7 +177,8 @@ def write_stage(ctx: Context, book_id: str) -> None:
             for scene in book.scenes
             if scene.text is None
         ]
-        set_progress(book, Stage.WRITE, len(book.scenes) - len(inputs), len(book.scenes))
+        # Counted over the pages written this time: a one-page rewrite is "0 / 1", as the web set it.
+        set_progress(book, Stage.WRITE, 0, len(inputs))
         title, age = book.shown_title, book.age
 
     if inputs:

@@ -34,10 +34,12 @@ def book_json(book: Book, detail: bool = True) -> dict:
         "updated_at": book.updated_at.isoformat() + "Z",
         "url": url_for("api.get_book", book_id=book.id),
     }
-    if book.status is BookStatus.DONE and book.pdf_name:
+    if book.pdf_name:  # finished once: while it is made again (an edit), the last files stay downloadable
         data["pdf_url"] = url_for("api.get_pdf", book_id=book.id)
         if book.epub_name:
             data["epub_url"] = url_for("api.get_epub", book_id=book.id)
+    # false while a finished book is made again: pdf_url/epub_url are then the previous version
+    data["files_current"] = book.status is BookStatus.DONE and book.pdf_name is not None
     data["narrator"] = book.narrator_label if any(scene.audio for scene in book.scenes) else None
     if detail:
         data["scenes"] = [
@@ -51,6 +53,8 @@ def book_json(book: Book, detail: bool = True) -> dict:
                 "annotations": scene.annotations,
                 "text": scene.text,
                 "text_source": scene.text_source,
+                # the text the last rewrite replaced: POST .../undo puts it back
+                "previous_text": scene.previous_text,
                 **_audio_json(book, scene),
             }
             for scene in book.scenes
@@ -138,6 +142,15 @@ def regenerate(book_id: str, index: int):
     return jsonify(book_json(book)), 202
 
 
+@api.post("/books/<book_id>/scenes/<int:index>/undo")
+@token_required
+def undo(book_id: str, index: int):
+    """Put back the text the last rewrite of a scene replaced; the PDF is rebuilt."""
+    book = service.owned_book(current_user(), book_id)
+    service.undo_rewrite(book, index)
+    return jsonify(book_json(book)), 202
+
+
 @api.post("/books/<book_id>/retry")
 @token_required
 def retry(book_id: str):
@@ -160,9 +173,11 @@ def email(book_id: str):
 @api.get("/books/<book_id>/pdf")
 @token_required
 def get_pdf(book_id: str):
-    """Download the finished book."""
+    """Download the book's PDF: the last finished one, also while an edit makes it again."""
     book = service.owned_book(current_user(), book_id)
-    if book.status is not BookStatus.DONE or not book.pdf_name:
+    # pdf_name is set when a book first finishes and the file is replaced in one move (storage
+    # publish), so while an edit remakes it the stored file is the previous, whole version.
+    if not book.pdf_name:
         raise ApiError(409, "not_ready", f"the PDF is not ready yet; the book is {book.status.value}")
     try:
         return send_stored(service.storage(), book.pdf_name, "application/pdf",
@@ -176,7 +191,7 @@ def get_pdf(book_id: str):
 def get_epub(book_id: str):
     """Download the read-along e-book (EPUB 3, fixed layout; media overlays when the pages are narrated)."""
     book = service.owned_book(current_user(), book_id)
-    if book.status is not BookStatus.DONE or not book.epub_name:
+    if not book.epub_name:  # as the PDF: the last finished e-book, also while it is made again
         raise ApiError(409, "not_ready", f"the e-book is not ready; the book is {book.status.value}")
     try:
         return send_stored(service.storage(), book.epub_name, "application/epub+zip",

@@ -75,6 +75,8 @@ def build_spec() -> dict:
         "status": {"type": "string", "enum": [s.value for s in BookStatus]}, "stage": {"type": ["string", "null"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
         "scenes": {"type": "array", "items": {"type": "object"}}, "pdf_url": {"type": "string"}, "epub_url": {"type": "string"},
+        # false while a finished book is made again after an edit: pdf_url/epub_url serve the previous files
+        "files_current": {"type": "boolean"},
         "narrator": {"type": ["string", "null"]}, "error": {"type": ["string", "null"]},
     }}
     book = "/books/{book_id}"
@@ -98,6 +100,7 @@ def build_spec() -> dict:
         book + "/pdf": {"parameters": _id_param(), "get": _op("Download the PDF", "200", ok_schema=None)},
         scene: {"parameters": _id_param("index"), "patch": _op("Edit a paragraph", "202", "TextEdit")},
         scene + "/regenerate": {"parameters": _id_param("index"), "post": _op("Regenerate a scene", "202")},
+        scene + "/undo": {"parameters": _id_param("index"), "post": _op("Undo the last regeneration of a scene", "202")},
         book + "/epub": {"parameters": _id_param(), "get": _op("Download the read-along e-book (EPUB 3)", "200", ok_schema=None)},
         scene + "/image": {"parameters": _id_param("index"), "get": _op("The scene's photo", "200", ok_schema=None)},
         scene + "/audio": {"parameters": _id_param("index"), "get": _op("The page read aloud (MP3)", "200", ok_schema=None)},

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from PIL import Image
 from pydantic import ValidationError
 
-from shared.models import Book
+from shared.models import Book, utcnow
+from shared.status import BookStatus
 from web import books_service as service
 from web.auth import current_user, login_required
+from web.db import current_settings
 from web.downloads import send_stored
 from web.errors import ApiError, error_page, korean
 from web.pages.forms import SceneForm, error_summary, read_scenes
@@ -34,7 +36,33 @@ def _back(book: Book, message: str, category: str = "success", anchor: str | Non
 def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list[str] | None = None, status: int = 200):
     if scene_forms is None:
         scene_forms = [SceneForm(values=dict(scene.annotations or {})) for scene in book.scenes]
-    return render_template("books/show.html", book=book, scene_forms=scene_forms, problems=problems or []), status
+    _settle_retry_flash(book)
+    # How long the book has not moved, by the server's clock: the script counts on from it with the
+    # browser's, so a browser clock that is off does not matter.
+    idle_s = max((utcnow() - book.updated_at).total_seconds(), 0.0)
+    return render_template("books/show.html", book=book, scene_forms=scene_forms, problems=problems or [],
+                           slow_after=current_settings().TALES_SLOW_AFTER_S, idle_s=idle_s), status
+
+
+RETRIED = "retried"  # the flash category "다시 시도하기" leaves; the page words it by the book's state
+
+
+def _settle_retry_flash(book: Book) -> None:
+    """Word the flash after "다시 시도하기" by what the book is doing now, so it agrees with the badge.
+
+    A book that failed again before the page was shown would otherwise say "다시 시작했어요" in
+    green above "멈춤" in red.
+    """
+    flashes = session.get("_flashes") or []
+    if not any(category == RETRIED for category, _ in flashes):
+        return
+    if book.status is BookStatus.FAILED:
+        settled = ("error", "다시 시도했지만 또 멈췄어요. 아래에서 멈춘 이유를 확인해 주세요.")
+    elif book.status is BookStatus.DONE:
+        settled = ("success", "다시 시도해서 그림책이 완성되었어요.")
+    else:
+        settled = ("success", "다시 시작했어요. 멈춘 곳부터 이어서 만들어요.")
+    session["_flashes"] = [settled if category == RETRIED else (category, text) for category, text in flashes]
 
 
 @bp.errorhandler(ApiError)
@@ -112,7 +140,8 @@ def edit_text(book_id: str, index: int):
     except ValidationError:
         return _back(book, f"{index}쪽 글이 비어 있거나 너무 길어요 (2000자까지).", "error", f"scene-{index}")
     service.edit_text(book, index, edit.text)
-    return _back(book, f"{index}쪽 글을 고쳤어요. PDF를 다시 만들고 있어요.")
+    # Back to the page that was edited, not the top: the parent goes on reading where they were.
+    return _back(book, f"{index}쪽 글을 고쳤어요. PDF를 다시 만들고 있어요.", anchor=f"scene-{index}")
 
 
 @bp.post("/scenes/<int:index>/regenerate")
@@ -121,7 +150,16 @@ def regenerate(book_id: str, index: int):
     """Write one scene again; the PDF is rebuilt."""
     book = _mine(book_id)
     service.regenerate_scene(book, index)
-    return _back(book, f"{index}쪽 글을 새로 쓰고 있어요.")
+    return _back(book, f"{index}쪽 글을 새로 쓰고 있어요. 마음에 들지 않으면 이전 글로 되돌릴 수 있어요.", anchor=f"scene-{index}")
+
+
+@bp.post("/scenes/<int:index>/undo")
+@login_required
+def undo(book_id: str, index: int):
+    """Put back the text the last rewrite of a page replaced; the PDF is rebuilt."""
+    book = _mine(book_id)
+    service.undo_rewrite(book, index)
+    return _back(book, f"{index}쪽을 이전 글로 되돌렸어요. PDF를 다시 만들고 있어요.", anchor=f"scene-{index}")
 
 
 @bp.post("/retry")
@@ -130,7 +168,7 @@ def retry(book_id: str):
     """Start a stopped book again from where it stopped."""
     book = _mine(book_id)
     service.retry_book(book)
-    return _back(book, "다시 시작했어요.")
+    return _back(book, "다시 시작했어요.", RETRIED)
 
 
 EMAIL_MESSAGES = {

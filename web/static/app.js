@@ -585,6 +585,8 @@
   // Book page: poll the JSON API with the session cookie while the book is being made or an
   // email is on its way. Progress updates in place; when the book leaves the working states
   // (done, failed, waiting for hints) the page reloads, and the server shows the next step.
+  // A book that does not move for data-slow-after seconds gets a notice saying what to do; a
+  // browser that is offline, or polls that keep failing, get one saying so, gone when back.
   function initBook(root) {
     const active = new Set(root.dataset.active.split(" "));
     let status = root.dataset.status;
@@ -595,6 +597,76 @@
     const waiting = () => active.has(status) || /pending|sending/.test(emails);
     let delay = 1500;
     let etag = null;
+    let timer = null;
+    let failures = 0;  // polls in a row that got no answer
+    // When the book last moved, on this browser's clock, from how long ago the server said it did.
+    let movedAt = Date.now() - Number(root.dataset.idle || 0) * 1000;
+    let updated = root.dataset.updated;
+    const slowAfter = Number(root.dataset.slowAfter || 60) * 1000;
+
+    function showSlow() {
+      const notice = $("#slow-notice");
+      if (notice) notice.hidden = !(active.has(status) && Date.now() - movedAt >= slowAfter);
+    }
+
+    function showConnection() {
+      const notice = $("#offline-notice");
+      let text = "";
+      if (navigator.onLine === false) {
+        text = active.has(status)
+          ? "인터넷 연결이 끊겼어요. 책은 서버에서 계속 만들어지고 있어요. 다시 연결되면 진행 상황을 이어서 보여 드려요."
+          : "인터넷 연결이 끊겼어요. 다시 연결되면 내려받기와 고치기를 할 수 있어요.";
+      } else if (failures >= 3) {
+        text = "서버에서 답이 없어요. 잠시 뒤 저절로 다시 확인할게요. 책은 계속 만들어지고 있어요.";
+      }
+      if (notice.textContent !== text) notice.textContent = text;
+      notice.hidden = !text;
+    }
+
+    // The page reloads when the book moves on (an edit finished): the parent stays at the page
+    // they were reading, though the cards above it change height (progress, then the downloads).
+    const KEEP = "talesrunner:keep-place";
+    let keeping = false;
+    // The browser's own restore is off while this page puts the parent back; any other way out of
+    // the page (a reload by hand, a link) turns it on again for this entry.
+    window.addEventListener("pagehide", () => {
+      try { if (!keeping) window.history.scrollRestoration = "auto"; } catch (e) { /* not supported */ }
+    });
+
+    function reloadInPlace() {
+      // The first page whose top is on screen (else the one the screen is inside): its own controls
+      // change with the state, so a page above it may grow while this one's top stays put.
+      const seen = $$(".page", root).filter((p) => p.getBoundingClientRect().bottom > 0 && p.getBoundingClientRect().top < window.innerHeight);
+      const page = seen.find((p) => p.getBoundingClientRect().top >= 0) || seen[0];
+      if (page) {
+        const place = { path: window.location.pathname, scene: page.dataset.scene, top: page.getBoundingClientRect().top };
+        try {
+          window.sessionStorage.setItem(KEEP, JSON.stringify(place));
+          window.history.scrollRestoration = "manual";
+          keeping = true;
+        } catch (e) { /* storage off: the browser's own restore keeps the offset */ }
+      }
+      window.location.reload();
+    }
+
+    function restorePlace() {
+      let place = null;
+      try {
+        place = JSON.parse(window.sessionStorage.getItem(KEEP));
+        window.sessionStorage.removeItem(KEEP);
+      } catch (e) { return; }
+      if (!place || place.path !== window.location.pathname) return;
+      const page = $(`[data-scene="${place.scene}"]`, root);
+      if (!page) return;
+      const put = () => window.scrollTo(0, window.scrollY + page.getBoundingClientRect().top - place.top);
+      put();
+      window.addEventListener("load", put, { once: true });  // again once fonts and photos are in
+    }
+
+    function schedule(wait) {
+      window.clearTimeout(timer);
+      timer = waiting() ? window.setTimeout(tick, wait) : null;
+    }
 
     function show(book) {
       const done = book.progress.done, total = book.progress.total || 1;
@@ -639,22 +711,38 @@
           etag = tag;
           const book = await response.json();
           if (book.status !== status && !(active.has(status) && active.has(book.status))) {
-            window.location.reload();
+            reloadInPlace();
             return;
           }
           status = book.status;
+          if (book.updated_at !== updated) { updated = book.updated_at; movedAt = Date.now(); }
           show(book);
           const now = norm(book.emails.map((e) => `${e.status}:${e.attempts}`).join(" "));
           if (now !== emails) { emails = now; await refreshEmails(); }
         }
         delay = 1500;
+        failures = 0;
       } catch (err) {
         delay = Math.min(delay * 2, 15000);  // the server is busy or restarting: ask less often
+        failures += 1;
       }
-      if (waiting()) window.setTimeout(tick, document.hidden ? Math.max(delay, 5000) : delay);
+      showConnection();
+      showSlow();
+      schedule(document.hidden ? Math.max(delay, 5000) : delay);
     }
 
-    if (waiting()) window.setTimeout(tick, delay);
+    restorePlace();
+    window.addEventListener("offline", showConnection);
+    window.addEventListener("online", () => {
+      // Back: look now rather than after the longest back-off.
+      failures = 0;
+      showConnection();
+      delay = 1500;
+      if (waiting()) schedule(0);
+    });
+    showConnection();
+    if (active.has(status)) window.setInterval(showSlow, 1000);
+    schedule(delay);
   }
 
   // Read aloud: each narrated page has its audio and its sentences with where they are spoken.

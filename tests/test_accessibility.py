@@ -1,0 +1,103 @@
+"""axe-core finds no violations on any page, in any state of a book, on a phone and on a desktop.
+
+axe-core comes from npm (scripts/setup.sh puts it in .cache/axe); the books are written straight
+into the database (tests.web_helpers.make_book), so no worker runs and the test stays quick.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from shared.db import session_factory
+from shared.models import Book
+from shared.status import BookStatus
+from tests.helpers import REPO
+from tests.test_browser import Visit, browser, sign_up, still_server  # noqa: F401 (fixtures)
+from tests.web_helpers import make_book, user_id
+
+pytestmark = pytest.mark.browser
+
+AXE = REPO / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+
+
+def violations(visit: Visit) -> list[dict]:
+    """What axe-core finds wrong on the page as it is now (every rule it runs by default)."""
+    if not visit.page.evaluate("typeof window.axe !== 'undefined'"):
+        visit.page.add_script_tag(path=str(AXE))
+    return visit.page.evaluate("async () => (await axe.run(document, { resultTypes: ['violations'] })).violations")
+
+
+def readable(found: dict[str, list[dict]]) -> str:
+    """One block per page state: each rule broken, why, and the elements that break it."""
+    lines = []
+    for state, items in found.items():
+        for item in items:
+            lines.append(f"{state}: {item['id']} ({item['impact']}): {item['help']} — {item['helpUrl']}")
+            for node in item["nodes"][:8]:
+                lines.append(f"    {' '.join(node['target'])}: {node['failureSummary'].splitlines()[-1].strip()}")
+    return "\n".join(lines)
+
+
+def books(db_url: str, data_dir: Path, owner: int) -> dict[str, str]:
+    """A book in each state a parent meets, none with a task behind it."""
+    made = {
+        "book-in-progress": make_book(db_url, data_dir, owner, BookStatus.WRITING, progress_done=0, stage="write"),
+        "book-awaiting-hints": make_book(db_url, data_dir, owner, BookStatus.AWAITING_ANNOTATIONS, stage="suggest"),
+        "book-done": make_book(db_url, data_dir, owner, title="바닷가 여행"),
+        "book-failed": make_book(db_url, data_dir, owner, BookStatus.FAILED, stage="render",
+                                 error="PDF 만들기 (rendering the PDF) failed: OSError: No space left on device"),
+        "book-remaking": make_book(db_url, data_dir, owner, title="다시 만드는 책"),
+    }
+    with session_factory(db_url)() as session:  # a finished book being made again after a rewrite: undo and the last PDF
+        book = session.get(Book, made["book-remaking"])
+        book.status = BookStatus.RENDERING
+        book.scenes[0].previous_text = "예전에 쓴 1쪽 글이에요."
+        session.commit()
+    return made
+
+
+def test_no_axe_violations_on_any_page_at_either_width(browser, still_server, pg_url, data_dir):  # noqa: F811
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (scripts/setup.sh installs it into .cache/axe)")
+    found: dict[str, list[dict]] = {}
+    for label, viewport in WIDTHS.items():
+        phone = label == "phone"
+        visit = Visit(browser, still_server, f"axe-{label}", viewport=viewport, bypass_csp=True,
+                      is_mobile=phone, has_touch=phone)
+        page = visit.page
+
+        def check(state: str) -> None:
+            found[f"{label} {state}"] = violations(visit)  # noqa: B023 (used at once, in this turn of the loop)
+            visit.shot(state)  # noqa: B023
+
+        for path, state in [("/", "home"), ("/signup", "signup"), ("/login", "login")]:
+            visit.go(path)
+            check(state)
+        email = f"axe-{label}@example.com"
+        sign_up(visit, email)
+        check("new-book")
+        page.locator("#new-book").evaluate("form => { form.noValidate = true; }")  # let the server say what is missing
+        page.get_by_role("button", name="그림책 만들기").click()
+        page.wait_for_load_state()
+        assert page.locator(".alert").count(), "the new-book page shows no problem"
+        check("new-book-error")
+
+        made = books(pg_url, data_dir, user_id(pg_url, email))
+        for state, book_id in made.items():
+            visit.go(f"/books/{book_id}")
+            if state == "book-in-progress":  # not moved for still_server's 1 s: the "taking longer" notice too
+                page.locator("#slow-notice").wait_for(state="visible", timeout=10_000)
+            check(state)
+        for state, path in [("my-books", "/books"), ("settings", "/settings"), ("error-page", "/books/" + "0" * 32)]:
+            visit.go(path)
+            check(state)
+        if phone:  # axe is really looking: a photo with no words and pale text are found on this very page
+            page.locator("main").evaluate("main => { main.insertAdjacentHTML('beforeend', "
+                                          "'<img src=\"/static/favicon.svg\"><p style=\"color:#bbb\">흐린 글</p>'); }")
+            assert {"image-alt", "color-contrast"} <= {item["id"] for item in violations(visit)}
+        visit.context.close()
+
+    broken = {state: items for state, items in found.items() if items}
+    assert not broken, "axe-core found violations:\n" + readable(broken)
+    assert len(found) == 2 * 13
