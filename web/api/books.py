@@ -175,15 +175,7 @@ def email(book_id: str):
 def get_pdf(book_id: str):
     """Download the book's PDF: the last finished one, also while an edit makes it again."""
     book = service.owned_book(current_user(), book_id)
-    # pdf_name is set when a book first finishes and the file is replaced in one move (storage
-    # publish), so while an edit remakes it the stored file is the previous, whole version.
-    if not book.pdf_name:
-        raise ApiError(409, "not_ready", f"the PDF is not ready yet; the book is {book.status.value}")
-    try:
-        return send_stored(service.storage(), book.pdf_name, "application/pdf",
-                           download_name=f"{book.file_stem}.pdf", allow_redirect=True)
-    except FileNotFoundError:
-        raise ApiError(409, "not_ready", "the PDF is being rebuilt; try again shortly") from None
+    return _book_file(book, book.pdf_name, "application/pdf", "pdf", "the PDF")
 
 
 @api.get("/books/<book_id>/epub")
@@ -191,13 +183,18 @@ def get_pdf(book_id: str):
 def get_epub(book_id: str):
     """Download the read-along e-book (EPUB 3, fixed layout; media overlays when the pages are narrated)."""
     book = service.owned_book(current_user(), book_id)
-    if not book.epub_name:  # as the PDF: the last finished e-book, also while it is made again
-        raise ApiError(409, "not_ready", f"the e-book is not ready; the book is {book.status.value}")
+    return _book_file(book, book.epub_name, "application/epub+zip", "epub", "the e-book")
+
+
+def _book_file(book: Book, name: str | None, mimetype: str, extension: str, what: str):
+    # The name is set when a book first finishes and the file is replaced in one move (storage
+    # publish), so while an edit remakes it the stored file is the previous, whole version.
+    if not name:
+        raise ApiError(409, "not_ready", f"{what} is not ready yet; the book is {book.status.value}")
     try:
-        return send_stored(service.storage(), book.epub_name, "application/epub+zip",
-                           download_name=f"{book.file_stem}.epub", allow_redirect=True)
+        return send_stored(service.storage(), name, mimetype, download_name=f"{book.file_stem}.{extension}", allow_redirect=True)
     except FileNotFoundError:
-        raise ApiError(409, "not_ready", "the e-book is being rebuilt; try again shortly") from None
+        raise ApiError(409, "not_ready", f"{what} is being rebuilt; try again shortly") from None
 
 
 @api.get("/books/<book_id>/scenes/<int:index>/audio")
