@@ -1,11 +1,11 @@
-"""Four 12 MP phone photos sent from the new-book page over a throttled uplink: the plain form post
+"""Ten 12 MP phone photos (--photos N) sent from the new-book page over a throttled uplink: the plain form post
 (script off, the originals) against the page's script (photos shrunk to print size, then sent with progress).
 
     .venv/bin/python bench/upload.py                  # 10 Mbit/s up; --mbit 2 for a weak phone signal
 
 Starts the web tier in this process (werkzeug, threaded) on a private PostgreSQL database and
 Redis database; no worker, the books stay queued. A Debian Chromium (Playwright) signs up, then
-sends the same four 4000x3000 JPEGs (~3 MB each, tests/helpers.camera_jpeg) twice, with Chrome's
+sends the same 4000x3000 JPEGs (~3 MB each, tests/helpers.camera_jpeg) twice, with Chrome's
 network emulation (CDP Network.emulateNetworkConditions) limiting the upload. Bytes are the POST's
 Content-Length as the server received it; seconds run from the moment the photos are chosen to
 the book page (for the script, that includes decoding and shrinking, also printed apart).
@@ -97,13 +97,14 @@ def send(browser, base: str, email: str, photos: list[str], mbit: float, script:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mbit", type=float, default=10.0, help="upload throughput in Mbit/s (default 10)")
+    parser.add_argument("--photos", type=int, default=10, help="how many 12 MP photos (default 10, the most a book takes)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as folder, private_database("talesrunner_bench") as db, claimed_redis_db() as redis_url:
         photos = []
-        for seed in range(4):
+        for seed in range(args.photos):
             path = Path(folder) / f"IMG_{seed:04d}.jpg"
             path.write_bytes(camera_jpeg(4000, 3000, seed))
             photos.append(str(path))
@@ -129,7 +130,7 @@ def main() -> None:
         finally:
             httpd.shutdown()
         before_b, after_b = counter.sizes
-        print(f"photos: 4 x 4000x3000 JPEG, {originals / 1e6:.1f} MB in all; uplink {args.mbit:g} Mbit/s")
+        print(f"photos: {args.photos} x 4000x3000 JPEG, {originals / 1e6:.1f} MB in all; uplink {args.mbit:g} Mbit/s")
         print(f"before (form post, originals): {before_b:,} bytes sent, {before_s:.1f} s")
         print(f"after (page shrinks to 2400 px): {after_b:,} bytes sent, {after_s:.1f} s ({shrink_s:.1f} s decoding and shrinking)")
         print(f"bytes_ratio={before_b / after_b:.2f}")
