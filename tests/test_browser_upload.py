@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from shared.status import BookStatus
 from tests.conftest import claimed_redis_db
 from tests.helpers import camera_jpeg, jpeg
-from tests.test_browser import BOOK_PAGE, Visit, cards, file_names, wait_photos_ready
+from tests.test_browser import BOOK_PAGE, Visit, browser, cards, file_names, wait_photos_ready  # noqa: F401 (browser: a fixture)
 from tests.web_helpers import load, make_book, user_id
 
 pytestmark = pytest.mark.browser
@@ -40,19 +40,6 @@ def server(service_env):
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         yield f"http://127.0.0.1:{port}"
         httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Path
-
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from shared.db import session_factory
 from shared.models import Scene
 from tests.helpers import book_form, sample_form, scene
 from tests.test_epub import epubcheck, problems
-from tests.web_helpers import ApiActions, wait_for
+from tests.test_browser import SHOTS, browser, serving  # noqa: F401 (browser: a fixture)
+from tests.web_helpers import PASSWORD, ApiActions, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -112,58 +113,37 @@ def _photo(color=(200, 120, 40)) -> bytes:
 
 
 @pytest.mark.browser
-def test_the_book_page_reads_page_one_aloud_and_the_highlight_moves(narrating_client, narrating_worker, db, tmp_path):
+def test_the_book_page_reads_page_one_aloud_and_the_highlight_moves(narrating_client, narrating_worker, browser, db):
     """Chromium plays page 1 and the highlighted sentence follows the audio, from the first sentence to the next."""
-    import socket
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
-    from tests.web_helpers import PASSWORD
-    from web import create_app
-
-    playwright = pytest.importorskip("playwright.sync_api")
     client, headers = narrating_client, ApiActions(narrating_client).user()
     created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=sample_form())
     book = wait_for(client, headers, created.json["url"], {"done", "failed"})
     assert book["status"] == "done", book["error"]
     assert len(book["scenes"][0]["sentences"]) >= 2
 
-    app = create_app(dict(narrating_worker.env))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    httpd = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            # The page's CSP allows no eval; the test's own waits need it.
-            page = browser.new_page(locale="ko-KR", viewport={"width": 390, "height": 844}, bypass_csp=True)
-            page.set_default_timeout(20_000)
-            page.goto(f"{base}/login")
-            page.get_by_label("이메일").fill("parent@example.com")
-            page.get_by_label("비밀번호").fill(PASSWORD)
-            page.get_by_role("button", name="로그인").click()
-            page.goto(f"{base}/books/{book['id']}")
-            first = page.locator("#scene-1 .sentence")
-            page.get_by_role("button", name="1쪽 읽어 주기").click()
-            assert page.get_by_role("button", name="1쪽 읽어 주기").get_attribute("aria-pressed") == "true"
-            page.wait_for_function("document.querySelector('#scene-1 .sentence').classList.contains('reading')")
-            assert first.nth(0).get_attribute("aria-current") == "true"
-            # The highlight moves on to the second sentence as the audio reaches it.
-            page.wait_for_function("document.querySelectorAll('#scene-1 .sentence')[1].classList.contains('reading')")
-            assert "reading" not in (first.nth(0).get_attribute("class") or "")
-            assert page.locator("#reading-now").inner_text() == "1쪽을 읽고 있어요"
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "phone-read-aloud.png"), full_page=False)
-            # The e-book is offered beside the PDF.
-            assert page.get_by_role("link", name="전자책(EPUB) 내려받기").count() == 1
-            browser.close()
-    finally:
-        httpd.shutdown()
+    with serving(dict(narrating_worker.env)) as base:
+        # The page's CSP allows no eval; the test's own waits need it.
+        page = browser.new_page(locale="ko-KR", viewport={"width": 390, "height": 844}, bypass_csp=True)
+        page.set_default_timeout(20_000)
+        page.goto(f"{base}/login")
+        page.get_by_label("이메일").fill("parent@example.com")
+        page.get_by_label("비밀번호").fill(PASSWORD)
+        page.get_by_role("button", name="로그인").click()
+        page.goto(f"{base}/books/{book['id']}")
+        first = page.locator("#scene-1 .sentence")
+        page.get_by_role("button", name="1쪽 읽어 주기").click()
+        assert page.get_by_role("button", name="1쪽 읽어 주기").get_attribute("aria-pressed") == "true"
+        page.wait_for_function("document.querySelector('#scene-1 .sentence').classList.contains('reading')")
+        assert first.nth(0).get_attribute("aria-current") == "true"
+        # The highlight moves on to the second sentence as the audio reaches it.
+        page.wait_for_function("document.querySelectorAll('#scene-1 .sentence')[1].classList.contains('reading')")
+        assert "reading" not in (first.nth(0).get_attribute("class") or "")
+        assert page.locator("#reading-now").inner_text() == "1쪽을 읽고 있어요"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "phone-read-aloud.png"), full_page=False)
+        # The e-book is offered beside the PDF.
+        assert page.get_by_role("link", name="전자책(EPUB) 내려받기").count() == 1
+        page.context.close()
 
 
 @pytest.mark.models
