@@ -435,3 +435,19 @@ def test_clean_text_drops_what_xml_forbids_and_keeps_emoji():
     assert clean_text("가\x00나\x07다\x1b\ufffe\uffff라\x85") == "가나다라"
     assert clean_text("👨‍👩‍👧 <b>&</b>\r\n\r\n  둘째   줄 ") == "👨‍👩‍👧 <b>&</b>\n둘째 줄"
     assert clean_text(unicodedata.normalize("NFD", "한글")) == "한글"
+
+
+@pytest.mark.parametrize("text", ["설렜어요. 읽고 싶어요.", "뷁! 똠얌꿍을 먹었어요."], ids=["common letters", "a rare syllable"])
+def test_a_books_font_is_the_same_whether_cut_from_the_common_letters_or_the_whole_face(text):
+    """Common letters are cut from a cached smaller face, rare ones (뷁) from the whole face: both map every letter."""
+    from fontTools.ttLib import TTFont
+
+    from worker.book import epub, fonts
+
+    regular, _ = fonts.resolve_fonts(None)
+    wanted = {ord(ch) for ch in text}
+    assert (wanted <= epub.COMMON) is (text.startswith("설"))
+    cut = epub._subset(regular, wanted)
+    mapped = set(TTFont(io.BytesIO(cut)).getBestCmap())
+    assert wanted - {ord(" ")} <= mapped
+    assert epub._subset(regular, wanted) == cut  # the same letters give the same bytes
