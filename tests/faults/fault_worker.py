@@ -1,13 +1,13 @@
 """A real `talesrunner worker` with fault hooks, for tests/faults/ only.
 
 FAULT_DIR      folder where the hooks leave a marker file `<stage>` when a stage is entered
-FAULT_PAUSE    stage names (caption, suggest, write, render, email) whose work sleeps FAULT_PAUSE_S first,
+FAULT_PAUSE    stage names (caption, suggest, write, narrate, render, email) whose work sleeps FAULT_PAUSE_S first,
                so a test can kill the worker inside that stage
 FAULT_POISON   a stage in which the process kills itself (SIGKILL), as a poison book would
 FAULT_TEXT     "plain": one fixed sentence per scene, fixed keywords and a plain book plan, instead of
                the template writer, kiwi suggester and planner (whose Korean analyser takes 10-30 s to
                load in every new process)
-The hooks wrap the stage's own work (captioner, suggester, writer, render_book, SMTP send);
+The hooks wrap the stage's own work (captioner, suggester, writer, narrator, render_book, SMTP send);
 everything else is the production worker unchanged.
 """
 from __future__ import annotations
@@ -61,6 +61,15 @@ def install() -> None:
         return backend
 
     pipeline.keywords.get_suggester = suggester
+    original_narrator = pipeline.get_narrator
+
+    def narrator(settings):
+        backend = original_narrator(settings)
+        if backend is not None:
+            backend.narrate = _hooked("narrate", backend.narrate)
+        return backend
+
+    pipeline.get_narrator = narrator
     pipeline.pdf.render_book = _hooked("render", pipeline.pdf.render_book)
     mailer.send = _hooked("email", mailer.send)
     if os.environ.get("FAULT_TEXT") == "plain":

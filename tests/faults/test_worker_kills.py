@@ -1,13 +1,15 @@
 """SIGKILL a worker inside each stage: a restarted worker takes the book back in seconds, and it ends with one PDF."""
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from shared.db import session_factory
-from shared.models import DeadLetter
+from shared.models import DeadLetter, Scene
 from shared.status import BookStatus
 from tests.faults.helpers import assert_settled, user, wait_moving, wait_status
 from tests.helpers import sample_form
@@ -79,3 +81,27 @@ def test_a_book_that_kills_its_worker_again_and_again_is_failed_with_a_dead_lett
     shown = fault_client.get(f"/api/v1/books/{book_id}", headers=headers).json
     assert shown["status"] == "failed" and shown["error"] == book.error
     assert worker.poll() is None  # the worker itself lives on
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (scripts/setup.sh installs it)")
+def test_a_worker_killed_while_reading_aloud_is_replaced_and_every_page_is_read_once(workers, fault_client, fault_env, fault_db):
+    workers.env = {**workers.env, "TALES_NARRATOR": "espeak"}
+    headers = user(fault_client)
+    victim = workers.start(pause="narrate")
+    book_id = fault_client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                                data=sample_form()).json["id"]
+    workers.wait_marker("narrate")
+    workers.kill(victim)
+    replacement = workers.start(wait=False)
+    ready = workers.wait_ready(replacement)
+    assert wait_moving(fault_db, book_id, ready) < RECOVERY_GOAL_S
+    book = wait_status(fault_db, book_id, {BookStatus.DONE, BookStatus.FAILED})
+    assert book.status is BookStatus.DONE, book.error
+    assert_settled(fault_env["DATA_DIR"], book)
+    folder = Path(fault_env["DATA_DIR"]) / "books" / book_id
+    with session_factory(fault_db)() as session:
+        names = sorted(session.scalars(select(Scene.audio_name).where(Scene.book_id == book_id)))
+    assert all(names) and len(names) == 4
+    # One file per page, the one the rows name: the killed worker had written none, or the same names.
+    assert sorted(str(path.relative_to(Path(fault_env["DATA_DIR"]))) for path in (folder / "audio").iterdir()) == names
+    assert (folder / "book.epub").stat().st_size == book.epub_bytes
