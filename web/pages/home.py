@@ -62,7 +62,7 @@ def _new_book_form(problems: list[str], status: int, form: dict | None = None, e
     config = current_settings()
     return render_template(
         "books/new.html", problems=problems, form=form or {}, errors=errors or {},
-        max_images=config.TALES_MAX_IMAGES, max_mb=config.TALES_MAX_IMAGE_BYTES // 1_000_000,
+        max_images=config.TALES_MAX_IMAGES, max_mb=config.TALES_MAX_IMAGE_BYTES // 2**20,  # MB as the refusals count them (MiB)
         # Hints after the captions help only when photos are captioned: without captions every
         # photo would get the same generic keywords, so the page does not offer the choice.
         captions_on=config.TALES_CAPTIONER != "none",

@@ -168,7 +168,7 @@
     const bookName = $("#book-name", form);
     const bookCharacter = $("#book-character", form);
     const max = Number(form.dataset.max);
-    const maxBytes = Number(form.dataset.maxMb) * 1e6;
+    const maxBytes = Number(form.dataset.maxMb) * 1048576;
     const items = [];
     const canRebuildFiles = typeof DataTransfer === "function";
     let sending = false;
@@ -253,7 +253,7 @@
       $(".preview", item.node).classList.toggle("no-preview", !item.url);
       $(".file-name", item.node).textContent = photo.name;
       const note = $(".photo-note", item.node);
-      note.textContent = photo.note || (photo.reduced ? `인쇄 크기로 줄였어요 (${(photo.blob.size / 1e6).toFixed(1)}MB)` : "");
+      note.textContent = photo.note || (photo.reduced ? `인쇄 크기로 줄였어요 (${(photo.blob.size / 1048576).toFixed(1)}MB)` : "");
       note.hidden = !note.textContent;
     }
 
