@@ -48,3 +48,16 @@ def smtp_server() -> Iterator[Mailbox]:
         yield handler
     finally:
         controller.stop()
+
+
+def drain(env: dict[str, str], timeout: float = 60) -> None:
+    """Wait until the worker behind `env` has no message queued or in hand (its mails are all out)."""
+    import time
+
+    import redis
+
+    broker = redis.Redis.from_url(env["REDIS_URL"])
+    deadline = time.monotonic() + timeout
+    while broker.llen("cpu") or broker.llen("gpu") or broker.hlen("unacked"):
+        assert time.monotonic() < deadline, "the worker still holds messages"
+        time.sleep(0.05)

@@ -7,13 +7,12 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import inspect, select
 
 from shared.config import Settings
 from shared.db import session_factory
 from shared.models import ApiToken, Base, DeadLetter, EmailRequest, LoginSession, User
-from tests.mailbox import smtp_server
+from tests.mailbox import drain, smtp_server
 from tests.web_helpers import PASSWORD, Pages, make_book, user_id
 from worker import mailer
 
@@ -248,14 +247,6 @@ def mail(mailbox, mail_env, db):
     yield mailbox
     drain(mail_env)
     mailbox.reset()
-
-
-def drain(env: dict[str, str], timeout: float = 60) -> None:
-    broker = redis.Redis.from_url(env["REDIS_URL"])
-    deadline = time.monotonic() + timeout
-    while broker.llen("cpu") or broker.llen("gpu") or broker.hlen("unacked"):
-        assert time.monotonic() < deadline, "the worker still holds messages"
-        time.sleep(0.05)
 
 
 def wait_mail(mailbox, count: int = 1, timeout: float = 30):

@@ -6,14 +6,13 @@ import re
 import time
 
 import pytest
-import redis
 from sqlalchemy import select
 
 from shared.db import session_factory
 from shared.jobs import TaskName, send_now
 from shared.models import EmailRequest
 from tests.helpers import book_form, jpeg, scene
-from tests.mailbox import smtp_server
+from tests.mailbox import drain, smtp_server
 from tests.web_helpers import Pages, make_book, user_id, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -57,11 +56,7 @@ def mail(mailbox, mail_env, db):
     """The mailbox, emptied; after the test, wait until the worker has nothing left in hand."""
     mailbox.reset()
     yield mailbox
-    broker = redis.Redis.from_url(mail_env["REDIS_URL"])
-    deadline = time.monotonic() + 60
-    while broker.llen("cpu") or broker.llen("gpu") or broker.hlen("unacked"):
-        assert time.monotonic() < deadline, "the worker still holds messages"
-        time.sleep(0.1)
+    drain(mail_env)
     mailbox.reset()
 
 
