@@ -164,3 +164,25 @@ def test_the_tiny_vits_reads_a_book_through_a_real_worker(worker_with, tiny_mode
         assert page["audio_duration"] > 0 and abs(page["sentences"][-1]["end"] - page["audio_duration"]) < 0.1
         assert client.get(page["audio_url"], headers=headers).mimetype == "audio/mpeg"
     _epubcheck(client.get(book["epub_url"], headers=headers).data, tmp_path)
+
+
+def test_a_pages_audio_url_changes_with_its_text_and_no_shared_cache_keeps_it(client, api, db, data_dir):
+    from shared.storage import LocalStorage
+    from tests.web_helpers import make_book, user_id
+
+    headers = api.user()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    storage = LocalStorage(data_dir)
+    urls = []
+    for text in ("1쪽 이야기예요.", "고친 1쪽이에요."):
+        name = storage.audio_name(book_id, 1, text)
+        storage.write_bytes(name, b"ID3 fake mp3 for the route")
+        with session_factory(db)() as session:
+            page = session.query(Scene).filter_by(book_id=book_id, index=1).one()
+            page.text, page.audio_name, page.audio_text, page.audio_duration = text, name, text, 1.0
+            page.audio_sentences = [[text, 0.0, 1.0]]
+            session.commit()
+        urls.append(client.get(f"/api/v1/books/{book_id}", headers=headers).json["scenes"][0]["audio_url"])
+    assert urls[0] != urls[1]  # read again, a new URL: a browser's cached copy of the old one is never played
+    audio = client.get(urls[1], headers=headers)
+    assert audio.status_code == 200 and "private" in audio.headers["Cache-Control"] and "public" not in audio.headers["Cache-Control"]

@@ -206,10 +206,17 @@ def get_audio(book_id: str, index: int):
     if audio is None:
         raise ApiError(404, "not_found", "this page is not narrated")
     try:
-        # Named after the text it reads, so a cached copy is never stale.
-        return send_stored(service.storage(), audio.name, audio.media_type, max_age=86400)
+        # Its URL carries the stored name's text hash (audio_url's `v`), so a cached copy is never stale.
+        response = send_stored(service.storage(), audio.name, audio.media_type, max_age=86400)
     except FileNotFoundError:
         raise ApiError(404, "not_found", "this page's audio is no longer stored") from None
+    response.cache_control.public, response.cache_control.private = False, True  # a family's voice: no shared caches
+    return response
+
+
+def audio_url(book: Book, index: int, audio) -> str:
+    """The page's audio, versioned by the text it reads (a page read again gets a new URL)."""
+    return url_for("api.get_audio", book_id=book.id, index=index, v=audio.name.rsplit("-", 1)[-1].removesuffix(".mp3"))
 
 
 def _audio_json(book: Book, scene) -> dict:
@@ -217,7 +224,7 @@ def _audio_json(book: Book, scene) -> dict:
     if audio is None:
         return {}
     return {
-        "audio_url": url_for("api.get_audio", book_id=book.id, index=scene.index),
+        "audio_url": audio_url(book, scene.index, audio),
         "audio_duration": audio.duration,
         "sentences": [{"text": s.text, "start": s.start, "end": s.end} for s in audio.sentences],
     }

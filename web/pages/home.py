@@ -9,6 +9,7 @@ from shared.lifecycle import note_for_parents
 from shared.safety import find_unsafe
 from shared.vocabulary import AGE_BANDS
 from web import books_service as service
+from web.api.books import audio_url
 from web.auth import current_user, login_required
 from web.db import current_settings
 from web.errors import KOREAN, ApiError, korean, page_asks_json
@@ -27,6 +28,7 @@ def _vocabulary(state) -> None:
     state.app.jinja_env.filters["file_size"] = labels.file_size
     state.app.jinja_env.filters["for_parents"] = note_for_parents
     state.app.jinja_env.filters["parent_reason"] = labels.parent_reason
+    state.app.jinja_env.globals["audio_url"] = audio_url
 
 
 @bp.app_context_processor
