@@ -138,7 +138,7 @@ class Book(Base):
         """The one title pages, files, mails, the PDF and the e-book show: the user's, the writer's, or one from the hero's name."""
         if self.shown_title:
             return self.shown_title
-        name = ((self.scenes[0].annotations or {}).get("name") if self.scenes else None) or None
+        name = (self.scenes[0].annotations or {}).get("name") if self.scenes else None
         return default_title(name) if name else UNTITLED
 
     @property

@@ -20,7 +20,7 @@ class Outgoing:
     pdf_path: Path
     pdf_bytes: int
     link: str | None  # a signed download link, used when the PDF is too large to attach
-    epub_path: Path | None = None  # the read-along e-book, attached beside the PDF when both fit
+    epub_path: Path | None = None  # the read-along e-book, attached beside the PDF (only given when epub_fits)
     epub_bytes: int = 0
     filename: str = "book"  # the attachments' name, without the extension
     sender_name: str | None = None  # shown as "<sender> (TalesRunner)" in From
@@ -45,6 +45,11 @@ def sender(settings: Settings, name: str | None) -> Address | str:
     return Address(display_name=f"{name} (TalesRunner)", addr_spec=parseaddr(settings.SMTP_FROM)[1])
 
 
+def epub_fits(settings: Settings, pdf_bytes: int, epub_bytes: int) -> bool:
+    """Whether the e-book goes attached beside the PDF: both within TALES_EMAIL_ATTACH_MAX_BYTES."""
+    return pdf_bytes + epub_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES
+
+
 def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
     """The email for one finished book."""
     message = EmailMessage()
@@ -55,7 +60,7 @@ def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
     note = f"{mail.note.strip()}\n\n―――\n\n" if mail.note and mail.note.strip() else ""
     # Without a public address there is no link to send, so even a large PDF goes attached.
     if mail.pdf_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES or not mail.link:
-        with_epub = mail.epub_path is not None and mail.pdf_bytes + mail.epub_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES
+        with_epub = mail.epub_path is not None  # given only when it fits beside the PDF (epub_fits)
         extra = " 전자책(EPUB)도 함께 넣었어요. 휴대폰이나 태블릿의 책 앱에서 열어 보세요." if with_epub else ""
         message.set_content(f"{note}'{mail.title}' 그림책을 첨부했어요.{extra}\n\nTalesRunner")
         message.add_attachment(

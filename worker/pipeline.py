@@ -227,12 +227,14 @@ def render_stage(ctx: Context, book_id: str) -> None:
         # The date the family sees on the cover is their local day, not UTC's.
         made_on = book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date()
         scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
-        unread = [(scene.index, scene.text or "") for scene in book.scenes if scene.audio is None]
-        if unread and ctx.settings.TALES_NARRATOR != "none":
+        # Pages whose audio does not read their text as it is now (none to read when narration is off).
+        unread = [(scene.index, scene.text or "") for scene in book.scenes
+                  if scene.audio is None and ctx.settings.TALES_NARRATOR != "none"]
+        if unread:
             set_progress(book, Stage.NARRATE, len(book.scenes) - len(unread), len(book.scenes))
         pdf_name, epub_name = ctx.storage.pdf_name(book_id), ctx.storage.epub_name(book_id)
 
-    if unread and ctx.settings.TALES_NARRATOR != "none":
+    if unread:
         _narrate(ctx, book_id, unread)
     with ctx.sessions.begin() as session:
         book = _load(session, book_id)

@@ -245,7 +245,7 @@ def send_email(self: Task, request_id: str) -> None:
     try:
         with ExitStack() as files:
             pdf_path = files.enter_context(ctx.storage.local_copy(pdf_name))
-            fits = epub_name and pdf_bytes + epub_bytes <= ctx.settings.TALES_EMAIL_ATTACH_MAX_BYTES
+            fits = epub_name and mailer.epub_fits(ctx.settings, pdf_bytes, epub_bytes)
             epub_path = files.enter_context(ctx.storage.local_copy(epub_name)) if fits else None
             outgoing = mailer.Outgoing(message_id=message_id, to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes,
                                        link=link, epub_path=epub_path, epub_bytes=epub_bytes, filename=filename,

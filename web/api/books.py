@@ -1,6 +1,8 @@
 """Books: create from photos, poll, annotate, generate, edit, download, email, delete."""
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from flask import jsonify, request, url_for
 
 from shared.models import Book
@@ -216,7 +218,8 @@ def get_audio(book_id: str, index: int):
 
 def audio_url(book: Book, index: int, audio) -> str:
     """The page's audio, versioned by the text it reads (a page read again gets a new URL)."""
-    return url_for("api.get_audio", book_id=book.id, index=index, v=audio.name.rsplit("-", 1)[-1].removesuffix(".mp3"))
+    # The stored name is new whenever the page is read again (Storage.audio_name hashes the text).
+    return url_for("api.get_audio", book_id=book.id, index=index, v=PurePosixPath(audio.name).stem)
 
 
 def _audio_json(book: Book, scene) -> dict:

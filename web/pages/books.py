@@ -125,7 +125,7 @@ def rename(book_id: str):
         update = BookUpdate(title=request.form.get("title", ""))
     except ValidationError:
         return _back(book, "제목은 1자에서 200자 사이로, 한 줄로 적어 주세요.", "error", "title-form")
-    done = book.status.value == "done"
+    done = book.status is BookStatus.DONE
     service.rename(book, update.title)
     return _back(book, f"제목을 ‘{update.title}’(으)로 바꿨어요." + (" PDF와 전자책을 다시 만들고 있어요." if done else ""))
 
