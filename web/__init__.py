@@ -8,6 +8,7 @@ import redis
 from flask import Flask
 
 from shared.config import Settings, get_settings
+from shared.decoding import return_large_blocks_to_the_os
 from shared.jobs import make_celery
 from shared.storage import open_storage
 
@@ -38,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["talesrunner.redis"] = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
     from web.images import DecodeSlots
 
+    return_large_blocks_to_the_os()  # the decode slots bound memory only if freed pixels leave the process
     app.extensions["talesrunner.decode_slots"] = DecodeSlots(settings.TALES_DECODE_SLOTS)
 
     from web import db, errors, metrics, security
