@@ -45,6 +45,7 @@ def test_changing_the_password_refuses_the_old_one_and_signs_out_other_browsers(
     laptop = browser(app)
     assert laptop.login().status_code == 302
     assert laptop.client.get("/settings").status_code == 200
+    script = api_token(client)
 
     wrong = pages.post("/settings/password", {"current_password": "not my password", "password": NEW_PASSWORD,
                                               "password_confirm": NEW_PASSWORD}, page="/settings")
@@ -64,6 +65,15 @@ def test_changing_the_password_refuses_the_old_one_and_signs_out_other_browsers(
 
     assert browser(app).login().status_code == 401
     assert browser(app).login(password=NEW_PASSWORD).status_code == 302
+    # A change made while signed in keeps the API tokens: the settings page lists them.
+    assert app.test_client().get("/api/v1/books", headers=script).status_code == 200
+
+
+def api_token(client) -> dict[str, str]:
+    """The Authorization header of a fresh API token of the parent's account."""
+    made = client.post("/api/v1/tokens", json={"email": "parent@example.com", "password": PASSWORD})
+    assert made.status_code == 201, made.text
+    return {"Authorization": f"Bearer {made.get_json()['token']}"}
 
 
 # Account deletion ------------------------------------------------------------------------------
@@ -276,6 +286,7 @@ def test_a_forgotten_password_is_reset_from_the_link_in_the_mail(mail_app, mail,
     pages.logout()
     phone = browser(mail_app)
     phone.login()
+    script = api_token(phone.client)
 
     sent = pages.post("/password/forgot", {"email": "Parent@Example.com"}, page="/password/forgot")
     assert sent.status_code == 200 and "링크를 메일로 보냈어요" in sent.text and "1시간" in sent.text
@@ -291,6 +302,7 @@ def test_a_forgotten_password_is_reset_from_the_link_in_the_mail(mail_app, mail,
     assert done.status_code == 303 and done.location == "/login"
 
     assert phone.client.get("/settings").status_code == 302  # every session of the account ended
+    assert mail_app.test_client().get("/api/v1/books", headers=script).status_code == 401  # and every API token
     assert browser(mail_app).login().status_code == 401
     assert pages.login(password=NEW_PASSWORD).status_code == 302
     # The link dies with the password it was made for.

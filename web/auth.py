@@ -55,17 +55,22 @@ def password_matches(user: User, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
 
 
-def set_password(user: User, password: str, keep_this_session: bool) -> None:
+def set_password(user: User, password: str, *, keep_this_session: bool, end_api_tokens: bool = False) -> None:
     """Store a new password and end the user's login sessions: all, or all but this request's own.
 
-    The caller commits. A reset link carries a digest of the old hash, so this kills it too.
+    A reset (`end_api_tokens`) also revokes every API token: whoever made one while holding the
+    old password loses it with the password. A change from the settings page keeps them; that page
+    lists them. The caller commits. A reset link carries a digest of the old hash, so this kills it too.
     """
     user.password_hash = hash_password(password)
     keep = session.get("sid") if keep_this_session and session.get("user_id") == user.id else None
     ended = delete(LoginSession).where(LoginSession.user_id == user.id)
     if isinstance(keep, str):
         ended = ended.where(LoginSession.id != hash_token(keep))
-    get_session().execute(ended.execution_options(synchronize_session=False))
+    db = get_session()
+    db.execute(ended.execution_options(synchronize_session=False))
+    if end_api_tokens:
+        db.execute(delete(ApiToken).where(ApiToken.user_id == user.id).execution_options(synchronize_session=False))
 
 
 def register(credentials: Credentials) -> User:

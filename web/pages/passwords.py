@@ -76,7 +76,7 @@ def _user_for(token: str) -> tuple[User | None, str | None]:
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
-    """Choose a new password with the link from the mail; every login session of the account ends."""
+    """Choose a new password with the link from the mail; every login session and API token of the account ends."""
     user, problem = _user_for(token)
     if user is None:
         return render_template("accounts/reset.html", problem=problem, errors={}), (410 if problem == "expired" else 404), NO_STORE
@@ -84,7 +84,7 @@ def reset(token: str):
     if request.method == "POST":
         errors = new_password_errors()
         if not errors:
-            set_password(user, request.form["password"], keep_this_session=False)
+            set_password(user, request.form["password"], keep_this_session=False, end_api_tokens=True)
             get_session().commit()
             session.clear()
             flash("비밀번호를 새로 정했어요. 새 비밀번호로 로그인해 주세요.", "success")
