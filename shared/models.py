@@ -96,6 +96,9 @@ class Book(Base):
     generated_title: Mapped[str | None] = mapped_column(String(200))
     # The reader age band (shared.vocabulary.AGE_BANDS), or None for the writers' default.
     age: Mapped[str | None] = mapped_column(String(16))
+    # The main character and company typed once for the book (web.schemas.BookHints): where the
+    # scenes' hints come later, each scene's form starts from them.
+    hint_defaults: Mapped[dict[str, str] | None] = mapped_column(JSON)
     status: Mapped[BookStatus] = mapped_column(
         Enum(BookStatus, native_enum=False, length=32, values_callable=_values),
         default=BookStatus.QUEUED,
@@ -139,6 +142,7 @@ class Book(Base):
         if self.shown_title:
             return self.shown_title
         name = (self.scenes[0].annotations or {}).get("name") if self.scenes else None
+        name = name or (self.hint_defaults or {}).get("name")
         return default_title(name) if name else UNTITLED
 
     @property

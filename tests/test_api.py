@@ -77,6 +77,16 @@ def test_create_book_returns_202_and_stores_rows(client, api, db, data_dir):
             assert (data_dir / stored.image_name).is_file()
 
 
+def test_book_hints_are_kept_for_hints_that_come_later(client, api, db):
+    headers = api.user()
+    response = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                           data=book_form([jpeg(), jpeg()], {"book_hints": {"name": "민지", "character": "엄마"}}))
+    assert response.status_code == 202, response.json
+    assert response.json["book_hints"] == {"name": "민지", "character": "엄마"}
+    assert response.json["title"] == "민지의 이야기"
+    assert all(scene["annotations"] is None for scene in response.json["scenes"])
+
+
 @pytest.mark.parametrize(
     "images, book, code, field",
     [
@@ -88,6 +98,8 @@ def test_create_book_returns_202_and_stores_rows(client, api, db, data_dir):
         ([jpeg()], {"scenes": [{"name": "토끼", "i_action": "뛰다", "classification": "놀이"}]}, "invalid", "book.scenes.0.classification"),
         ([jpeg()], {"scenes": [{"name": "  ", "i_action": "뛰다", "classification": "자연탐구"}]}, "invalid", "book.scenes.0.name"),
         ([jpeg()], {"colour": "red"}, "invalid", "book.colour"),
+        ([jpeg()], {"book_hints": {"name": "민지\u0000"}}, "invalid", "book.book_hints.name"),
+        ([jpeg()], {"book_hints": {"hero": "민지"}}, "invalid", "book.book_hints.hero"),
     ],
 )
 def test_bad_uploads_are_400_with_a_message_and_store_nothing(client, api, db, data_dir, images, book, code, field):

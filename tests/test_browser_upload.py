@@ -101,10 +101,13 @@ def test_large_photos_are_shrunk_before_a_throttled_upload_with_progress(parent,
     sent = page.evaluate("Array.from(document.querySelector('#images').files).map(f => f.size)")
     assert all(size < 1_500_000 for size in sent), sent
     page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()
+    assert page.locator("#book-name").is_enabled()  # asked once even when the hints come later
+    page.fill("#book-name", "민지")
 
     page.get_by_role("button", name="그림책 만들기").click()
     book = load(pg_url, book_id_of(page))
     assert [(scene.width, scene.height) for scene in book.scenes] == [(2400, 1800)] * 4
+    assert book.hint_defaults == {"name": "민지"} and book.display_title == "민지의 이야기"
 
 
 def test_the_progress_bar_moves_while_the_photos_go_up(parent, tmp_path):

@@ -245,6 +245,35 @@ def test_new_book_draft_flow_stores_photos_without_hints(pages, db):
     assert len(book.scenes) == 2 and all(scene.annotations is None for scene in book.scenes)
 
 
+def test_hints_later_keep_the_main_character_typed_once(pages, client, db):
+    pages.signup()
+    form = {"hints": "later", "images": photo_upload([(1, 2, 3), (4, 5, 6)]), "book-name": " 민지 ", "book-character": "엄마, 강아지"}
+    response = pages.post("/books/new", form, page="/books/new", content_type="multipart/form-data")
+    assert response.status_code == 303
+    book_id = response.location.rsplit("/", 1)[1]
+    book = load(db, book_id)
+    assert book.hint_defaults == {"name": "민지", "character": "엄마, 강아지"}
+    assert all(scene.annotations is None for scene in book.scenes)
+    with session_factory(db)() as session:
+        session.execute(update(Book).where(Book.id == book_id).values(status=BookStatus.AWAITING_ANNOTATIONS))
+        session.commit()
+    page = client.get(f"/books/{book_id}").text
+    assert "민지의 이야기" in page  # the title from the name, before any hint
+    for position in range(2):  # every scene's hint form starts from the book's
+        assert re.search(rf'name="scenes-{position}-name"[^>]*value="민지"', page), page
+        assert re.search(rf'name="scenes-{position}-character"[^>]*value="엄마, 강아지"', page)
+
+
+def test_a_wrong_book_level_hint_is_named_and_nothing_is_stored(pages, db):
+    pages.signup()
+    form = {"hints": "later", "images": photo_upload([(1, 1, 1)]), "book-name": "민" * 101}
+    response = pages.post("/books/new", form, page="/books/new", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert 'id="book-name-error"' in response.text and "너무 길어요" in response.text
+    with session_factory(db)() as session:
+        assert session.scalar(select(func.count()).select_from(Book)) == 0
+
+
 @pytest.mark.parametrize(
     "images, fields, messages",
     [

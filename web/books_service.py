@@ -165,6 +165,7 @@ def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Boo
     check_quota(user, config)
     db = get_session()
     book = Book(user_id=user.id, title=request_.title or None, age=request_.age, email_when_done=request_.email_when_done,
+                hint_defaults=(request_.book_hints.as_fields() or None) if request_.book_hints else None,
                 status=BookStatus.QUEUED)
     db.add(book)
     db.flush()

@@ -93,6 +93,22 @@ class SceneAnnotation(BaseModel):
         return {key: value for key, value in self.model_dump().items() if value}
 
 
+class BookHints(BaseModel):
+    """Hints for the whole book: the main character and who is with them, typed once.
+
+    Stored with the book; when the scenes' hints come later, each scene's hint form starts from
+    them, and the book's title is made from the name until the hints arrive.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, _line(strip_whitespace=True, max_length=100), Safe] | None = None
+    character: Optional_ = None
+
+    def as_fields(self) -> dict[str, str]:
+        return {key: value for key, value in self.model_dump().items() if value}
+
+
 class BookRequest(BaseModel):
     """The `book` JSON part of POST /api/v1/books."""
 
@@ -101,6 +117,7 @@ class BookRequest(BaseModel):
     title: Annotated[str, _line(strip_whitespace=True, max_length=200), Safe] | None = None
     age: AgeBand | None = None
     scenes: list[SceneAnnotation] | None = None
+    book_hints: BookHints | None = None
     email_when_done: bool = False
 
 

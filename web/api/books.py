@@ -26,6 +26,8 @@ def book_json(book: Book, detail: bool = True) -> dict:
         # true when the writer named the book because the user gave no title
         "title_generated": book.title is None and book.generated_title is not None,
         "age": book.age,
+        # the main character and company given once for the book (hints that come later start from them)
+        "book_hints": book.hint_defaults,
         "status": book.status.value,
         "stage": book.stage,
         "progress": {"done": book.progress_done, "total": book.progress_total},

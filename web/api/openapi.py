@@ -72,6 +72,7 @@ def build_spec() -> dict:
     schemas["Book"] = {"type": "object", "required": ["id", "status", "progress"], "properties": {
         "id": {"type": "string"}, "title": {"type": ["string", "null"]}, "title_generated": {"type": "boolean"},
         "age": {"type": ["string", "null"], "enum": [*AGE_BANDS, None]},
+        "book_hints": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
         "status": {"type": "string", "enum": [s.value for s in BookStatus]}, "stage": {"type": ["string", "null"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
         "scenes": {"type": "array", "items": {"type": "object"}}, "pdf_url": {"type": "string"}, "epub_url": {"type": "string"},

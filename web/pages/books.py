@@ -35,7 +35,8 @@ def _back(book: Book, message: str, category: str = "success", anchor: str | Non
 
 def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list[str] | None = None, status: int = 200):
     if scene_forms is None:
-        scene_forms = [SceneForm(values=dict(scene.annotations or {})) for scene in book.scenes]
+        # Hints not given yet start from the book's own (the main character typed once).
+        scene_forms = [SceneForm(values=dict(scene.annotations or book.hint_defaults or {})) for scene in book.scenes]
     _settle_retry_flash(book)
     # How long the book has not moved, by the server's clock: the script counts on from it with the
     # browser's, so a browser clock that is off does not matter.

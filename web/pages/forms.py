@@ -18,7 +18,7 @@ from shared.vocabulary import (
     obj,
     subject,
 )
-from web.schemas import UNSAFE, SceneAnnotation
+from web.schemas import UNSAFE, BookHints, SceneAnnotation
 
 # A short example under each field, so a parent knows what kind of words to write.
 FIELD_HINTS: dict[str, str] = {
@@ -80,6 +80,18 @@ def unsafe_message(label: str) -> str:
 def book_defaults(form: MultiDict) -> dict[str, str]:
     """The main character and company typed once at the top of the new-book form."""
     return {name: form.get(key, "").strip() for name, key in BOOK_DEFAULTS.items()}
+
+
+def read_book_hints(form: MultiDict) -> tuple[BookHints | None, dict[str, str]]:
+    """The book-level hints as the API takes them, or None with what is wrong, by form field."""
+    try:
+        return BookHints(**{name: value for name, value in book_defaults(form).items() if value}), {}
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error.get("loc") else "name"
+            problems.setdefault(BOOK_DEFAULTS.get(name, BOOK_DEFAULTS["name"]), _message(name, error.get("type", "")))
+        return None, problems
 
 
 def read_scenes(form: MultiDict, count: int) -> tuple[list[SceneAnnotation] | None, list[SceneForm]]:

@@ -76,7 +76,7 @@ def _refusal(problems: list[str], status: int, form: dict, fields: dict[str, str
     if not page_asks_json():
         if status == 400:  # browsers never refill a file input, so the message says to pick the photos again
             problems = [*problems, "사진을 다시 골라 주세요 (보안 때문에 브라우저가 고른 사진을 기억하지 못해요)."]
-        return _new_book_form(problems, status, form, {k: v for k, v in fields.items() if k in ("title", "age")})
+        return _new_book_form(problems, status, form, {k: v for k, v in fields.items() if k in ("title", "age", *forms.BOOK_DEFAULTS.values())})
     return jsonify(error={"code": code, "message": problems[0]}, problems=problems, fields=fields), status
 
 
@@ -122,6 +122,10 @@ def new_book():
     form = request.form
     files = [f for f in request.files.getlist("images") if f and f.filename]
     annotations, problems, fields = _form_problems(form, len(files))
+    book_hints, hint_problems = forms.read_book_hints(form)
+    if form.get("hints") == "later":  # otherwise every scene that took the value has said so already
+        problems += list(hint_problems.values())
+    fields.update(hint_problems)
     age = form.get("age", "").strip() or None
     keep = {"title": form.get("title", ""), "age": age or "", "email_when_done": bool(form.get("email_when_done")),
             "hints": form.get("hints", "now"), **{key: form.get(key, "") for key in forms.BOOK_DEFAULTS.values()}}
@@ -135,7 +139,7 @@ def new_book():
     if problems:
         return _refusal(problems, 400, keep, fields, code)
     book_request = BookRequest(title=keep["title"].strip() or None, age=age, scenes=annotations,
-                               email_when_done=keep["email_when_done"])
+                               book_hints=book_hints, email_when_done=keep["email_when_done"])
     try:
         book = service.create_book(current_user(), book_request, uploads)
     except ApiError as exc:

@@ -185,8 +185,7 @@
         $$("input, select, textarea", box).forEach((field) => { field.disabled = later; });
       });
       $("#hints-now-help").hidden = later;
-      $("#book-hints").hidden = later;
-      $$("#book-hints input").forEach((field) => { field.disabled = later; });
+      // The main character stays asked for: the book keeps it, and the hints page starts from it.
     }
 
     function renumber() {
