@@ -24,6 +24,7 @@ class TaskName(str, enum.Enum):
     CAPTION = "worker.tasks.caption_book"
     SUGGEST = "worker.tasks.suggest_keywords"
     WRITE = "worker.tasks.write_book"
+    NARRATE = "worker.tasks.narrate_book"
     RENDER = "worker.tasks.render_pdf"
     EMAIL = "worker.tasks.send_email"
     PASSWORD_RESET = "worker.tasks.send_password_reset"
@@ -33,6 +34,9 @@ class TaskName(str, enum.Enum):
 ROUTES: dict[TaskName, Queue] = {
     TaskName.CAPTION: Queue.GPU,
     TaskName.WRITE: Queue.GPU,
+    # Read aloud where the models are: a local VITS wants the GPU; espeak-ng and a speech server
+    # cost a GPU worker little.
+    TaskName.NARRATE: Queue.GPU,
     TaskName.SUGGEST: Queue.CPU,
     TaskName.RENDER: Queue.CPU,
     TaskName.EMAIL: Queue.CPU,

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
+from shared.jobs import TaskName
 from shared.models import Book, DeadLetter, EmailRequest, touch_book, utcnow
 from shared.status import BookStatus, EmailStatus, Stage, check_transition
 
@@ -137,6 +138,25 @@ def move(book: Book, target: BookStatus) -> None:
     book.worker_id = None  # the next stage's worker claims it anew
     if target is not BookStatus.FAILED:
         book.error = None
+
+
+def unread_pages(book: Book, settings: Settings) -> list[int]:
+    """The pages whose audio does not read their text as it is now; none when narration is off."""
+    if settings.TALES_NARRATOR == "none":
+        return []
+    return [scene.index for scene in book.scenes if scene.text and scene.audio is None]
+
+
+def to_rendering(book: Book, settings: Settings) -> tuple[Stage, TaskName, int]:
+    """How a book that goes to `rendering` starts: the stage, its task and the pages it works on.
+
+    Pages to read aloud first go to the narrate task (which then sends the render task); otherwise
+    straight to the render task. Whoever moves the book decides once, so render never narrates.
+    """
+    unread = unread_pages(book, settings)
+    if unread:
+        return Stage.NARRATE, TaskName.NARRATE, len(unread)
+    return Stage.RENDER, TaskName.RENDER, len(book.scenes)
 
 
 def set_progress(book: Book, stage: Stage, done: int, total: int) -> None:

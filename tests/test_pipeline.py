@@ -17,6 +17,7 @@ from shared.models import Book, EmailRequest, utcnow
 from shared.status import BookStatus, InvalidTransition, check_transition
 from shared.storage import LocalStorage
 from tests.helpers import sample_form
+from tests.web_helpers import ApiActions
 from worker import pipeline
 
 
@@ -107,6 +108,69 @@ def test_every_stage_run_twice_leaves_one_result(client, api, ctx):
     texts = [scene.text for scene in book.scenes]
     pipeline.write_stage(ctx, book_id)  # a late duplicate after done changes nothing
     assert [scene.text for scene in _book(ctx, book_id).scenes] == texts
+
+
+def _narrating(ctx, **settings) -> pipeline.Context:
+    """The same stages with narration on (espeak-ng unless told otherwise)."""
+    changed = ctx.settings.model_copy(update={"TALES_NARRATOR": "espeak", **settings})
+    return pipeline.Context(settings=changed, sessions=ctx.sessions, storage=ctx.storage, enqueue=Recorder())
+
+
+def test_narration_is_its_own_stage_between_writing_and_rendering(client, api, ctx):
+    ctx = _narrating(ctx)
+    book_id = _create(client, api)
+    pipeline.caption_stage(ctx, book_id)
+    pipeline.write_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert (book.status, book.stage, book.progress_done, book.progress_total) == (BookStatus.RENDERING, "narrate", 0, 4)
+    assert pipeline.resume_task(book) is TaskName.NARRATE  # what the reconciler sends if it is lost
+    pipeline.narrate_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert all(scene.audio for scene in book.scenes) and book.stage == "render"
+    written = {scene.audio.name: ctx.storage.path(scene.audio.name).stat().st_mtime_ns for scene in book.scenes}
+    pipeline.narrate_stage(ctx, book_id)  # a duplicate reads nothing again and only passes the book on
+    pipeline.render_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE and book.epub_name
+    assert {scene.audio.name: ctx.storage.path(scene.audio.name).stat().st_mtime_ns for scene in book.scenes} == written
+    assert ctx.enqueue.sent == [(TaskName.WRITE.value, book_id), (TaskName.NARRATE.value, book_id),
+                                (TaskName.RENDER.value, book_id), (TaskName.RENDER.value, book_id)]
+
+
+def test_a_failed_narration_goes_on_to_render_once_and_render_never_narrates(client, api, ctx):
+    # A speech server nobody listens on: the narrator fails at once.
+    ctx = _narrating(ctx, TALES_NARRATOR="openai", OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="test",
+                    TALES_OPENAI_TIMEOUT=2, TALES_OPENAI_MAX_RETRIES=0)
+    book_id = _create(client, api)
+    pipeline.caption_stage(ctx, book_id)
+    pipeline.write_stage(ctx, book_id)
+    pipeline.narrate_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.stage == "render" and any("읽어 주기 소리는 만들지 못했어요" in note for note in book.notes)
+    pipeline.render_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE and not any(scene.audio for scene in book.scenes)
+    assert [task for task, _ in ctx.enqueue.sent] == [TaskName.WRITE.value, TaskName.NARRATE.value, TaskName.RENDER.value]
+
+
+def test_an_edit_of_a_narrated_book_reads_that_page_before_rendering(db, service_env, spare_redis_url, ctx):
+    from web import create_app
+
+    client = create_app({**service_env, "REDIS_URL": spare_redis_url, "TALES_NARRATOR": "espeak"}).test_client()
+    headers = ApiActions(client).user()
+    ctx = _narrating(ctx)
+    book_id = _create(client, None, headers=headers)
+    for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.narrate_stage, pipeline.render_stage):
+        stage(ctx, book_id)
+    edited = client.patch(f"/api/v1/books/{book_id}/scenes/3", headers=headers, json={"text": "토끼가 달을 보았어요."}).json
+    assert (edited["stage"], edited["progress"]) == ("narrate", {"done": 0, "total": 1})
+    pipeline.narrate_stage(ctx, book_id)
+    pipeline.render_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE and book.scenes[2].audio.name.startswith(f"books/{book_id}/audio/page-3-")
+    # A new title changes no page: straight to the render task.
+    renamed = client.patch(f"/api/v1/books/{book_id}", headers=headers, json={"title": "달 보는 토끼"}).json
+    assert (renamed["stage"], renamed["progress"]) == ("render", {"done": 0, "total": 4})
 
 
 def test_email_when_done_makes_one_request_even_if_render_repeats(client, api, ctx):

@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from shared.config import Settings
 from shared.jobs import TaskName, enqueue_after_commit
-from shared.lifecycle import WrongState, claim_or_refuse, require, set_progress
+from shared.lifecycle import WrongState, claim_or_refuse, require, set_progress, to_rendering
 from shared.models import Book, EmailRequest, Scene, User
 from shared.status import ACTIVE, BookStatus, Stage
 from shared.storage import Storage
@@ -218,7 +218,7 @@ def edit_text(book: Book, index: int, text: str) -> None:
     scene = scene_of(book, index)
     # rolled back with the request if the claim is refused
     scene.text, scene.text_source, scene.previous_text = text, "user", None
-    _advance(book, [BookStatus.DONE], BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
+    _advance(book, [BookStatus.DONE], BookStatus.RENDERING, *to_rendering(book, current_settings()))
 
 
 def undo_rewrite(book: Book, index: int) -> None:
@@ -237,7 +237,7 @@ def rename(book: Book, title: str) -> None:
         raise ApiError(409, "busy", "지금 책을 그리고 있어요. 다 되면 제목을 바꿔 주세요.", "title")
     book.title = title  # rolled back with the request if the claim is refused
     if book.status is BookStatus.DONE:
-        _advance(book, [BookStatus.DONE], BookStatus.RENDERING, Stage.RENDER, TaskName.RENDER)
+        _advance(book, [BookStatus.DONE], BookStatus.RENDERING, *to_rendering(book, current_settings()))
     else:  # still being made (or failed): the render that comes uses it
         get_session().commit()
 

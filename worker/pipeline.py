@@ -23,7 +23,18 @@ from shared.config import Settings
 from shared.decoding import open_for_captioning
 from shared.jobs import TaskName
 from shared.leases import is_gone
-from shared.lifecycle import add_note, claim, count_lost_run, fail, finish_email, move, set_progress, take
+from shared.lifecycle import (
+    add_note,
+    claim,
+    count_lost_run,
+    fail,
+    finish_email,
+    move,
+    set_progress,
+    take,
+    to_rendering,
+    unread_pages,
+)
 from shared.models import Book, DeadLetter, EmailRequest, utcnow
 from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
@@ -208,12 +219,36 @@ def write_stage(ctx: Context, book_id: str) -> None:
         book = claim(session, book_id, [BookStatus.WRITING], BookStatus.RENDERING)
         if book is None:
             return
+        stage, task, total = to_rendering(book, ctx.settings)
+        set_progress(book, stage, 0, total)
+        ctx.enqueue(session, task, book_id)
+
+
+def narrate_stage(ctx: Context, book_id: str) -> None:
+    """Read aloud, in one narrator call, every page whose audio does not read its text now; then render.
+
+    The book stays `rendering` (stage `narrate`). A failed narration is a note: the render task
+    comes next either way and draws the book with the audio there is.
+    """
+    with ctx.sessions.begin() as session:
+        book = _take(ctx, session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING, TaskName.NARRATE)
+        if book is None:
+            return
+        unread = [(scene.index, scene.text or "") for scene in book.scenes if scene.index in unread_pages(book, ctx.settings)]
+        set_progress(book, Stage.NARRATE, 0, len(unread))
+
+    if unread:
+        _narrate(ctx, book_id, unread)
+    with ctx.sessions.begin() as session:
+        book = claim(session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING)  # the handoff clears the holder
+        if book is None:
+            return
         set_progress(book, Stage.RENDER, 0, len(book.scenes))
         ctx.enqueue(session, TaskName.RENDER, book_id)
 
 
 def render_stage(ctx: Context, book_id: str) -> None:
-    """Read the pages aloud, build the PDF and the e-book into temporary files, move them into place, finish."""
+    """Build the PDF and the e-book (with the pages' audio) into temporary files, move them into place, finish."""
     with ctx.sessions.begin() as session:
         book = _take(ctx, session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING, TaskName.RENDER)
         if book is None:
@@ -227,19 +262,7 @@ def render_stage(ctx: Context, book_id: str) -> None:
         # The date the family sees on the cover is their local day, not UTC's.
         made_on = book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date()
         scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
-        # Pages whose audio does not read their text as it is now (none to read when narration is off).
-        unread = [(scene.index, scene.text or "") for scene in book.scenes
-                  if scene.audio is None and ctx.settings.TALES_NARRATOR != "none"]
-        if unread:
-            set_progress(book, Stage.NARRATE, len(book.scenes) - len(unread), len(book.scenes))
         pdf_name, epub_name = ctx.storage.pdf_name(book_id), ctx.storage.epub_name(book_id)
-
-    if unread:
-        _narrate(ctx, book_id, unread)
-    with ctx.sessions.begin() as session:
-        book = _load(session, book_id)
-        if book is None or book.status is not BookStatus.RENDERING:
-            return
         audio = {scene.index: scene.audio for scene in book.scenes}
         narrator_label = book.narrator_label if any(audio.values()) else None
         set_progress(book, Stage.RENDER, 0, len(book.scenes))
@@ -339,12 +362,12 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
         for index, text, name, narration in stored:
             scene = by_index.get(index)
             if scene is None or scene.text != text:
-                continue  # edited again while it was read: the next render reads the new text
+                continue  # the text changed while it was read: this audio does not read it
             if scene.audio_name and scene.audio_name != name:
                 replaced.append(scene.audio_name)
             scene.audio_name, scene.audio_text, scene.audio_duration = name, text, narration.duration
             scene.audio_sentences = [[s.text, s.start, s.end] for s in narration.sentences]
-        set_progress(book, Stage.NARRATE, len(book.scenes), len(book.scenes))
+        set_progress(book, Stage.NARRATE, len(stored), len(stored))
     for name in replaced:
         ctx.storage.remove(name)
 
@@ -377,6 +400,13 @@ RESUME: dict[BookStatus, TaskName] = {
     BookStatus.WRITING: TaskName.WRITE,
     BookStatus.RENDERING: TaskName.RENDER,
 }
+
+
+def resume_task(book: Book) -> TaskName:
+    """The task that picks a running book up again: `rendering` is narrated first while its stage says so."""
+    if book.status is BookStatus.RENDERING and book.stage == Stage.NARRATE.value:
+        return TaskName.NARRATE
+    return RESUME[book.status]
 
 
 def remove_orphans(ctx: Context, older_than: timedelta) -> list[str]:
@@ -418,7 +448,7 @@ def reconcile(ctx: Context, stale_after: timedelta, queued: set[str] | None = No
         gone = _gone_holders(ctx, session, {book.worker_id for book in books if book.worker_id})
         for book in books:
             if book.worker_id in gone:
-                if count_lost_run(session, book, settings.TALES_MAX_LOST_RUNS, RESUME[book.status].value):
+                if count_lost_run(session, book, settings.TALES_MAX_LOST_RUNS, resume_task(book).value):
                     log.error("book %s stopped its worker %d times; failed, dead letter written", book.id, book.lost_runs)
                     continue
             elif book.worker_id is not None and settings.TALES_LEASES:
@@ -427,7 +457,7 @@ def reconcile(ctx: Context, stale_after: timedelta, queued: set[str] | None = No
                 continue
             book.worker_id = None
             book.updated_at = now  # so the next sweep waits a full period again
-            ctx.enqueue(session, RESUME[book.status], book.id)
+            ctx.enqueue(session, resume_task(book), book.id)
             resent.append(book.id)
         _reconcile_emails(ctx, session, queued, cutoff, grace)
     if resent:

@@ -214,9 +214,15 @@ def write_book(self: Task, book_id: str) -> None:
     _run_stage(self, Stage.WRITE, pipeline.write_stage, book_id)
 
 
+@celery.task(bind=True, name=TaskName.NARRATE.value, )
+def narrate_book(self: Task, book_id: str) -> None:
+    """Read the pages aloud (GPU, where a local VITS model runs)."""
+    _run_stage(self, Stage.NARRATE, pipeline.narrate_stage, book_id)
+
+
 @celery.task(bind=True, name=TaskName.RENDER.value, )
 def render_pdf(self: Task, book_id: str) -> None:
-    """Build the PDF (CPU)."""
+    """Build the PDF and the e-book (CPU)."""
     _run_stage(self, Stage.RENDER, pipeline.render_stage, book_id)
 
 
