@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -380,6 +381,43 @@ def test_a_waiting_book_says_when_it_is_slow_and_when_the_browser_is_offline(bro
     # Polls failed while offline; the console errors of those fetches are the browser's, not the page's.
     assert [e for e in phone.errors if "Failed to fetch" not in e and "ERR_INTERNET_DISCONNECTED" not in e] == []
     phone.context.close()
+
+
+def test_polls_that_keep_failing_say_so_and_the_notice_goes_when_the_server_answers(browser, still_server, pg_url, data_dir):
+    """The server answers 503 to every poll (restarting, say): after three failures in a row the page
+    says so, and the next answer takes the notice away. The page's clock is Playwright's, so the
+    poller's growing back-off (1.5 s, 3 s, 6 s...) passes in no time."""
+    visit = Visit(browser, still_server, "failing-polls")
+    page = visit.page
+    sign_up(visit, "failing@example.com")
+    book_id = make_book(pg_url, data_dir, user_id(pg_url, "failing@example.com"), BookStatus.CAPTIONING, progress_done=0)
+    page.clock.install()
+    visit.go(f"/books/{book_id}")
+    notice = page.locator("#offline-notice")
+    answers = []
+
+    def unavailable(route):
+        answers.append(503)
+        route.fulfill(status=503, content_type="application/json", body='{"error": {"code": "unavailable", "message": "busy"}}')
+
+    page.route(f"**/api/v1/books/{book_id}", unavailable)
+    for failures in range(1, 4):
+        page.clock.run_for(16_000)  # past the longest wait before the next poll
+        deadline = time.monotonic() + 10
+        while len(answers) < failures and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        if failures < 3:
+            assert notice.is_hidden(), failures  # one or two misses are not worth a word
+    page.clock.run_for(100)
+    notice.wait_for(state="visible", timeout=10_000)
+    assert "서버에서 답이 없어요" in notice.inner_text() and "계속 만들어지고 있어요" in notice.inner_text()
+    visit.shot("failing-polls")
+
+    page.unroute(f"**/api/v1/books/{book_id}")
+    page.clock.run_for(16_000)
+    notice.wait_for(state="hidden", timeout=10_000)
+    assert [e for e in visit.errors if "503" not in e] == []
+    visit.context.close()
 
 
 def test_a_rewrite_stays_in_place_keeps_the_last_pdf_and_can_be_undone(browser, still_server, pg_url, data_dir):
