@@ -188,3 +188,25 @@ def fresh_models():
     loading.clear()
     yield loading
     loading.clear()
+
+
+# Mail through a real SMTP server (aiosmtpd on loopback). A module that uses `mail` gives the
+# `mail_env` its worker and web app share.
+@pytest.fixture(scope="module")
+def mailbox():
+    """A test SMTP server of the module's own."""
+    from tests.mailbox import smtp_server
+
+    with smtp_server() as handler:
+        yield handler
+
+
+@pytest.fixture
+def mail(mailbox, mail_env, db):
+    """The mailbox, emptied; after the test, wait until the worker has nothing left in hand."""
+    from tests.mailbox import drain
+
+    mailbox.reset()
+    yield mailbox
+    drain(mail_env)
+    mailbox.reset()

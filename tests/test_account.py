@@ -12,7 +12,7 @@ from sqlalchemy import inspect, select
 from shared.config import Settings
 from shared.db import session_factory
 from shared.models import ApiToken, Base, DeadLetter, EmailRequest, LoginSession, User
-from tests.mailbox import drain, smtp_server
+from tests.mailbox import drain
 from tests.web_helpers import PASSWORD, Pages, make_book, user_id
 from worker import mailer
 
@@ -231,12 +231,6 @@ def test_reset_requests_are_rate_limited(db, service_env, spare_redis_url):
 # Over real SMTP, through a real worker ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def mailbox():
-    with smtp_server() as handler:
-        yield handler
-
-
-@pytest.fixture(scope="module")
 def mail_env(worker_with, mailbox) -> dict[str, str]:
     """A worker of its own that mails through the test SMTP server; the web app shares its settings."""
     return worker_with(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_FROM="books@talesrunner.test",
@@ -248,15 +242,6 @@ def mail_app(db, mail_env):
     from web import create_app
 
     return create_app(mail_env)
-
-
-@pytest.fixture
-def mail(mailbox, mail_env, db):
-    """The mailbox, emptied; after the test, wait until the worker has nothing left in hand."""
-    mailbox.reset()
-    yield mailbox
-    drain(mail_env)
-    mailbox.reset()
 
 
 def wait_mail(mailbox, count: int = 1, timeout: float = 30):

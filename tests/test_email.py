@@ -12,19 +12,12 @@ from shared.db import session_factory
 from shared.jobs import TaskName, send_now
 from shared.models import EmailRequest
 from tests.helpers import book_form, jpeg, scene
-from tests.mailbox import drain, smtp_server
 from tests.web_helpers import Pages, make_book, user_id, wait_for
 
 pytestmark = pytest.mark.e2e
 
 ATTACH_LIMIT = 1_000_000
 PUBLIC_URL = "http://books.test"
-
-
-@pytest.fixture(scope="module")
-def mailbox():
-    with smtp_server() as handler:
-        yield handler
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +42,6 @@ def app(db, mail_env):
     from web import create_app
 
     return create_app(mail_env)
-
-
-@pytest.fixture
-def mail(mailbox, mail_env, db):
-    """The mailbox, emptied; after the test, wait until the worker has nothing left in hand."""
-    mailbox.reset()
-    yield mailbox
-    drain(mail_env)
-    mailbox.reset()
 
 
 def requests_of(db_url: str, book_id: str) -> list[EmailRequest]:
