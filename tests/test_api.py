@@ -113,6 +113,20 @@ def test_bad_uploads_are_400_with_a_message_and_store_nothing(client, api, db, d
         assert session.scalar(select(func.count()).select_from(Book)) == 0
 
 
+def test_a_busy_server_answers_503_not_a_broken_photo(client, api, app, db):
+    from web.images import DecodeSlots
+
+    headers = api.user()
+    slots = DecodeSlots(1, wait_s=0.05)
+    app.extensions["talesrunner.decode_slots"] = slots
+    with slots.slot():  # another request decodes a photo the whole time
+        response = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=book_form([jpeg()], None))
+    assert response.status_code == 503 and response.json["error"]["code"] == "busy", response.json
+    assert response.headers["Retry-After"]
+    with session_factory(db)() as session:
+        assert session.scalar(select(func.count()).select_from(Book)) == 0
+
+
 def test_book_field_must_be_json(client, api):
     headers = api.user()
     data = {"images": [(io.BytesIO(jpeg()), "a.jpg")], "book": "{not json"}

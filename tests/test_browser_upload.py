@@ -259,6 +259,55 @@ def test_the_draft_comes_back_after_a_reload_and_goes_once_the_book_is_made(pare
     assert cards(page).count() == 0 and page.locator("#draft-note").is_hidden()
 
 
+def test_logging_out_forgets_the_draft_so_the_next_parent_on_this_computer_sees_none(parent, browser, small_photos):
+    page = parent.page
+    page.get_by_label("주인공 이름 (한 번만", exact=False).fill("비밀아이")
+    page.set_input_files("#images", small_photos)
+    wait_photos_ready(page)
+    page.wait_for_timeout(600)  # the draft is written 0.3 s after the last change
+    page.get_by_role("button", name="로그아웃").click()
+    page.wait_for_url("**/login")
+    assert page.evaluate("""() => new Promise((resolve) => {
+        const open = indexedDB.open("talesrunner", 1);
+        open.onupgradeneeded = () => open.result.createObjectStore("drafts");
+        open.onsuccess = () => { const all = open.result.transaction("drafts").objectStore("drafts").getAllKeys();
+                                 all.onsuccess = () => { open.result.close(); resolve(all.result.length); }; };
+    })""") == 0
+
+    # Another parent on the same browser.
+    parent.go("/signup")
+    page.get_by_label("이메일").fill(f"next-{uuid.uuid4().hex[:8]}@example.com")
+    page.get_by_label("비밀번호 (8자 이상)").fill("a long password")
+    page.get_by_label("비밀번호 확인").fill("a long password")
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url("**/books/new")
+    page.wait_for_timeout(300)
+    assert cards(page).count() == 0 and page.locator("#draft-note").is_hidden()
+    assert page.locator("#book-name").input_value() == ""
+
+
+def test_a_photo_the_browser_has_no_canvas_for_is_sent_as_it_is_and_the_rest_go_too(parent, small_photos, tmp_path, pg_url):
+    """iOS Safari out of canvas memory gives no 2D context for a big canvas: that photo goes as it is."""
+    page = parent.page
+    page.evaluate("""() => {
+        const real = HTMLCanvasElement.prototype.getContext;
+        HTMLCanvasElement.prototype.getContext = function (...args) {
+            return this.width > 1000 || this.height > 1000 ? null : real.apply(this, args);
+        };
+    }""")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(camera_jpeg(4000, 3000, 7))
+    page.set_input_files("#images", [str(big), small_photos[0]])
+    from playwright.sync_api import expect
+
+    expect(cards(page).nth(0)).to_contain_text("원본 그대로 보내요", timeout=20_000)  # no preview for the big one
+    expect(cards(page).nth(1).locator("img.preview")).to_have_js_property("naturalWidth", 300)
+    page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()
+    page.get_by_role("button", name="그림책 만들기").click()
+    book = load(pg_url, book_id_of(page))
+    assert [(scene.width, scene.height) for scene in book.scenes] == [(4000, 3000), (300, 200)]
+
+
 def test_a_finger_drags_a_photo_to_the_front_on_a_phone(browser, server, small_photos):
     phone = Visit(browser, server, "upload-phone", viewport={"width": 390, "height": 2400}, is_mobile=True, has_touch=True)
     page = phone.page

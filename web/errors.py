@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from werkzeug.exceptions import HTTPException
 
-from web.images import DecodeBusy
+from web.images import MB, DecodeBusy
 from web.schemas import describe_error, error_code
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ class ApiError(Exception):
 # What the pages say for each refusal; the service's own message is English for API clients.
 KOREAN: dict[str, str] = {
     "not_found": "찾는 것이 없어요.",
-    "no_images": "사진을 1장에서 10장까지 골라 주세요.",
-    "too_many_images": "사진은 한 책에 10장까지 넣을 수 있어요.",
+    "no_images": "사진을 1장에서 {max_images}장까지 골라 주세요.",
+    "too_many_images": "사진은 한 책에 {max_images}장까지 넣을 수 있어요.",
     "bad_image": "사진으로 읽을 수 없는 파일이 있어요.",
     "scene_count": "사진마다 힌트가 하나씩 있어야 해요.",
     "too_many_books_in_progress": "만들고 있는 책이 너무 많아요. 하나가 끝난 뒤 다시 해 주세요.",
@@ -73,6 +73,7 @@ def korean(exc: ApiError) -> str:
     text = KOREAN.get(exc.code)
     if text is None:
         return exc.message
+    text = text.format(max_images=current_app.extensions["talesrunner.settings"].TALES_MAX_IMAGES)
     return f"{text} ({exc.message})" if exc.code in ("bad_image", "invalid") else text
 
 
@@ -133,14 +134,14 @@ def init_app(app: Flask) -> None:
             if exc.code == 413 and text_field:
                 return error_page(413, f"적은 글이 너무 길어요. 글 칸 하나에 {config.TALES_MAX_JSON_BYTES // 1024}KB까지 쓸 수 있어요.")
             if exc.code == 413:
-                return error_page(413, f"사진이 너무 커요. 사진 한 장은 {config.TALES_MAX_IMAGE_BYTES // 1_000_000}MB까지, "
+                return error_page(413, f"사진이 너무 커요. 사진 한 장은 {config.TALES_MAX_IMAGE_BYTES // MB}MB까지, "
                                        f"한 책에 {config.TALES_MAX_IMAGES}장까지 올릴 수 있어요.")
             return _with_allow(exc, error_page(exc.code or 500))
         messages = {
             404: "not found",
             405: "method not allowed",
             413: f"a text field is larger than {config.TALES_MAX_JSON_BYTES // 1024} KB" if text_field else
-            f"the upload is too large: at most {config.TALES_MAX_IMAGES} photos of {config.TALES_MAX_IMAGE_BYTES // 1_000_000} MB each",
+            f"the upload is too large: at most {config.TALES_MAX_IMAGES} photos of {config.TALES_MAX_IMAGE_BYTES // MB} MB each",
             429: f"too many requests: {exc.description}",
             431: "the request's headers are too large",
         }

@@ -109,7 +109,7 @@ def sniff_image(
             if fmt in ALLOWED_FORMATS:
                 with decode_slot or contextlib.nullcontext():
                     check_decodes(io.BytesIO(data))
-    except ImageRejected:
+    except (ImageRejected, DecodeBusy):  # a busy server is a 503 to come back, not a broken photo
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected(f"{filename}: 사진이 너무 커서 열 수 없어요. 더 작게 줄여 주세요.") from None

@@ -123,8 +123,7 @@ def new_book():
     files = [f for f in request.files.getlist("images") if f and f.filename]
     annotations, problems, fields = _form_problems(form, len(files))
     book_hints, hint_problems = forms.read_book_hints(form)
-    if form.get("hints") == "later":  # otherwise every scene that took the value has said so already
-        problems += list(hint_problems.values())
+    problems += list(hint_problems.values())  # said once here, whichever scenes took the value too
     fields.update(hint_problems)
     age = form.get("age", "").strip() or None
     keep = {"title": form.get("title", ""), "age": age or "", "email_when_done": bool(form.get("email_when_done")),

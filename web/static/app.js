@@ -85,18 +85,51 @@
     }
   }
 
-  function drawn(image, width, height, quality) {
+  // A JPEG of `image` at width x height; the canvas's memory is let go as soon as the JPEG is made.
+  // Throws when the browser has no canvas memory left (iOS Safari gives no 2D context then).
+  async function drawn(image, width, height, quality) {
     const canvas = document.createElement("canvas");
     canvas.width = Math.max(1, Math.round(width));
     canvas.height = Math.max(1, Math.round(height));
-    const context = canvas.getContext("2d");
-    context.imageSmoothingQuality = "high";
-    context.drawImage(image, 0, 0, canvas.width, canvas.height);
-    return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+    try {
+      const context = canvas.getContext("2d");
+      if (!context) throw new Error("no canvas memory");
+      context.imageSmoothingQuality = "high";
+      context.drawImage(image, 0, 0, canvas.width, canvas.height);
+      return await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+    } finally {
+      canvas.width = canvas.height = 0;
+    }
   }
 
-  // What goes to the server for one chosen file, and its preview.
+  // Photos are prepared two at a time: ten 12 MP photos decoded at once take about 1 GB in a tab.
+  const PREPARING_AT_ONCE = 2;
+  let preparing = 0;
+  const waitingToPrepare = [];
   async function preparePhoto(file) {
+    while (preparing >= PREPARING_AT_ONCE) await new Promise((resolve) => waitingToPrepare.push(resolve));
+    preparing += 1;
+    try {
+      return await preparedOrAsItIs(file);
+    } finally {
+      preparing -= 1;
+      const next = waitingToPrepare.shift();
+      if (next) next();
+    }
+  }
+
+  // What goes to the server for one chosen file, and its preview. Never fails: a photo the browser
+  // cannot decode or draw goes as it is (the server reads more formats and sizes than some browsers).
+  async function preparedOrAsItIs(file) {
+    try {
+      return await prepared(file);
+    } catch (e) {
+      return { blob: file, name: file.name, thumb: null, reduced: false,
+               note: "이 브라우저에서 미리 보기를 만들지 못해 원본 그대로 보내요." };
+    }
+  }
+
+  async function prepared(file) {
     const source = await decodePhoto(file);
     if (!source) {
       return { blob: file, name: file.name, thumb: null, reduced: false,
@@ -144,10 +177,30 @@
         });
       } finally { db.close(); }
     },
-    get: () => draftStore.run("readonly", (store) => store.get("new-book")),
-    put: (draft) => draftStore.run("readwrite", (store) => store.put(draft, "new-book")),
-    clear: () => draftStore.run("readwrite", (store) => store.delete("new-book")),
+    // One draft per account (the page names its user), so a shared computer never shows one
+    // parent's photos to another; logging out or deleting the account removes every draft (initForgetDrafts).
+    key: () => `new-book:${($("#new-book") || { dataset: {} }).dataset.user || ""}`,
+    get: () => draftStore.run("readonly", (store) => store.get(draftStore.key())),
+    put: (draft) => draftStore.run("readwrite", (store) => store.put(draft, draftStore.key())),
+    clear: () => draftStore.run("readwrite", (store) => store.delete(draftStore.key())),
+    clearAll: () => draftStore.run("readwrite", (store) => store.clear()),
   };
+
+  // Logging out or deleting the account forgets every draft kept in this browser (photos of
+  // children on a shared computer). Listens on the document after initConfirms, so a cancelled
+  // confirmation (already defaultPrevented) sends nothing.
+  function initForgetDrafts() {
+    document.addEventListener("submit", async (event) => {
+      const form = event.target;
+      if (!form.matches || !form.matches("form[data-forget-drafts]")) return;
+      if (event.defaultPrevented || form.dataset.cleared || !window.indexedDB) return;
+      event.preventDefault();
+      const timeout = new Promise((resolve) => window.setTimeout(resolve, 1500));
+      try { await Promise.race([draftStore.clearAll(), timeout]); } catch (e) { /* nothing kept, or no room to open */ }
+      form.dataset.cleared = "1";
+      form.submit();
+    });
+  }
 
   const UPLOAD_FAILED = {
     0: "인터넷 연결이 끊겨 사진을 보내지 못했어요. 고른 사진과 적은 힌트는 이 페이지에 그대로 있어요. 연결을 확인하고 다시 눌러 주세요.",
@@ -378,6 +431,12 @@
       saveTimer = window.setTimeout(writeDraft, 300);
     }
     async function writeDraft() {
+      // Fields are saved by their place on the page: wait until every photo has its place for good.
+      const unready = items.filter((item) => !item.file && item.ready);
+      if (unready.length) {
+        Promise.all(unready.map((item) => item.ready)).then(saveDraft);
+        return;
+      }
       const fields = {};
       $$("input, select, textarea", form).forEach((field) => {
         if (!field.name || field.type === "file" || field.name === "csrf_token") return;
@@ -475,12 +534,20 @@
     const bar = $("#upload-bar", form);
     const percent = $("#upload-percent", form);
     const status = $("#upload-status", form);
+    // Screen readers hear what the bar says when its words change and at every quarter, not every percent.
+    const said = $("#upload-said", form);
+    let saidQuarter = -1;
     function showProgress(fraction, words) {
       const value = Math.round(fraction * 100);
-      progress.hidden = false;
+      if (progress.hidden) { progress.hidden = false; saidQuarter = -1; progress.focus(); }  // the button it replaces is disabled
       bar.value = value;
       bar.textContent = percent.textContent = `${value}%`;
-      if (words) status.textContent = words;
+      if (words && words !== status.textContent) { status.textContent = words; said.textContent = words; }
+      const quarter = Math.floor(value / 25);
+      if (quarter > saidQuarter) {
+        if (saidQuarter >= 0 && value < 100) said.textContent = `${status.textContent} ${value}%`;
+        saidQuarter = quarter;
+      }
     }
     function busy(on, words) {
       sending = on;
@@ -828,6 +895,7 @@
     initCopy();
     initChips();
     initEmailForm();
+    initForgetDrafts();  // after initConfirms: see there
     const focus = $("[data-focus]");
     if (focus) focus.focus();
     const form = $("#new-book");
