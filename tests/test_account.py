@@ -1,17 +1,20 @@
 """Account basics: change the password, reset a forgotten one by email, delete the account; sender and note on mails."""
 from __future__ import annotations
 
+import base64
 import re
 import time
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import inspect, select
 
 from shared.config import Settings
 from shared.db import session_factory
 from shared.models import ApiToken, Base, DeadLetter, EmailRequest, LoginSession, User
+from shared.status import BookStatus
 from tests.mailbox import drain
 from tests.web_helpers import PASSWORD, Pages, make_book, user_id
 from worker import mailer
@@ -181,6 +184,35 @@ def test_an_injected_sender_name_is_refused_by_the_page_and_the_api(app, pages, 
         assert session.scalars(select(EmailRequest)).all() == []
 
 
+@pytest.mark.parametrize("hidden", ["\r\nContent-Type: text/html\r\n\r\n<a href='http://evil.test'>", "\r\nBcc: victim@example.com"])
+def test_an_encoded_word_in_the_sender_name_or_title_cannot_add_headers(tmp_path, hidden):
+    """RFC 2047 words are printable ASCII the email package decodes back into line breaks."""
+    settings = Settings(SMTP_FROM="TalesRunner <books@talesrunner.test>")
+    pdf = tmp_path / "book.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    encoded = "=?utf-8?b?" + base64.b64encode(hidden.encode()).decode() + "?="
+    outgoing = mailer.Outgoing(message_id="<m@t>", to="grandma@example.com", title=f"책 {encoded}", pdf_path=pdf, pdf_bytes=15,
+                               link=None, sender_name=encoded, note=None)
+    parsed = message_from_bytes(mailer.build_message(settings, outgoing).as_bytes(), policy=policy.default)
+    assert parsed["Bcc"] is None and parsed.get_content_type() == "multipart/mixed"
+    assert parsed["To"] == "grandma@example.com" and "[TalesRunner]" in parsed["Subject"]
+    assert parsed["From"].addresses[0].addr_spec == "books@talesrunner.test"
+
+
+def test_a_line_separator_in_a_title_is_refused_and_cannot_break_a_subject(tmp_path, client, api, db, data_dir):
+    headers = api.user()
+    book = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.DONE)
+    refused = client.patch(f"/api/v1/books/{book}", headers=headers, json={"title": "우리 여행\u2028Bcc: victim@example.com"})
+    assert refused.status_code == 400 and refused.json["error"]["field"] == "title"
+    settings = Settings(SMTP_FROM="books@talesrunner.test")
+    pdf = tmp_path / "book.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    outgoing = mailer.Outgoing(message_id="<m@t>", to="grandma@example.com", title="우리 여행\u2028Bcc: victim@example.com",
+                               pdf_path=pdf, pdf_bytes=15, link=None)  # a row written some other way
+    parsed = message_from_bytes(mailer.build_message(settings, outgoing).as_bytes(), policy=policy.default)
+    assert parsed["Bcc"] is None and "우리 여행 Bcc" in parsed["Subject"]
+
+
 def test_the_mailer_neutralises_a_name_that_reached_it_with_line_breaks(tmp_path):
     settings = Settings(SMTP_FROM="TalesRunner <books@talesrunner.test>")
     pdf = tmp_path / "book.pdf"
@@ -214,7 +246,7 @@ def test_a_made_up_or_changed_reset_link_is_refused(app, client):
 def test_reset_requests_are_rate_limited(db, service_env, spare_redis_url):
     from web import create_app
 
-    app = create_app({**service_env, "REDIS_URL": spare_redis_url, "SMTP_HOST": "127.0.0.1",
+    app = create_app({**service_env, "REDIS_URL": spare_redis_url, "SMTP_HOST": "127.0.0.1", "TALES_PUBLIC_URL": PUBLIC_URL,
                       "TALES_RATELIMIT_ENABLED": "true", "TALES_RATELIMIT_RESET": "2 per hour"})
     app.extensions["talesrunner.limiter"].reset()
     pages = browser(app)
@@ -223,9 +255,23 @@ def test_reset_requests_are_rate_limited(db, service_env, spare_redis_url):
     assert answers == [200, 200, 429]
     # Per address mailed to as well: another client cannot flood one inbox.
     app.extensions["talesrunner.limiter"].reset()
-    answers = [browser(app).post("/password/forgot", {"email": "grandma@example.com"}, page="/password/forgot",
-                                 environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(3)]
-    assert answers == [200, 200, 429]
+    # The same inbox however it is written ("Name <address>", capitals, spaces): one allowance.
+    spellings = ["grandma@example.com", "A <grandma@example.com>", " GRANDMA@example.com ", "B <Grandma@Example.com>"]
+    answers = [browser(app).post("/password/forgot", {"email": typed}, page="/password/forgot",
+                                 environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i, typed in enumerate(spellings)]
+    assert answers == [200, 200, 429, 429]
+
+
+def test_without_a_public_address_no_reset_link_is_mailed(db, service_env, spare_redis_url):
+    """A link built from the request's Host (the client's to choose) could carry a parent's token to a stranger."""
+    from web import create_app
+
+    app = create_app({**service_env, "REDIS_URL": spare_redis_url, "SMTP_HOST": "127.0.0.1", "TALES_PUBLIC_URL": ""})
+    pages = browser(app)
+    assert "메일을 보낼 수 없게 설정되어" in pages.client.get("/password/forgot").text
+    answer = pages.post("/password/forgot", {"email": "victim@example.com"})
+    assert answer.status_code == 200 and "메일을 보낼 수 없게 설정되어" in answer.text
+    assert redis.Redis.from_url(spare_redis_url).llen("cpu") == 0  # nothing was sent to a worker
 
 
 # Over real SMTP, through a real worker ----------------------------------------------------------

@@ -20,6 +20,8 @@ def test_signup_token_and_auth_required(client, api):
     assert response.status_code == 401
     assert "Bearer" in response.json["error"]["message"]
     assert client.get("/api/v1/books", headers={"Authorization": "Bearer nope"}).status_code == 401
+    issued = client.post("/api/v1/tokens", json={"email": "parent@example.com", "password": "correct horse"})
+    assert issued.status_code == 201 and issued.headers["Cache-Control"] == "no-store"  # a secret, shown once
 
 
 def test_duplicate_email_is_409(client, api):

@@ -5,7 +5,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
 from shared.safety import find_unsafe
@@ -14,7 +14,7 @@ from shared.vocabulary import AGE_BANDS, CLASSIFICATIONS, AgeBand, Classificatio
 # Line breaks and tabs are text; every other control character (NUL first of all) is not, and the
 # database refuses some of them: they are refused here, before it. The patterns are in the OpenAPI
 # document too, so API clients (and schemathesis) know them. Lone surrogates never parse as text.
-LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"  # one line: no line or paragraph separator either
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 CONTROL_MESSAGE = "control characters (such as NUL) are not allowed"
 
@@ -200,3 +200,18 @@ def describe_error(exc: ValidationError) -> tuple[str, str | None]:
     elif first.get("type") == "extra_forbidden":
         message = "unknown field"
     return (f"{field}: {message}" if field else message), field
+
+
+_EMAIL_ADDRESS = TypeAdapter(EmailStr)
+
+
+def mail_address(text: str) -> str | None:
+    """The address `text` names, in lower case as accounts keep it; None if it is not one.
+
+    EmailStr also takes "Name <address>": whatever counts or looks up by address (the reset mail's
+    rate limit, the worker's lookup) sees the address, not what was typed.
+    """
+    try:
+        return _EMAIL_ADDRESS.validate_python(text.strip()).lower()
+    except ValidationError:
+        return None

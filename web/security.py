@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web.auth import current_user
 from web.db import current_settings
+from web.schemas import mail_address
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # API calls that take an email and password in the body and never act through the session cookie.
@@ -37,7 +38,8 @@ def _failed(response) -> bool:
 
 def reset_address() -> str:
     """Count password-reset mails per address mailed to, so no one's inbox is flooded from many hosts."""
-    return "reset-to:" + request.form.get("email", "").strip().lower()[:254]
+    typed = request.form.get("email", "")
+    return "reset-to:" + (mail_address(typed) or typed.strip().lower()[:254])
 
 
 # endpoint -> [(setting with the limit, shared scope, key, count only failures?)]

@@ -28,12 +28,16 @@ class Outgoing:
 
 
 def one_line(text: str) -> str:
-    """Text fit for a header's display name: no line breaks or other control characters, spaces collapsed.
+    """Text fit for a header: no line breaks or other control characters, spaces collapsed, and no
+    RFC 2047 encoded word.
 
-    The web tier refuses such names already; this keeps a row written some other way from
-    adding headers.
+    The web tier refuses control characters already; this keeps a row written some other way
+    from adding headers. An encoded word ("=?utf-8?b?...?=") is printable ASCII that the email
+    package decodes back into whatever it hides, line breaks included, when it writes the header:
+    "=?" is split so that it stays the text the parent typed.
     """
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    line = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return line.replace("=?", "= ?")
 
 
 def sender(settings: Settings, name: str | None) -> Address | str:
@@ -56,7 +60,7 @@ def build_message(settings: Settings, mail: Outgoing) -> EmailMessage:
     message["Message-ID"] = mail.message_id
     message["From"] = sender(settings, mail.sender_name)
     message["To"] = mail.to
-    message["Subject"] = f"[TalesRunner] 그림책이 완성되었어요: {mail.title}"
+    message["Subject"] = f"[TalesRunner] 그림책이 완성되었어요: {one_line(mail.title)}"
     note = f"{mail.note.strip()}\n\n―――\n\n" if mail.note and mail.note.strip() else ""
     # Without a public address there is no link to send, so even a large PDF goes attached.
     if mail.pdf_bytes <= settings.TALES_EMAIL_ATTACH_MAX_BYTES or not mail.link:

@@ -258,19 +258,31 @@ def send_email(self: Task, request_id: str) -> None:
                                        sender_name=sender_name, note=note)
             message = mailer.build_message(ctx.settings, outgoing)
         mailer.send(ctx.settings, message)
+    except ValueError as exc:  # a header the email package refuses: sending again cannot help
+        log.exception("mail request %s could not be written", request_id)
+        _finish_email(ctx, request_id, EmailStatus.FAILED, "the mail could not be written (a title or name it refused)")
+        TASK_FAILURES.labels(short_name(self.name)).inc()
+        return
     except (smtplib.SMTPException, OSError, RuntimeError) as exc:
         # No SMTP server configured, or a 5xx answer (bad address): waiting will not help.
         final = not retries.may_retry(attempts - 1) or isinstance(exc, RuntimeError) or mailer.is_permanent(exc)
-        with ctx.sessions.begin() as session:
-            request = session.get(EmailRequest, int(request_id))
-            finish_email(request, EmailStatus.FAILED if final else EmailStatus.PENDING, f"{type(exc).__name__}: {exc}")
+        _finish_email(ctx, request_id, EmailStatus.FAILED if final else EmailStatus.PENDING, f"{type(exc).__name__}: {exc}")
         if final:
             TASK_FAILURES.labels(short_name(self.name)).inc()
         if not final:
             raise self.retry(exc=exc, countdown=retries.delay(attempts - 1), max_retries=retries.max_retries) from exc
         return
+    _finish_email(ctx, request_id, EmailStatus.SENT)
+
+
+def _finish_email(ctx: pipeline.Context, request_id: str, status: EmailStatus, error: str | None = None) -> None:
+    """Record how a send ended; nothing to record when the account (and with it the request) was deleted meanwhile."""
     with ctx.sessions.begin() as session:
-        finish_email(session.get(EmailRequest, int(request_id)), EmailStatus.SENT)
+        request = session.get(EmailRequest, int(request_id))
+        if request is None:
+            log.info("mail request %s was deleted with its account during the send", request_id)
+            return
+        finish_email(request, status, error)
 
 
 @celery.task(bind=True, name=TaskName.PASSWORD_RESET.value)

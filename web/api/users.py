@@ -46,7 +46,7 @@ def create_token():
         raise ApiError(401, "bad_credentials", "wrong email or password")
     token = issue_token(user)
     get_session().commit()
-    return jsonify(token=token, token_type="Bearer"), 201
+    return jsonify(token=token, token_type="Bearer"), 201, {"Cache-Control": "no-store"}  # a secret, shown once
 
 
 @api.delete("/users/me")
