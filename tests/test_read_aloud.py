@@ -15,8 +15,8 @@ from shared.db import session_factory
 from shared.models import Scene
 from tests.helpers import book_form, sample_form, scene
 from tests.test_epub import epubcheck, problems
-from tests.test_browser import SHOTS, browser, serving  # noqa: F401 (browser: a fixture)
-from tests.web_helpers import PASSWORD, ApiActions, wait_for
+from tests.test_browser import SHOTS, Visit, browser, serving, sign_up, still_server  # noqa: F401 (fixtures)
+from tests.web_helpers import PASSWORD, ApiActions, make_book, user_id, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -186,3 +186,57 @@ def test_a_pages_audio_url_changes_with_its_text_and_no_shared_cache_keeps_it(cl
     assert urls[0] != urls[1]  # read again, a new URL: a browser's cached copy of the old one is never played
     audio = client.get(urls[1], headers=headers)
     assert audio.status_code == 200 and "private" in audio.headers["Cache-Control"] and "public" not in audio.headers["Cache-Control"]
+
+
+def narrated_book(db_url: str, data_dir, email: str, texts: dict[int, str], sentence_s: float = 0.6) -> str:
+    """A finished book of the account `email` whose pages read `texts`, narrated as a worker would
+    (a real MP3, a tone per sentence, timings from worker/audio/pcm.py) but with no worker."""
+    import numpy as np
+
+    from shared.storage import LocalStorage
+    from worker.audio.pcm import page_narration
+    from worker.audio.sentences import split_sentences
+
+    book_id = make_book(db_url, data_dir, user_id(db_url, email), scenes=len(texts))
+    storage, rate = LocalStorage(data_dir), 16000
+    tone = (0.3 * np.sin(np.arange(round(sentence_s * rate)) * 2 * np.pi * 440 / rate)).astype(np.float32)
+    with session_factory(db_url)() as session:
+        for page in session.query(Scene).filter_by(book_id=book_id):
+            text = texts[page.index]
+            sentences = split_sentences(text)
+            narration = page_narration(sentences, [tone for _ in sentences], rate, 0.2, 48)
+            name = storage.audio_name(book_id, page.index, text)
+            storage.write_bytes(name, narration.data)
+            page.text, page.audio_name, page.audio_text, page.audio_duration = text, name, text, narration.duration
+            page.audio_sentences = [[s.text, s.start, s.end] for s in narration.sentences]
+        session.commit()
+    return book_id
+
+
+def polls(page, book_id: str, count: int) -> None:
+    """Wait until the page has polled the book `count` times more (a poll starts after the last one was shown)."""
+    for _ in range(count):
+        with page.expect_response(lambda r: r.url.endswith(f"/api/v1/books/{book_id}"), timeout=10_000):
+            pass
+
+
+@pytest.mark.browser
+def test_polls_while_a_mail_is_pending_keep_the_sentences_of_pages_with_line_breaks(browser, still_server, pg_url, data_dir):  # noqa: F811
+    """A finished book polls while its mail waits: the narrated pages keep their sentence spans
+    (the player highlights them), a page written on two lines or with CR LF included."""
+    from shared.models import EmailRequest
+
+    visit = Visit(browser, still_server, "narrated-mail")
+    sign_up(visit, "narrated-mail@example.com")
+    book_id = narrated_book(pg_url, data_dir, "narrated-mail@example.com",
+                            {1: "토끼가 달렸어요.\n곰이 웃었어요.", 2: "달이 떴어요.\r\n별도  반짝였어요."})
+    with session_factory(pg_url)() as session:
+        session.add(EmailRequest(book_id=book_id, to_address="grandma@example.com"))
+        session.commit()
+    visit.go(f"/books/{book_id}")
+    page = visit.page
+    assert page.locator("#scene-1 .sentence").count() == 2 and page.locator("#scene-2 .sentence").count() == 2
+    polls(page, book_id, 2)
+    assert page.locator("#scene-1 .sentence").count() == 2 and page.locator("#scene-2 .sentence").count() == 2
+    assert visit.errors == []
+    visit.context.close()

@@ -734,6 +734,9 @@
       timer = waiting() ? window.setTimeout(tick, wait) : null;
     }
 
+    // The page's HTML holds a text's line breaks as LF (the parser turns CR LF into LF).
+    const sameText = (value) => value.replace(/\r\n?/g, "\n").trim();
+
     function show(book) {
       const done = book.progress.done, total = book.progress.total || 1;
       const bar = $("#progress-bar");
@@ -754,7 +757,14 @@
         const caption = $("[data-caption]", page), text = $("[data-text]", page);
         if (scene.caption && caption.textContent !== scene.caption) caption.textContent = scene.caption;
         caption.closest(".caption").hidden = !scene.caption && !describing;
-        if (scene.text && text.textContent !== scene.text) { text.textContent = scene.text; page.classList.add("arrived"); }
+        // A narrated page's sentence spans stay while its audio still reads the text (the player
+        // highlights them); the API gives an audio URL only for such audio.
+        const audio = $("[data-audio]", page);
+        const narrated = $(".sentence", text) && audio && scene.audio_url === audio.getAttribute("src");
+        if (scene.text && !narrated && sameText(text.textContent) !== sameText(scene.text)) {
+          text.textContent = scene.text;
+          page.classList.add("arrived");
+        }
       }
     }
 
