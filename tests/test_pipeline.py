@@ -173,6 +173,23 @@ def test_an_edit_of_a_narrated_book_reads_that_page_before_rendering(db, service
     assert (renamed["stage"], renamed["progress"]) == ("render", {"done": 0, "total": 4})
 
 
+def test_a_page_read_again_with_other_audio_gets_a_new_file_and_the_old_one_goes(client, api, ctx):
+    """The same text read again is not the same audio (here a new bit rate; VITS draws noise): the
+    file gets a new name, so a browser's cached copy of the old URL is never played for it."""
+    ctx = _narrating(ctx)
+    book_id = _create(client, api)
+    for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.narrate_stage, pipeline.render_stage):
+        stage(ctx, book_id)
+    old = _book(ctx, book_id).scenes[0].audio.name
+    with ctx.sessions.begin() as session:  # page 1 rewritten and then undone: its text is back, to be read again
+        book = session.get(Book, book_id)
+        book.status, book.stage, book.scenes[0].audio_text = BookStatus.RENDERING, "narrate", None
+    pipeline.narrate_stage(_narrating(ctx, TALES_NARRATION_KBPS=64), book_id)
+    new = _book(ctx, book_id).scenes[0].audio.name
+    assert new != old and new.startswith(f"books/{book_id}/audio/page-1-")
+    assert ctx.storage.exists(new) and not ctx.storage.exists(old)
+
+
 def test_email_when_done_makes_one_request_even_if_render_repeats(client, api, ctx):
     headers = api.user()
     form = sample_form()

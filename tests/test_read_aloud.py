@@ -166,7 +166,7 @@ def test_the_tiny_vits_reads_a_book_through_a_real_worker(worker_with, tiny_mode
     _epubcheck(client.get(book["epub_url"], headers=headers).data, tmp_path)
 
 
-def test_a_pages_audio_url_changes_with_its_text_and_no_shared_cache_keeps_it(client, api, db, data_dir):
+def test_a_pages_audio_url_changes_with_its_audio_and_only_the_current_url_is_kept(client, api, db, data_dir):
     from shared.storage import LocalStorage
     from tests.web_helpers import make_book, user_id
 
@@ -174,19 +174,26 @@ def test_a_pages_audio_url_changes_with_its_text_and_no_shared_cache_keeps_it(cl
     book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
     storage = LocalStorage(data_dir)
     urls = []
-    for text in ("1쪽 이야기예요.", "고친 1쪽이에요."):
-        name = storage.audio_name(book_id, 1, text)
-        storage.write_bytes(name, b"ID3 fake mp3 for the route")
+    # Rewritten, then undone and read again: the first text comes back with other audio.
+    for text, data in (("1쪽 이야기예요.", b"ID3 first"), ("고친 1쪽이에요.", b"ID3 edited"), ("1쪽 이야기예요.", b"ID3 read again")):
+        name = storage.audio_name(book_id, 1, text, data)
+        storage.write_bytes(name, data)
         with session_factory(db)() as session:
             page = session.query(Scene).filter_by(book_id=book_id, index=1).one()
             page.text, page.audio_name, page.audio_text, page.audio_duration = text, name, text, 1.0
             page.audio_sentences = [[text, 0.0, 1.0]]
             session.commit()
         urls.append(client.get(f"/api/v1/books/{book_id}", headers=headers).json["scenes"][0]["audio_url"])
-    assert urls[0] != urls[1]  # read again, a new URL: a browser's cached copy of the old one is never played
-    audio = client.get(urls[1], headers=headers)
-    assert audio.status_code == 200 and "private" in audio.headers["Cache-Control"] and "public" not in audio.headers["Cache-Control"]
-
+    assert len(set(urls)) == 3  # new audio, a new URL: a browser's cached copy of other audio is never played
+    audio = client.get(urls[2], headers=headers)
+    assert audio.status_code == 200 and audio.data == b"ID3 read again"
+    cache = audio.headers["Cache-Control"]
+    assert "private" in cache and "public" not in cache and "max-age=86400" in cache
+    # A tab opened before the page was read again asks with the old URL: today's audio, kept nowhere,
+    # so the old URL never holds audio it does not name.
+    stale = client.get(urls[0], headers=headers)
+    assert stale.status_code == 200 and stale.data == b"ID3 read again"
+    assert "no-store" in stale.headers["Cache-Control"] and "max-age" not in stale.headers["Cache-Control"]
 
 def narrated_book(db_url: str, data_dir, email: str, texts: dict[int, str], sentence_s: float = 0.6) -> str:
     """A finished book of the account `email` whose pages read `texts`, narrated as a worker would
@@ -205,7 +212,7 @@ def narrated_book(db_url: str, data_dir, email: str, texts: dict[int, str], sent
             text = texts[page.index]
             sentences = split_sentences(text)
             narration = page_narration(sentences, [tone for _ in sentences], rate, 0.2, 48)
-            name = storage.audio_name(book_id, page.index, text)
+            name = storage.audio_name(book_id, page.index, text, narration.data)
             storage.write_bytes(name, narration.data)
             page.text, page.audio_name, page.audio_text, page.audio_duration = text, name, text, narration.duration
             page.audio_sentences = [[s.text, s.start, s.end] for s in narration.sentences]

@@ -341,7 +341,7 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
         narrations = narrator.narrate([text for _, text in unread])
         stored = []
         for (index, text), narration in zip(unread, narrations, strict=True):
-            name = ctx.storage.audio_name(book_id, index, text)
+            name = ctx.storage.audio_name(book_id, index, text, narration.data)
             ctx.storage.write_bytes(name, narration.data)
             stored.append((index, text, name, narration))
     except Exception as exc:
