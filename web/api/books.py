@@ -214,7 +214,8 @@ def get_audio(book_id: str, index: int):
     # audio there is now, never kept, or the old URL would hold new audio when the old comes back.
     current = request.args.get("v") == PurePosixPath(audio.name).stem
     try:
-        response = send_stored(service.storage(), audio.name, audio.media_type, max_age=86400 if current else 0)
+        response = send_stored(service.storage(), audio.name, audio.media_type, max_age=86400 if current else 0,
+                               ranges=True)
     except FileNotFoundError:
         raise ApiError(404, "not_found", "this page's audio is no longer stored") from None
     response.cache_control.public, response.cache_control.private = False, True  # a family's voice: no shared caches
