@@ -247,3 +247,48 @@ def test_polls_while_a_mail_is_pending_keep_the_sentences_of_pages_with_line_bre
     assert page.locator("#scene-1 .sentence").count() == 2 and page.locator("#scene-2 .sentence").count() == 2
     assert visit.errors == []
     visit.context.close()
+
+
+@pytest.mark.browser
+def test_audio_that_cannot_load_is_said_the_book_goes_on_and_an_outside_pause_shows(browser, still_server, pg_url, data_dir):  # noqa: F811
+    from playwright.sync_api import expect
+
+    visit = Visit(browser, still_server, "read-aloud-failures", bypass_csp=True)  # the waits below evaluate strings
+    sign_up(visit, "read-failures@example.com")
+    book_id = narrated_book(pg_url, data_dir, "read-failures@example.com",
+                            {1: "토끼가 달렸어요.", 2: "곰이 웃었어요. 달이 떴어요."}, sentence_s=4)
+    page = visit.page
+    page.route("**/scenes/1/audio*", lambda route: route.abort())  # the network drops page 1's audio
+    visit.go(f"/books/{book_id}")
+    now = page.locator("#reading-now")
+    play_all = page.get_by_role("button", name="처음부터 읽어 주기")
+    first, second = page.get_by_role("button", name="1쪽 읽어 주기"), page.get_by_role("button", name="2쪽 읽어 주기")
+
+    # The whole book: page 1 cannot load, so it says so and reads page 2.
+    play_all.click()
+    expect(second).to_have_attribute("aria-pressed", "true")
+    expect(now).to_have_text("1쪽 소리를 불러오지 못했어요. 2쪽을 읽고 있어요")
+    assert first.get_attribute("aria-pressed") == "false" and play_all.get_attribute("aria-pressed") == "true"
+    page.wait_for_function("document.querySelector('#scene-2 .sentence').classList.contains('reading')")
+
+    # Paused from outside the page (a lock screen, headphones): the buttons say nothing plays.
+    page.evaluate("document.querySelector('#scene-2 [data-audio]').pause()")
+    expect(second).to_have_attribute("aria-pressed", "false")
+    expect(play_all).to_have_attribute("aria-pressed", "false")
+    expect(now).to_have_text("")
+    assert page.locator("#scene-2 .sentence.reading").count() == 0
+
+    # One page that cannot load: said, on screen too, and the button is let go.
+    first.click()
+    expect(now).to_have_text("1쪽 소리를 불러오지 못했어요. 잠시 뒤 다시 눌러 주세요.")
+    expect(first).to_have_attribute("aria-pressed", "false")
+    assert now.is_visible()
+
+    # Stopped by hand: screen readers no longer hear that a page is being read.
+    second.click()
+    expect(now).to_have_text("2쪽을 읽고 있어요")
+    second.click()
+    expect(second).to_have_attribute("aria-pressed", "false")
+    expect(now).to_have_text("")
+    assert [e for e in visit.errors if "ERR_FAILED" not in e] == [], visit.errors
+    visit.context.close()
