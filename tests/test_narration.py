@@ -8,6 +8,7 @@ import wave
 import numpy as np
 import pytest
 
+from shared.audio import SentenceTiming, text_spans
 from shared.config import Settings
 from tests.openai_stub import SECONDS_PER_CHARACTER, ChatStub, Hang
 from worker.audio import Narration
@@ -152,6 +153,22 @@ def test_a_wav_with_a_chunk_after_its_data_reads_only_the_data():
     data[4:8] = (len(data) - 8).to_bytes(4, "little")
     samples, _ = read_wav(bytes(data))
     assert samples.size == 100 and np.allclose(samples, 0.25, atol=1e-3)
+
+
+def test_a_pages_text_spans_keep_its_line_breaks_and_spaces_between_the_sentences():
+    """The book page shows a narrated page as the parent wrote it, each sentence a span."""
+    text = "토끼가 달렸어요.\r\n곰이  웃었어요! 🐰\n\n달이 떴어요."
+    sentences = [SentenceTiming(s, i, i + 1) for i, s in enumerate(split_sentences(text))]
+    spans = text_spans(text, sentences)
+    assert "".join(span.sep + span.text for span in spans) == text.strip()
+    assert [(span.sep, span.text) for span in spans] == [("", "토끼가 달렸어요."), ("\r\n", "곰이  웃었어요! 🐰"),
+                                                         ("\n\n", "달이 떴어요.")]
+    assert [span.timing for span in spans] == sentences
+    # Text no sentence reads (narrated before a fix the sentences missed) is kept, without timing.
+    spans = text_spans("하나. 둘. 셋.", [SentenceTiming("하나.", 0, 1), SentenceTiming("셋.", 1, 2)])
+    assert [(span.sep, span.text, span.timing is None) for span in spans] == [("", "하나.", False), (" ", "둘.", True),
+                                                                              (" ", "셋.", False)]
+    assert [span.text for span in text_spans("🐰", [])] == ["🐰"]
 
 
 # The OpenAI-compatible speech endpoint, against the local stub server.

@@ -228,7 +228,7 @@ def polls(page, book_id: str, count: int) -> None:
 
 
 @pytest.mark.browser
-def test_polls_while_a_mail_is_pending_keep_the_sentences_of_pages_with_line_breaks(browser, still_server, pg_url, data_dir):  # noqa: F811
+def test_polls_while_a_mail_is_pending_keep_the_sentences_and_line_breaks_of_narrated_pages(browser, still_server, pg_url, data_dir):  # noqa: F811
     """A finished book polls while its mail waits: the narrated pages keep their sentence spans
     (the player highlights them), a page written on two lines or with CR LF included."""
     from shared.models import EmailRequest
@@ -245,6 +245,10 @@ def test_polls_while_a_mail_is_pending_keep_the_sentences_of_pages_with_line_bre
     assert page.locator("#scene-1 .sentence").count() == 2 and page.locator("#scene-2 .sentence").count() == 2
     polls(page, book_id, 2)
     assert page.locator("#scene-1 .sentence").count() == 2 and page.locator("#scene-2 .sentence").count() == 2
+    # The text as the parent wrote it, line breaks and all, between the sentence spans.
+    texts = page.locator("[data-text]").evaluate_all("ps => ps.map(p => p.textContent)")
+    assert texts == ["토끼가 달렸어요.\n곰이 웃었어요.", "달이 떴어요.\n별도  반짝였어요."]
+    assert page.locator("#scene-1 [data-text]").inner_text() == "토끼가 달렸어요.\n곰이 웃었어요."  # shown on two lines
     assert visit.errors == []
     visit.context.close()
 
