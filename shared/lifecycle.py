@@ -204,6 +204,13 @@ def add_note(book: Book, note: str) -> None:
         book.notes = notes
 
 
+def drop_notes(book: Book, prefix: str) -> None:
+    """Forget the remarks that start with `prefix` (one that no longer holds, such as a failure since mended)."""
+    notes = [note for note in book.notes or [] if not note.startswith(prefix)]
+    if notes != list(book.notes or []):
+        book.notes = notes
+
+
 def claim_email(session: Session, request_id: int, holder: str | None = None) -> EmailRequest | None:
     """Take a pending email request for sending (pending -> sending, one more attempt); None if taken."""
     check_transition(EmailStatus.PENDING, EmailStatus.SENDING)

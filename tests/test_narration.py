@@ -1,16 +1,19 @@
 """Read-aloud audio: sentence splitting, timings, MP3 encoding, and the espeak, mms and openai narrators."""
 from __future__ import annotations
 
+import io
 import re
+import wave
 
 import numpy as np
 import pytest
 
+from shared.audio import SentenceTiming, text_spans
 from shared.config import Settings
 from tests.openai_stub import SECONDS_PER_CHARACTER, ChatStub, Hang
 from worker.audio import Narration
 from worker.audio.narrators import get_narrator
-from worker.audio.pcm import join, page_narration, timings
+from worker.audio.pcm import EMPTY_PAGE_S, join, page_narration, read_wav, timings
 from worker.audio.sentences import split_sentences
 from worker.errors import StageError
 
@@ -112,6 +115,60 @@ def test_a_page_with_nothing_to_read_is_short_silence():
     narration = get_narrator(Settings(TALES_NARRATOR="espeak")).narrate([""])[0]
     assert narration.sentences == () and narration.duration == pytest.approx(0.5)
     assert mp3_seconds(narration.data) >= 0.5
+
+
+def test_a_page_the_voice_cannot_say_is_short_silence_too():
+    """MMS has nothing to say for emoji or punctuation alone: the page still gets EMPTY_PAGE_S of audio."""
+    narration = page_narration(["🐰🐻"], [np.zeros(0, dtype=np.float32)], 16000, 0.35, 48)
+    assert narration.sentences == () and narration.duration == pytest.approx(EMPTY_PAGE_S)
+    assert mp3_seconds(narration.data) >= EMPTY_PAGE_S
+
+
+def _wav(samples: np.ndarray, rate: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("written", [0, 0xFFFFFFFF, 0x7FFFF000])
+def test_a_wav_whose_header_does_not_know_its_length_is_read_to_the_end(written):
+    """Streaming servers write 0 as the data length, espeak-ng a placeholder: the bytes say how long it is."""
+    tone = np.sin(np.arange(8000) / 10).astype(np.float32) * 0.5
+    data = bytearray(_wav(tone))
+    at = data.index(b"data")
+    data[at + 4 : at + 8] = written.to_bytes(4, "little")
+    data[4:8] = written.to_bytes(4, "little")  # the RIFF length too, as such writers do
+    samples, rate = read_wav(bytes(data))
+    assert rate == 16000 and samples.size == tone.size
+    assert np.allclose(samples, tone, atol=1e-3)
+
+
+def test_a_wav_with_a_chunk_after_its_data_reads_only_the_data():
+    tone = np.full(100, 0.25, dtype=np.float32)
+    data = bytearray(_wav(tone)) + b"LIST" + (6).to_bytes(4, "little") + b"INFOab"
+    data[4:8] = (len(data) - 8).to_bytes(4, "little")
+    samples, _ = read_wav(bytes(data))
+    assert samples.size == 100 and np.allclose(samples, 0.25, atol=1e-3)
+
+
+def test_a_pages_text_spans_keep_its_line_breaks_and_spaces_between_the_sentences():
+    """The book page shows a narrated page as the parent wrote it, each sentence a span."""
+    text = "토끼가 달렸어요.\r\n곰이  웃었어요! 🐰\n\n달이 떴어요."
+    sentences = [SentenceTiming(s, i, i + 1) for i, s in enumerate(split_sentences(text))]
+    spans = text_spans(text, sentences)
+    assert "".join(span.sep + span.text for span in spans) == text.strip()
+    assert [(span.sep, span.text) for span in spans] == [("", "토끼가 달렸어요."), ("\r\n", "곰이  웃었어요! 🐰"),
+                                                         ("\n\n", "달이 떴어요.")]
+    assert [span.timing for span in spans] == sentences
+    # Text no sentence reads (narrated before a fix the sentences missed) is kept, without timing.
+    spans = text_spans("하나. 둘. 셋.", [SentenceTiming("하나.", 0, 1), SentenceTiming("셋.", 1, 2)])
+    assert [(span.sep, span.text, span.timing is None) for span in spans] == [("", "하나.", False), (" ", "둘.", True),
+                                                                              (" ", "셋.", False)]
+    assert [span.text for span in text_spans("🐰", [])] == ["🐰"]
 
 
 # The OpenAI-compatible speech endpoint, against the local stub server.

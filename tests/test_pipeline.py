@@ -153,6 +153,23 @@ def test_a_failed_narration_goes_on_to_render_once_and_render_never_narrates(cli
     assert [task for task, _ in ctx.enqueue.sent] == [TaskName.WRITE.value, TaskName.NARRATE.value, TaskName.RENDER.value]
 
 
+def test_a_narration_that_succeeds_takes_away_the_note_of_one_that_failed(client, api, ctx):
+    failing = _narrating(ctx, TALES_NARRATOR="openai", OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="test",
+                         TALES_OPENAI_TIMEOUT=2, TALES_OPENAI_MAX_RETRIES=0)
+    book_id = _create(client, api)
+    for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.narrate_stage, pipeline.render_stage):
+        stage(failing, book_id)
+    assert any(note.startswith(pipeline.NARRATION_FAILED) for note in _book(ctx, book_id).notes)
+    with ctx.sessions.begin() as session:  # an edit later, with the narrator working again
+        book = session.get(Book, book_id)
+        book.status, book.stage = BookStatus.RENDERING, "narrate"
+    pipeline.narrate_stage(_narrating(ctx), book_id)
+    book = _book(ctx, book_id)
+    assert all(scene.audio for scene in book.scenes)
+    assert not any(note.startswith(pipeline.NARRATION_FAILED) for note in book.notes), book.notes
+    assert book.notes  # the other notes stay
+
+
 def test_an_edit_of_a_narrated_book_reads_that_page_before_rendering(db, service_env, spare_redis_url, ctx):
     from web import create_app
 
@@ -171,6 +188,23 @@ def test_an_edit_of_a_narrated_book_reads_that_page_before_rendering(db, service
     # A new title changes no page: straight to the render task.
     renamed = client.patch(f"/api/v1/books/{book_id}", headers=headers, json={"title": "달 보는 토끼"}).json
     assert (renamed["stage"], renamed["progress"]) == ("render", {"done": 0, "total": 4})
+
+
+def test_a_page_read_again_with_other_audio_gets_a_new_file_and_the_old_one_goes(client, api, ctx):
+    """The same text read again is not the same audio (here a new bit rate; VITS draws noise): the
+    file gets a new name, so a browser's cached copy of the old URL is never played for it."""
+    ctx = _narrating(ctx)
+    book_id = _create(client, api)
+    for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.narrate_stage, pipeline.render_stage):
+        stage(ctx, book_id)
+    old = _book(ctx, book_id).scenes[0].audio.name
+    with ctx.sessions.begin() as session:  # page 1 rewritten and then undone: its text is back, to be read again
+        book = session.get(Book, book_id)
+        book.status, book.stage, book.scenes[0].audio_text = BookStatus.RENDERING, "narrate", None
+    pipeline.narrate_stage(_narrating(ctx, TALES_NARRATION_KBPS=64), book_id)
+    new = _book(ctx, book_id).scenes[0].audio.name
+    assert new != old and new.startswith(f"books/{book_id}/audio/page-1-")
+    assert ctx.storage.exists(new) and not ctx.storage.exists(old)
 
 
 def test_email_when_done_makes_one_request_even_if_render_repeats(client, api, ctx):

@@ -15,8 +15,8 @@ from shared.db import session_factory
 from shared.models import Scene
 from tests.helpers import book_form, sample_form, scene
 from tests.test_epub import epubcheck, problems
-from tests.test_browser import SHOTS, browser, serving  # noqa: F401 (browser: a fixture)
-from tests.web_helpers import PASSWORD, ApiActions, wait_for
+from tests.test_browser import SHOTS, Visit, browser, serving, sign_up, still_server  # noqa: F401 (fixtures)
+from tests.web_helpers import PASSWORD, ApiActions, make_book, user_id, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -166,7 +166,7 @@ def test_the_tiny_vits_reads_a_book_through_a_real_worker(worker_with, tiny_mode
     _epubcheck(client.get(book["epub_url"], headers=headers).data, tmp_path)
 
 
-def test_a_pages_audio_url_changes_with_its_text_and_no_shared_cache_keeps_it(client, api, db, data_dir):
+def test_a_pages_audio_url_changes_with_its_audio_and_only_the_current_url_is_kept(client, api, db, data_dir):
     from shared.storage import LocalStorage
     from tests.web_helpers import make_book, user_id
 
@@ -174,15 +174,125 @@ def test_a_pages_audio_url_changes_with_its_text_and_no_shared_cache_keeps_it(cl
     book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
     storage = LocalStorage(data_dir)
     urls = []
-    for text in ("1쪽 이야기예요.", "고친 1쪽이에요."):
-        name = storage.audio_name(book_id, 1, text)
-        storage.write_bytes(name, b"ID3 fake mp3 for the route")
+    # Rewritten, then undone and read again: the first text comes back with other audio.
+    for text, data in (("1쪽 이야기예요.", b"ID3 first"), ("고친 1쪽이에요.", b"ID3 edited"), ("1쪽 이야기예요.", b"ID3 read again")):
+        name = storage.audio_name(book_id, 1, text, data)
+        storage.write_bytes(name, data)
         with session_factory(db)() as session:
             page = session.query(Scene).filter_by(book_id=book_id, index=1).one()
             page.text, page.audio_name, page.audio_text, page.audio_duration = text, name, text, 1.0
             page.audio_sentences = [[text, 0.0, 1.0]]
             session.commit()
         urls.append(client.get(f"/api/v1/books/{book_id}", headers=headers).json["scenes"][0]["audio_url"])
-    assert urls[0] != urls[1]  # read again, a new URL: a browser's cached copy of the old one is never played
-    audio = client.get(urls[1], headers=headers)
-    assert audio.status_code == 200 and "private" in audio.headers["Cache-Control"] and "public" not in audio.headers["Cache-Control"]
+    assert len(set(urls)) == 3  # new audio, a new URL: a browser's cached copy of other audio is never played
+    audio = client.get(urls[2], headers=headers)
+    assert audio.status_code == 200 and audio.data == b"ID3 read again"
+    cache = audio.headers["Cache-Control"]
+    assert "private" in cache and "public" not in cache and "max-age=86400" in cache
+    # A tab opened before the page was read again asks with the old URL: today's audio, kept nowhere,
+    # so the old URL never holds audio it does not name.
+    stale = client.get(urls[0], headers=headers)
+    assert stale.status_code == 200 and stale.data == b"ID3 read again"
+    assert "no-store" in stale.headers["Cache-Control"] and "max-age" not in stale.headers["Cache-Control"]
+
+def narrated_book(db_url: str, data_dir, email: str, texts: dict[int, str], sentence_s: float = 0.6) -> str:
+    """A finished book of the account `email` whose pages read `texts`, narrated as a worker would
+    (a real MP3, a tone per sentence, timings from worker/audio/pcm.py) but with no worker."""
+    import numpy as np
+
+    from shared.storage import LocalStorage
+    from worker.audio.pcm import page_narration
+    from worker.audio.sentences import split_sentences
+
+    book_id = make_book(db_url, data_dir, user_id(db_url, email), scenes=len(texts))
+    storage, rate = LocalStorage(data_dir), 16000
+    tone = (0.3 * np.sin(np.arange(round(sentence_s * rate)) * 2 * np.pi * 440 / rate)).astype(np.float32)
+    with session_factory(db_url)() as session:
+        for page in session.query(Scene).filter_by(book_id=book_id):
+            text = texts[page.index]
+            sentences = split_sentences(text)
+            narration = page_narration(sentences, [tone for _ in sentences], rate, 0.2, 48)
+            name = storage.audio_name(book_id, page.index, text, narration.data)
+            storage.write_bytes(name, narration.data)
+            page.text, page.audio_name, page.audio_text, page.audio_duration = text, name, text, narration.duration
+            page.audio_sentences = [[s.text, s.start, s.end] for s in narration.sentences]
+        session.commit()
+    return book_id
+
+
+def polls(page, book_id: str, count: int) -> None:
+    """Wait until the page has polled the book `count` times more (a poll starts after the last one was shown)."""
+    for _ in range(count):
+        with page.expect_response(lambda r: r.url.endswith(f"/api/v1/books/{book_id}"), timeout=10_000):
+            pass
+
+
+@pytest.mark.browser
+def test_polls_while_a_mail_is_pending_keep_the_sentences_and_line_breaks_of_narrated_pages(browser, still_server, pg_url, data_dir):  # noqa: F811
+    """A finished book polls while its mail waits: the narrated pages keep their sentence spans
+    (the player highlights them), a page written on two lines or with CR LF included."""
+    from shared.models import EmailRequest
+
+    visit = Visit(browser, still_server, "narrated-mail")
+    sign_up(visit, "narrated-mail@example.com")
+    book_id = narrated_book(pg_url, data_dir, "narrated-mail@example.com",
+                            {1: "토끼가 달렸어요.\n곰이 웃었어요.", 2: "달이 떴어요.\r\n별도  반짝였어요."})
+    with session_factory(pg_url)() as session:
+        session.add(EmailRequest(book_id=book_id, to_address="grandma@example.com"))
+        session.commit()
+    visit.go(f"/books/{book_id}")
+    page = visit.page
+    assert page.locator("#scene-1 .sentence").count() == 2 and page.locator("#scene-2 .sentence").count() == 2
+    polls(page, book_id, 2)
+    assert page.locator("#scene-1 .sentence").count() == 2 and page.locator("#scene-2 .sentence").count() == 2
+    # The text as the parent wrote it, line breaks and all, between the sentence spans.
+    texts = page.locator("[data-text]").evaluate_all("ps => ps.map(p => p.textContent)")
+    assert texts == ["토끼가 달렸어요.\n곰이 웃었어요.", "달이 떴어요.\n별도  반짝였어요."]
+    assert page.locator("#scene-1 [data-text]").inner_text() == "토끼가 달렸어요.\n곰이 웃었어요."  # shown on two lines
+    assert visit.errors == []
+    visit.context.close()
+
+
+@pytest.mark.browser
+def test_audio_that_cannot_load_is_said_the_book_goes_on_and_an_outside_pause_shows(browser, still_server, pg_url, data_dir):  # noqa: F811
+    from playwright.sync_api import expect
+
+    visit = Visit(browser, still_server, "read-aloud-failures", bypass_csp=True)  # the waits below evaluate strings
+    sign_up(visit, "read-failures@example.com")
+    book_id = narrated_book(pg_url, data_dir, "read-failures@example.com",
+                            {1: "토끼가 달렸어요.", 2: "곰이 웃었어요. 달이 떴어요."}, sentence_s=4)
+    page = visit.page
+    page.route("**/scenes/1/audio*", lambda route: route.abort())  # the network drops page 1's audio
+    visit.go(f"/books/{book_id}")
+    now = page.locator("#reading-now")
+    play_all = page.get_by_role("button", name="처음부터 읽어 주기")
+    first, second = page.get_by_role("button", name="1쪽 읽어 주기"), page.get_by_role("button", name="2쪽 읽어 주기")
+
+    # The whole book: page 1 cannot load, so it says so and reads page 2.
+    play_all.click()
+    expect(second).to_have_attribute("aria-pressed", "true")
+    expect(now).to_have_text("1쪽 소리를 불러오지 못했어요. 2쪽을 읽고 있어요")
+    assert first.get_attribute("aria-pressed") == "false" and play_all.get_attribute("aria-pressed") == "true"
+    page.wait_for_function("document.querySelector('#scene-2 .sentence').classList.contains('reading')")
+
+    # Paused from outside the page (a lock screen, headphones): the buttons say nothing plays.
+    page.evaluate("document.querySelector('#scene-2 [data-audio]').pause()")
+    expect(second).to_have_attribute("aria-pressed", "false")
+    expect(play_all).to_have_attribute("aria-pressed", "false")
+    expect(now).to_have_text("")
+    assert page.locator("#scene-2 .sentence.reading").count() == 0
+
+    # One page that cannot load: said, on screen too, and the button is let go.
+    first.click()
+    expect(now).to_have_text("1쪽 소리를 불러오지 못했어요. 잠시 뒤 다시 눌러 주세요.")
+    expect(first).to_have_attribute("aria-pressed", "false")
+    assert now.is_visible()
+
+    # Stopped by hand: screen readers no longer hear that a page is being read.
+    second.click()
+    expect(now).to_have_text("2쪽을 읽고 있어요")
+    second.click()
+    expect(second).to_have_attribute("aria-pressed", "false")
+    expect(now).to_have_text("")
+    assert [e for e in visit.errors if "ERR_FAILED" not in e] == [], visit.errors
+    visit.context.close()

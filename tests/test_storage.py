@@ -224,6 +224,39 @@ def test_the_web_tier_keeps_books_in_the_bucket(s3_app, api_for, s3, db, downloa
     assert not s3.exists(image_name) and not s3.exists(s3.pdf_name(book_id))
 
 
+def test_page_audio_from_the_bucket_answers_byte_ranges(s3_app, api_for, s3, db, monkeypatch):
+    """iOS Safari plays audio only from a server that answers ranges, and seeking needs them too."""
+    from shared.models import Scene
+    from web import downloads
+
+    client = s3_app()
+    headers = api_for(client)
+    book_id = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form([jpeg(320, 240)])).json["id"]
+    text, data = "토끼가 달렸어요.", b"ID3" + bytes(range(256)) * 40
+    name = s3.audio_name(book_id, 1, text, data)
+    s3.write_bytes(name, data)
+    _finish(db, book_id, s3, b"%PDF-1.4")
+    with session_factory(db).begin() as session:
+        scene = session.scalars(select(Scene).where(Scene.book_id == book_id)).one()
+        scene.text, scene.audio_name, scene.audio_text, scene.audio_duration = text, name, text, 1.0
+        scene.audio_sentences = [[text, 0.0, 1.0]]
+    url = client.get(f"/api/v1/books/{book_id}", headers=headers).json["scenes"][0]["audio_url"]
+
+    whole = client.get(url, headers=headers)
+    assert whole.status_code == 200 and whole.data == data and whole.headers["Accept-Ranges"] == "bytes"
+    first = client.get(url, headers={**headers, "Range": "bytes=0-1"})
+    assert first.status_code == 206 and first.data == b"ID" and first.headers["Content-Range"] == f"bytes 0-1/{len(data)}"
+    tail = client.get(url, headers={**headers, "Range": "bytes=-100"})
+    assert tail.status_code == 206 and tail.data == data[-100:]
+    assert "private" in first.headers["Cache-Control"] and "public" not in first.headers["Cache-Control"]
+
+    # A file too big to hold in memory streams whole, as before.
+    monkeypatch.setattr(downloads, "RANGED_IN_MEMORY_MAX", len(data) - 1)
+    streamed = client.get(url, headers={**headers, "Range": "bytes=0-1"})
+    assert streamed.status_code == 200 and streamed.data == data
+
+
 def test_thumbnails_are_made_from_the_bucket_and_kept_there(s3_app, s3, db):
     from tests.web_helpers import PASSWORD, Pages
 

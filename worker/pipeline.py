@@ -27,6 +27,7 @@ from shared.lifecycle import (
     add_note,
     claim,
     count_lost_run,
+    drop_notes,
     fail,
     finish_email,
     move,
@@ -332,6 +333,10 @@ def _build_epub(ctx: Context, files: ExitStack, book_id: str, spec: pdf.BookSpec
         return None
 
 
+# The note a failed narration leaves (its reason follows); a narration that succeeds later takes it away.
+NARRATION_FAILED = "읽어 주기 소리는 만들지 못했어요"
+
+
 def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
     """Read aloud the pages whose audio does not read their text now; a failure is a note, never the book's end."""
     try:
@@ -341,7 +346,7 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
         narrations = narrator.narrate([text for _, text in unread])
         stored = []
         for (index, text), narration in zip(unread, narrations, strict=True):
-            name = ctx.storage.audio_name(book_id, index, text)
+            name = ctx.storage.audio_name(book_id, index, text, narration.data)
             ctx.storage.write_bytes(name, narration.data)
             stored.append((index, text, name, narration))
     except Exception as exc:
@@ -350,7 +355,7 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
         with ctx.sessions.begin() as session:
             book = _load(session, book_id)
             if book is not None:
-                add_note(book, f"읽어 주기 소리는 만들지 못했어요: {why}")
+                add_note(book, f"{NARRATION_FAILED}: {why}")
         return
     replaced: list[str] = []
     with ctx.sessions.begin() as session:
@@ -358,6 +363,7 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
         if book is None or book.status is not BookStatus.RENDERING:
             return
         book.narrator_label = narrator.label
+        drop_notes(book, NARRATION_FAILED)
         by_index = {scene.index: scene for scene in book.scenes}
         for index, text, name, narration in stored:
             scene = by_index.get(index)

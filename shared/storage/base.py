@@ -42,9 +42,13 @@ class Storage(ABC):
     def epub_name(self, book_id: str) -> str:
         return f"{self.book_prefix(book_id)}/book.epub"
 
-    def audio_name(self, book_id: str, index: int, text: str) -> str:
-        """A page's narration, named after the text it reads: a re-narrated page never reuses a name."""
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    def audio_name(self, book_id: str, index: int, text: str, data: bytes) -> str:
+        """A page's narration, named after the text it reads and the audio itself.
+
+        The same text read again is not the same audio (VITS draws noise, a voice or a pause setting
+        changes), and browsers cache a page's audio by its name (the URL's `v`): new audio, new name.
+        """
+        digest = hashlib.sha256(text.encode("utf-8") + b"\0" + data).hexdigest()[:16]
         return f"{self.book_prefix(book_id)}/audio/page-{index}-{digest}.mp3"
 
     def print_prefix(self, book_id: str) -> str:

@@ -209,18 +209,24 @@ def get_audio(book_id: str, index: int):
     audio = service.scene_of(book, index).audio
     if audio is None:
         raise ApiError(404, "not_found", "this page is not narrated")
+    # The URL names the stored file (audio_url's `v`, a hash of the audio), so the browser may keep
+    # what it fetched. A tab opened before the page was read again asks with an old `v`: it gets the
+    # audio there is now, never kept, or the old URL would hold new audio when the old comes back.
+    current = request.args.get("v") == PurePosixPath(audio.name).stem
     try:
-        # Its URL carries the stored name's text hash (audio_url's `v`), so a cached copy is never stale.
-        response = send_stored(service.storage(), audio.name, audio.media_type, max_age=86400)
+        response = send_stored(service.storage(), audio.name, audio.media_type, max_age=86400 if current else 0,
+                               ranges=True)
     except FileNotFoundError:
         raise ApiError(404, "not_found", "this page's audio is no longer stored") from None
     response.cache_control.public, response.cache_control.private = False, True  # a family's voice: no shared caches
+    if not current:
+        response.cache_control.no_store, response.cache_control.max_age = True, None
     return response
 
 
 def audio_url(book: Book, index: int, audio) -> str:
-    """The page's audio, versioned by the text it reads (a page read again gets a new URL)."""
-    # The stored name is new whenever the page is read again (Storage.audio_name hashes the text).
+    """The page's audio, versioned by the stored file (a page read again gets a new URL)."""
+    # The stored name is new whenever the page is read again (Storage.audio_name hashes the audio).
     return url_for("api.get_audio", book_id=book.id, index=index, v=PurePosixPath(audio.name).stem)
 
 

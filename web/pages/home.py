@@ -5,6 +5,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import DBAPIError
 
+from shared.audio import text_spans
 from shared.lifecycle import note_for_parents
 from shared.safety import find_unsafe
 from shared.vocabulary import AGE_BANDS
@@ -29,6 +30,7 @@ def _vocabulary(state) -> None:
     state.app.jinja_env.filters["for_parents"] = note_for_parents
     state.app.jinja_env.filters["parent_reason"] = labels.parent_reason
     state.app.jinja_env.globals["audio_url"] = audio_url
+    state.app.jinja_env.globals["text_spans"] = text_spans
 
 
 @bp.app_context_processor

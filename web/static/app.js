@@ -734,6 +734,9 @@
       timer = waiting() ? window.setTimeout(tick, wait) : null;
     }
 
+    // The page's HTML holds a text's line breaks as LF (the parser turns CR LF into LF).
+    const sameText = (value) => value.replace(/\r\n?/g, "\n").trim();
+
     function show(book) {
       const done = book.progress.done, total = book.progress.total || 1;
       const bar = $("#progress-bar");
@@ -754,7 +757,14 @@
         const caption = $("[data-caption]", page), text = $("[data-text]", page);
         if (scene.caption && caption.textContent !== scene.caption) caption.textContent = scene.caption;
         caption.closest(".caption").hidden = !scene.caption && !describing;
-        if (scene.text && text.textContent !== scene.text) { text.textContent = scene.text; page.classList.add("arrived"); }
+        // A narrated page's sentence spans stay while its audio still reads the text (the player
+        // highlights them); the API gives an audio URL only for such audio.
+        const audio = $("[data-audio]", page);
+        const narrated = $(".sentence", text) && audio && scene.audio_url === audio.getAttribute("src");
+        if (scene.text && !narrated && sameText(text.textContent) !== sameText(scene.text)) {
+          text.textContent = scene.text;
+          page.classList.add("arrived");
+        }
       }
     }
 
@@ -814,6 +824,8 @@
   // Read aloud: each narrated page has its audio and its sentences with where they are spoken.
   // A page's button plays that page; "처음부터 읽어 주기" plays them all in order, bringing each
   // page into view. The sentence being read is highlighted (and marked aria-current) as it plays.
+  // Audio that cannot load is said (and the whole book goes on to the next page); a pause or a
+  // play from outside the page (a lock screen, headphones) shows on the buttons.
   function initReadAloud(root) {
     const pages = $$(".page", root).filter((page) => $("[data-audio]", page));
     if (!pages.length) return;
@@ -821,6 +833,13 @@
     const now = $("#reading-now");
     let current = null;  // the page playing now
     let queue = [];  // pages still to play after it, when the whole book is read
+
+    // The live region: what is read now, or (shown on screen too) why nothing is.
+    function say(text, problem = false) {
+      if (!now) return;
+      now.textContent = text;
+      now.classList.toggle("visually-hidden", !problem);
+    }
 
     function mark(page, time) {
       for (const span of $$(".sentence", page)) {
@@ -830,28 +849,54 @@
       }
     }
 
-    function stop() {
+    function release(page) {
+      mark(page, null);
+      $("[data-play]", page).setAttribute("aria-pressed", "false");
+      page.classList.remove("playing");
+    }
+
+    // Nothing plays after this. Its audio's own "pause" event comes later and finds `current` moved on.
+    function stop(text = "", problem = false) {
       if (current) {
-        const audio = $("[data-audio]", current);
-        audio.pause();
-        mark(current, null);
-        $("[data-play]", current).setAttribute("aria-pressed", "false");
-        current.classList.remove("playing");
+        $("[data-audio]", current).pause();
+        release(current);
       }
       current = null;
       queue = [];
       if (playAll) playAll.setAttribute("aria-pressed", "false");
+      say(text, problem);
     }
 
-    function play(page) {
+    function play(page, text = `${page.dataset.scene}쪽을 읽고 있어요`) {
       current = page;
       const audio = $("[data-audio]", page);
       $("[data-play]", page).setAttribute("aria-pressed", "true");
       page.classList.add("playing");
       page.scrollIntoView({ behavior: "smooth", block: "center" });
-      if (now) now.textContent = `${page.dataset.scene}쪽을 읽고 있어요`;
+      say(text);
       audio.currentTime = 0;
-      audio.play().catch(() => stop());
+      // AbortError: the page paused it first (another page was asked for); the audio's "error" says the rest.
+      audio.play().catch((err) => { if (err.name !== "AbortError") failed(page); });
+    }
+
+    // `page` done with: the page after it when the whole book is read (null at the end or for one page) and the rest.
+    function next(page) {
+      const following = queue.shift() || null;
+      const rest = queue;
+      release(page);
+      return [following, rest];
+    }
+
+    function failed(page) {
+      if (current !== page) return;  // told twice (the play() promise and the "error" event)
+      const missing = `${page.dataset.scene}쪽 소리를 불러오지 못했어요.`;
+      const [following, rest] = next(page);
+      if (following) {
+        play(following, `${missing} ${following.dataset.scene}쪽을 읽고 있어요`);
+        queue = rest;
+      } else {
+        stop(`${missing} 잠시 뒤 다시 눌러 주세요.`, true);
+      }
     }
 
     for (const page of pages) {
@@ -865,12 +910,22 @@
       });
       audio.addEventListener("ended", () => {
         if (current !== page) return;
-        const next = queue.shift();
-        const rest = queue;
-        mark(page, null);
-        $("[data-play]", page).setAttribute("aria-pressed", "false");
-        page.classList.remove("playing");
-        if (next) { play(next); queue = rest; } else stop();
+        const [following, rest] = next(page);
+        if (following) { play(following); queue = rest; } else stop();
+      });
+      audio.addEventListener("error", () => failed(page));
+      audio.addEventListener("pause", () => {
+        // At the end the browser pauses before "ended", which moves on; any other pause of the
+        // page playing now came from outside the page.
+        if (current === page && !audio.ended) stop();
+      });
+      audio.addEventListener("play", () => {
+        if (current === page) return;
+        stop();  // played from outside the page (a lock screen): this page is the one reading now
+        current = page;
+        $("[data-play]", page).setAttribute("aria-pressed", "true");
+        page.classList.add("playing");
+        say(`${page.dataset.scene}쪽을 읽고 있어요`);
       });
       $("[data-play]", page).addEventListener("click", () => {
         const again = current === page;

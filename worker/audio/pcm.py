@@ -5,9 +5,8 @@ ends in `page_narration`, so the timings, the pause and the encoding are the sam
 """
 from __future__ import annotations
 
-import io
 import logging
-import wave
+import struct
 
 import numpy as np
 
@@ -21,20 +20,17 @@ log = logging.getLogger(__name__)
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 EMPTY_PAGE_S = 0.5  # a page with nothing to read gets this much silence, so its audio still plays
 _WAV_DTYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
+_PCM, _EXTENSIBLE = 0x0001, 0xFFFE  # WAVE format tags read (WAVE_FORMAT_EXTENSIBLE taken as PCM)
 
 
 def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     """Mono float32 samples and the sample rate of a PCM WAV file (8, 16 or 32 bit; channels averaged).
 
-    The frame count comes from the bytes themselves: espeak-ng and streaming servers write a
-    placeholder length in the header.
+    The frames are the bytes after the data chunk's header: espeak-ng writes a placeholder length
+    there and streaming servers write 0 (in the RIFF header too), so a length is believed only
+    when the bytes hold it.
     """
-    try:
-        with wave.open(io.BytesIO(data)) as wav:
-            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
-            frames = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"not a PCM WAV file: {exc}") from exc
+    rate, channels, width, frames = _riff_wav(data)
     if width not in _WAV_DTYPES or channels < 1 or rate <= 0:
         raise ValueError(f"unsupported WAV: {width * 8}-bit, {channels} channel(s), {rate} Hz")
     usable = len(frames) - len(frames) % (width * channels)
@@ -44,6 +40,34 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     else:
         samples /= float(2 ** (8 * width - 1))
     return samples.reshape(-1, channels).mean(axis=1), rate
+
+
+def _riff_wav(data: bytes) -> tuple[int, int, int, bytes]:
+    """Rate, channels, bytes per sample and the data chunk's bytes of a RIFF WAVE file.
+
+    The data chunk is as long as its header says when that is not 0 and the file holds it, else
+    everything after its header (a length the writer did not know yet).
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a PCM WAV file: no RIFF WAVE header")
+    form: tuple[int, int, int] | None = None
+    at = 12
+    while at + 8 <= len(data):
+        kind, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        body = at + 8
+        if kind == b"fmt " and size >= 16 and body + 16 <= len(data):
+            tag, channels, rate = struct.unpack_from("<HHI", data, body)
+            bits = struct.unpack_from("<H", data, body + 14)[0]
+            if tag not in (_PCM, _EXTENSIBLE):
+                raise ValueError(f"not a PCM WAV file: format {tag:#x}")
+            form = (rate, channels, (bits + 7) // 8)
+        elif kind == b"data":
+            if form is None:
+                raise ValueError("not a PCM WAV file: data before its format")
+            end = body + size
+            return (*form, data[body:end] if 0 < size and end <= len(data) else data[body:])
+        at = body + size + size % 2  # chunks are padded to an even length
+    raise ValueError("not a PCM WAV file: no data chunk")
 
 
 def resample(samples: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
@@ -107,12 +131,13 @@ def page_narration(sentences: list[str], waves: list[np.ndarray], rate: int, pau
     """One page's Narration from its sentences' waveforms (all at `rate`)."""
     to_rate = mp3_rate(rate)
     waves = [resample(samples, rate, to_rate) for samples in waves]
-    if not waves:
+    waves_joined = join(waves, to_rate, pause_s)
+    spoken = timings(sentences, waves, to_rate, pause_s)
+    if waves_joined.size == 0:
+        # No sentences, or none the voice could say (emoji, punctuation only): a little silence, so
+        # the page's audio still plays; no sentence is timed.
         waves_joined = np.zeros(round(EMPTY_PAGE_S * to_rate), dtype=np.float32)
-        spoken: tuple[SentenceTiming, ...] = ()
-    else:
-        waves_joined = join(waves, to_rate, pause_s)
-        spoken = timings(sentences, waves, to_rate, pause_s)
+        spoken = ()
     data = to_mp3(waves_joined, to_rate, kbps)
     if not data:
         raise StageError("읽어 주는 소리를 파일로 만들지 못했어요.")
