@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from shared.status import BookStatus
 from tests.conftest import claimed_redis_db
 from tests.helpers import camera_jpeg, jpeg
-from tests.test_browser import BOOK_PAGE, Visit, browser, cards, file_names, wait_photos_ready  # noqa: F401 (browser: a fixture)
+from tests.test_browser import BOOK_PAGE, Visit, browser, cards, file_names, sign_up, wait_photos_ready  # noqa: F401 (browser: a fixture)
 from tests.web_helpers import load, make_book, user_id
 
 pytestmark = pytest.mark.browser
@@ -58,15 +58,8 @@ def small_photos(tmp_path_factory):
 def parent(browser, server, request):
     """A new parent signed up in a fresh browser context, on the new-book page."""
     visit = Visit(browser, server, "upload", viewport={"width": 1100, "height": 900})
-    email = f"upload-{uuid.uuid4().hex[:8]}@example.com"
-    page = visit.page
-    visit.go("/signup")
-    page.get_by_label("이메일").fill(email)
-    page.get_by_label("비밀번호 (8자 이상)").fill("a long password")
-    page.get_by_label("비밀번호 확인").fill("a long password")
-    page.get_by_role("button", name="가입하기").click()
-    page.wait_for_url("**/books/new")
-    visit.email = email
+    visit.email = f"upload-{uuid.uuid4().hex[:8]}@example.com"
+    sign_up(visit, visit.email)
     yield visit
     visit.context.close()
     # Chromium logs every refused or dropped request the page then handles; script errors must not occur.
@@ -275,12 +268,7 @@ def test_logging_out_forgets_the_draft_so_the_next_parent_on_this_computer_sees_
     })""") == 0
 
     # Another parent on the same browser.
-    parent.go("/signup")
-    page.get_by_label("이메일").fill(f"next-{uuid.uuid4().hex[:8]}@example.com")
-    page.get_by_label("비밀번호 (8자 이상)").fill("a long password")
-    page.get_by_label("비밀번호 확인").fill("a long password")
-    page.get_by_role("button", name="가입하기").click()
-    page.wait_for_url("**/books/new")
+    sign_up(parent, f"next-{uuid.uuid4().hex[:8]}@example.com")
     page.wait_for_timeout(300)
     assert cards(page).count() == 0 and page.locator("#draft-note").is_hidden()
     assert page.locator("#book-name").input_value() == ""
@@ -311,12 +299,7 @@ def test_a_photo_the_browser_has_no_canvas_for_is_sent_as_it_is_and_the_rest_go_
 def test_a_finger_drags_a_photo_to_the_front_on_a_phone(browser, server, small_photos):
     phone = Visit(browser, server, "upload-phone", viewport={"width": 390, "height": 2400}, is_mobile=True, has_touch=True)
     page = phone.page
-    phone.go("/signup")
-    page.get_by_label("이메일").fill(f"touch-{uuid.uuid4().hex[:8]}@example.com")
-    page.get_by_label("비밀번호 (8자 이상)").fill("a long password")
-    page.get_by_label("비밀번호 확인").fill("a long password")
-    page.get_by_role("button", name="가입하기").click()
-    page.wait_for_url("**/books/new")
+    sign_up(phone, f"touch-{uuid.uuid4().hex[:8]}@example.com")
     page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()  # short cards: all on one screen
     page.set_input_files("#images", small_photos)
     wait_photos_ready(page)
