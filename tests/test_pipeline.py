@@ -123,10 +123,14 @@ def test_narration_is_its_own_stage_between_writing_and_rendering(client, api, c
     pipeline.write_stage(ctx, book_id)
     book = _book(ctx, book_id)
     assert (book.status, book.stage, book.progress_done, book.progress_total) == (BookStatus.RENDERING, "narrate", 0, 4)
+    # What a narration killed before it recorded its files leaves behind: removed once one succeeds.
+    stray = ctx.storage.audio_name(book_id, 1, book.scenes[0].text, b"a killed run's audio")
+    ctx.storage.write_bytes(stray, b"ID3")
     assert pipeline.resume_task(book) is TaskName.NARRATE  # what the reconciler sends if it is lost
     pipeline.narrate_stage(ctx, book_id)
     book = _book(ctx, book_id)
     assert all(scene.audio for scene in book.scenes) and book.stage == "render"
+    assert ctx.storage.names_under(ctx.storage.audio_prefix(book_id)) == sorted(scene.audio.name for scene in book.scenes)
     written = {scene.audio.name: ctx.storage.path(scene.audio.name).stat().st_mtime_ns for scene in book.scenes}
     pipeline.narrate_stage(ctx, book_id)  # a duplicate reads nothing again and only passes the book on
     pipeline.render_stage(ctx, book_id)

@@ -357,7 +357,6 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
             if book is not None:
                 add_note(book, f"{NARRATION_FAILED}: {why}")
         return
-    replaced: list[str] = []
     with ctx.sessions.begin() as session:
         book = _load(session, book_id)
         if book is None or book.status is not BookStatus.RENDERING:
@@ -369,13 +368,15 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
             scene = by_index.get(index)
             if scene is None or scene.text != text:
                 continue  # the text changed while it was read: this audio does not read it
-            if scene.audio_name and scene.audio_name != name:
-                replaced.append(scene.audio_name)
             scene.audio_name, scene.audio_text, scene.audio_duration = name, text, narration.duration
             scene.audio_sentences = [[s.text, s.start, s.end] for s in narration.sentences]
         set_progress(book, Stage.NARRATE, len(stored), len(stored))
-    for name in replaced:
-        ctx.storage.remove(name)
+        kept = {scene.audio_name for scene in book.scenes if scene.audio_name}
+    # The files no page names any more: the ones just replaced, and any a narration killed before it
+    # recorded them left behind (a model reads the same text differently, so under another name).
+    for name in ctx.storage.names_under(ctx.storage.audio_prefix(book_id)):
+        if name not in kept:
+            ctx.storage.remove(name)
 
 
 def _finish(ctx: Context, session: Session, book: Book, pdf_name: str, size: int) -> None:

@@ -49,7 +49,10 @@ class Storage(ABC):
         changes), and browsers cache a page's audio by its name (the URL's `v`): new audio, new name.
         """
         digest = hashlib.sha256(text.encode("utf-8") + b"\0" + data).hexdigest()[:16]
-        return f"{self.book_prefix(book_id)}/audio/page-{index}-{digest}.mp3"
+        return f"{self.audio_prefix(book_id)}/page-{index}-{digest}.mp3"
+
+    def audio_prefix(self, book_id: str) -> str:
+        return f"{self.book_prefix(book_id)}/audio"
 
     def print_prefix(self, book_id: str) -> str:
         """Where the photos scaled for print are cached between PDF builds."""
@@ -112,6 +115,10 @@ class Storage(ABC):
     def remove_temp_files(self, book_id: str) -> int:
         """Delete temporary files a killed process left among the book's files (none in an object store)."""
         return 0
+
+    @abstractmethod
+    def names_under(self, prefix: str) -> list[str]:
+        """The stored names of the files directly under `prefix` (a folder such as a book's audio)."""
 
     @abstractmethod
     def stored_books(self) -> Iterator[tuple[str, datetime]]:
@@ -205,6 +212,10 @@ class LocalStorage(Storage):
 
     def remove(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
+
+    def names_under(self, prefix: str) -> list[str]:
+        folder = self.path(prefix)
+        return sorted(f"{prefix}/{path.name}" for path in folder.glob("*") if path.is_file()) if folder.is_dir() else []
 
     def stored_books(self) -> Iterator[tuple[str, datetime]]:
         for folder in (self.root / "books").glob("*"):
