@@ -27,7 +27,7 @@ class Recorder:
     def __init__(self):
         self.sent: list[tuple[str, str]] = []
 
-    def __call__(self, session, task: TaskName, arg: str) -> None:
+    def __call__(self, session, task: TaskName, arg: str, *more) -> None:
         from sqlalchemy import event
 
         @event.listens_for(session, "after_commit", once=True)
@@ -130,7 +130,7 @@ def test_narration_is_its_own_stage_between_writing_and_rendering(client, api, c
     pipeline.narrate_stage(ctx, book_id)
     book = _book(ctx, book_id)
     assert all(scene.audio for scene in book.scenes) and book.stage == "render"
-    assert ctx.storage.names_under(ctx.storage.audio_prefix(book_id)) == sorted(scene.audio.name for scene in book.scenes)
+    assert [name for name, _ in ctx.storage.files_under(ctx.storage.audio_prefix(book_id))] == sorted(scene.audio.name for scene in book.scenes)
     written = {scene.audio.name: ctx.storage.path(scene.audio.name).stat().st_mtime_ns for scene in book.scenes}
     pipeline.narrate_stage(ctx, book_id)  # a duplicate reads nothing again and only passes the book on
     pipeline.render_stage(ctx, book_id)
@@ -141,7 +141,7 @@ def test_narration_is_its_own_stage_between_writing_and_rendering(client, api, c
                                 (TaskName.RENDER.value, book_id), (TaskName.RENDER.value, book_id)]
 
 
-def test_a_failed_narration_goes_on_to_render_once_and_render_never_narrates(client, api, ctx):
+def test_a_failed_narration_goes_on_to_render_once_and_that_render_does_not_send_it_back(client, api, ctx):
     # A speech server nobody listens on: the narrator fails at once.
     ctx = _narrating(ctx, TALES_NARRATOR="openai", OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="test",
                     TALES_OPENAI_TIMEOUT=2, TALES_OPENAI_MAX_RETRIES=0)
@@ -151,10 +151,47 @@ def test_a_failed_narration_goes_on_to_render_once_and_render_never_narrates(cli
     pipeline.narrate_stage(ctx, book_id)
     book = _book(ctx, book_id)
     assert book.stage == "render" and any("읽어 주기 소리는 만들지 못했어요" in note for note in book.notes)
-    pipeline.render_stage(ctx, book_id)
+    pipeline.render_stage(ctx, book_id, narrated=True)  # as the narrate task sends it
     book = _book(ctx, book_id)
     assert book.status is BookStatus.DONE and not any(scene.audio for scene in book.scenes)
     assert [task for task, _ in ctx.enqueue.sent] == [TaskName.WRITE.value, TaskName.NARRATE.value, TaskName.RENDER.value]
+
+
+def test_a_render_sent_by_a_web_tier_that_does_not_narrate_hands_the_book_to_narration(client, api, ctx):
+    """The web tier's TALES_NARRATOR is its default (none), the workers' is espeak: an edit still gets read."""
+    headers = api.user()
+    ctx = _narrating(ctx)
+    book_id = _create(client, api, headers=headers)
+    for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.narrate_stage):
+        stage(ctx, book_id)
+    pipeline.render_stage(ctx, book_id, narrated=True)
+    edited = client.patch(f"/api/v1/books/{book_id}/scenes/2", headers=headers, json={"text": "다람쥐가 웃었어요."}).json
+    assert edited["stage"] == "render"  # what that web tier believes
+    ctx.enqueue.sent.clear()
+    pipeline.render_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert (book.status, book.stage, book.progress_total, book.worker_id) == (BookStatus.RENDERING, "narrate", 1, None)
+    assert ctx.enqueue.sent == [(TaskName.NARRATE.value, book_id)]
+    pipeline.narrate_stage(ctx, book_id)
+    pipeline.render_stage(ctx, book_id, narrated=True)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE and all(scene.audio for scene in book.scenes)
+
+
+def test_a_narration_that_keeps_stopping_its_worker_is_given_up_and_the_book_made_without_it(client, api, ctx):
+    ctx = _narrating(ctx)
+    book_id = _create(client, api)
+    pipeline.caption_stage(ctx, book_id)
+    pipeline.write_stage(ctx, book_id)
+    with ctx.sessions.begin() as session:  # as the reconciler leaves a book whose narrating worker died that often
+        session.get(Book, book_id).lost_runs = ctx.settings.TALES_MAX_LOST_RUNS
+    pipeline.narrate_stage(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.RENDERING and book.stage == "render" and book.lost_runs == 0
+    assert any("작업이" in note and "멈췄어요" in note for note in book.notes)
+    assert not any(scene.audio for scene in book.scenes)
+    pipeline.render_stage(ctx, book_id, narrated=True)
+    assert _book(ctx, book_id).status is BookStatus.DONE
 
 
 def test_a_narration_that_succeeds_takes_away_the_note_of_one_that_failed(client, api, ctx):

@@ -116,14 +116,16 @@ def test_deleting_a_book_removes_all_its_files_and_no_other(storage):
     assert storage.exists(kept)
 
 
-def test_names_under_a_folder_are_its_own_files_only(storage):
+def test_the_files_under_a_folder_are_its_own_only_with_their_times(storage):
     audio = [storage.audio_name(BOOK, index, "토끼가 뛰어요.", bytes([index])) for index in (2, 1)]
     for name in audio:
         storage.write_bytes(name, b"ID3")
     storage.write_bytes(storage.pdf_name(BOOK), b"%PDF")
     storage.write_bytes(storage.audio_name("fedcba9876543210fedcba9876543210", 1, "다른 책", b"x"), b"ID3")
-    assert storage.names_under(storage.audio_prefix(BOOK)) == sorted(audio)
-    assert storage.names_under(storage.audio_prefix("0123456789abcdef0123456789abcdee")) == []
+    listed = storage.files_under(storage.audio_prefix(BOOK))
+    assert [name for name, _ in listed] == sorted(audio)
+    assert all(utcnow() - timedelta(minutes=1) < written < utcnow() + timedelta(minutes=1) for _, written in listed)
+    assert storage.files_under(storage.audio_prefix("0123456789abcdef0123456789abcdee")) == []
 
 
 def test_every_stored_book_is_listed_with_the_time_of_its_newest_file(storage):

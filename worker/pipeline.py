@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -49,7 +49,7 @@ from worker.ml.writer import SceneInput, get_writer, make_plan
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[Session, TaskName, str], None]
+Enqueue = Callable[..., None]  # (session, task, book or request id, *more arguments)
 
 
 @dataclass
@@ -72,8 +72,17 @@ def _take(ctx: Context, session: Session, book_id: str, allowed: list[BookStatus
     return take(
         session, book_id, allowed, target, holder=ctx.worker_id,
         gone=lambda worker_id: is_gone(session, worker_id, ctx.settings),
-        max_lost=ctx.settings.TALES_MAX_LOST_RUNS, task=task.value,
+        max_lost=_max_lost(ctx, task), task=task.value,
     )
+
+
+def _max_lost(ctx: Context, task: TaskName) -> int:
+    """Worker deaths that make a book poison. Never for narration: the book goes on without its audio
+    (narrate_stage gives up reading after TALES_MAX_LOST_RUNS deaths)."""
+    return NEVER if task is TaskName.NARRATE else ctx.settings.TALES_MAX_LOST_RUNS
+
+
+NEVER = 2**31 - 1
 
 
 def _open_rgb(storage: Storage, name: str) -> Image.Image:
@@ -236,23 +245,40 @@ def narrate_stage(ctx: Context, book_id: str) -> None:
         if book is None:
             return
         unread = [(scene.index, scene.text or "") for scene in book.scenes if scene.index in unread_pages(book, ctx.settings)]
+        if unread and book.lost_runs >= ctx.settings.TALES_MAX_LOST_RUNS:
+            # Reading this book stopped its worker again and again (a model out of memory): the book goes on without it.
+            log.error("narrating book %s stopped its worker %d times; the book goes on without audio", book_id, book.lost_runs)
+            add_note(book, f"{NARRATION_FAILED}: 소리를 만드는 동안 작업이 {book.lost_runs}번 멈췄어요")
+            unread = []
         set_progress(book, Stage.NARRATE, 0, len(unread))
+        started = utcnow()
 
     if unread:
-        _narrate(ctx, book_id, unread)
+        _narrate(ctx, book_id, unread, started)
     with ctx.sessions.begin() as session:
         book = claim(session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING)  # the handoff clears the holder
         if book is None:
             return
+        book.lost_runs = 0
         set_progress(book, Stage.RENDER, 0, len(book.scenes))
-        ctx.enqueue(session, TaskName.RENDER, book_id)
+        ctx.enqueue(session, TaskName.RENDER, book_id, True)
 
 
-def render_stage(ctx: Context, book_id: str) -> None:
-    """Build the PDF and the e-book (with the pages' audio) into temporary files, move them into place, finish."""
+def render_stage(ctx: Context, book_id: str, narrated: bool = False) -> None:
+    """Build the PDF and the e-book (with the pages' audio) into temporary files, move them into place, finish.
+
+    Pages to read aloud that the sender did not see (the web tier's TALES_NARRATOR is not the
+    workers') go to the narrate task first, unless it sent this (`narrated`): so nothing loops.
+    """
     with ctx.sessions.begin() as session:
         book = _take(ctx, session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING, TaskName.RENDER)
         if book is None:
+            return
+        unread = [] if narrated else unread_pages(book, ctx.settings)
+        if unread:
+            claim(session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING)  # hand over: no holder until narrate takes it
+            set_progress(book, Stage.NARRATE, 0, len(unread))
+            ctx.enqueue(session, TaskName.NARRATE, book_id)
             return
         missing = [scene.index for scene in book.scenes if not scene.text]
         if missing:
@@ -337,7 +363,7 @@ def _build_epub(ctx: Context, files: ExitStack, book_id: str, spec: pdf.BookSpec
 NARRATION_FAILED = "읽어 주기 소리는 만들지 못했어요"
 
 
-def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
+def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]], started: datetime) -> None:
     """Read aloud the pages whose audio does not read their text now; a failure is a note, never the book's end."""
     try:
         narrator = get_narrator(ctx.settings)
@@ -372,10 +398,11 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]]) -> None:
             scene.audio_sentences = [[s.text, s.start, s.end] for s in narration.sentences]
         set_progress(book, Stage.NARRATE, len(stored), len(stored))
         kept = {scene.audio_name for scene in book.scenes if scene.audio_name}
-    # The files no page names any more: the ones just replaced, and any a narration killed before it
-    # recorded them left behind (a model reads the same text differently, so under another name).
-    for name in ctx.storage.names_under(ctx.storage.audio_prefix(book_id)):
-        if name not in kept:
+    # The files no page names any more that were there before this narration began: the ones just
+    # replaced, and any a narration killed before it recorded them left behind (a model reads the
+    # same text differently, so under another name). Newer ones may be another run's, not yet recorded.
+    for name, written in ctx.storage.files_under(ctx.storage.audio_prefix(book_id)):
+        if name not in kept and written < started:
             ctx.storage.remove(name)
 
 
@@ -455,7 +482,8 @@ def reconcile(ctx: Context, stale_after: timedelta, queued: set[str] | None = No
         gone = _gone_holders(ctx, session, {book.worker_id for book in books if book.worker_id})
         for book in books:
             if book.worker_id in gone:
-                if count_lost_run(session, book, settings.TALES_MAX_LOST_RUNS, resume_task(book).value):
+                task = resume_task(book)
+                if count_lost_run(session, book, _max_lost(ctx, task), task.value):
                     log.error("book %s stopped its worker %d times; failed, dead letter written", book.id, book.lost_runs)
                     continue
             elif book.worker_id is not None and settings.TALES_LEASES:

@@ -1,6 +1,8 @@
 """Celery tasks: thin wrappers that call a pipeline stage with a book id."""
 from __future__ import annotations
 
+import functools
+
 import logging
 import os
 import smtplib
@@ -41,8 +43,8 @@ TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
 def context() -> pipeline.Context:
     settings = get_settings()
 
-    def enqueue(session: Session, task: TaskName, book_id: str) -> None:
-        enqueue_after_commit(session, celery, task, book_id)
+    def enqueue(session: Session, task: TaskName, book_id: str, *args: object) -> None:
+        enqueue_after_commit(session, celery, task, book_id, *args)
 
     return pipeline.Context(
         settings=settings,
@@ -221,9 +223,9 @@ def narrate_book(self: Task, book_id: str) -> None:
 
 
 @celery.task(bind=True, name=TaskName.RENDER.value, )
-def render_pdf(self: Task, book_id: str) -> None:
-    """Build the PDF and the e-book (CPU)."""
-    _run_stage(self, Stage.RENDER, pipeline.render_stage, book_id)
+def render_pdf(self: Task, book_id: str, narrated: bool = False) -> None:
+    """Build the PDF and the e-book (CPU); `narrated`: sent by the narrate task, which has read what it could."""
+    _run_stage(self, Stage.RENDER, functools.partial(pipeline.render_stage, narrated=narrated), book_id)
 
 
 @celery.task(name=TaskName.RECONCILE.value)

@@ -117,8 +117,9 @@ class Storage(ABC):
         return 0
 
     @abstractmethod
-    def names_under(self, prefix: str) -> list[str]:
-        """The stored names of the files directly under `prefix` (a folder such as a book's audio)."""
+    def files_under(self, prefix: str) -> list[tuple[str, datetime]]:
+        """The stored files directly under `prefix` (a folder such as a book's audio), with the time each
+        was written (naive UTC), by name; temporary files being written are not among them."""
 
     @abstractmethod
     def stored_books(self) -> Iterator[tuple[str, datetime]]:
@@ -213,9 +214,12 @@ class LocalStorage(Storage):
     def remove(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
 
-    def names_under(self, prefix: str) -> list[str]:
+    def files_under(self, prefix: str) -> list[tuple[str, datetime]]:
         folder = self.path(prefix)
-        return sorted(f"{prefix}/{path.name}" for path in folder.glob("*") if path.is_file()) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        return sorted((f"{prefix}/{path.name}", datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None))
+                      for path in folder.glob("*") if path.is_file() and not path.name.startswith(".tmp-"))
 
     def stored_books(self) -> Iterator[tuple[str, datetime]]:
         for folder in (self.root / "books").glob("*"):

@@ -172,9 +172,10 @@ class S3Storage(Storage):
     def remove(self, name: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(name))  # no error for a missing key
 
-    def names_under(self, prefix: str) -> list[str]:
-        names = (item["Key"].removeprefix(self.prefix) for item in self._list(prefix))
-        return sorted(name for name in names if "/" not in name.removeprefix(prefix + "/"))
+    def files_under(self, prefix: str) -> list[tuple[str, datetime]]:
+        found = ((item["Key"].removeprefix(self.prefix), item["LastModified"].astimezone(UTC).replace(tzinfo=None))
+                 for item in self._list(prefix))
+        return sorted((name, stamp) for name, stamp in found if "/" not in name.removeprefix(prefix + "/"))
 
     def stored_books(self) -> Iterator[tuple[str, datetime]]:
         newest: dict[str, datetime] = {}
