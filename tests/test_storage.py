@@ -150,18 +150,32 @@ def test_every_stored_book_is_listed_with_the_time_of_its_newest_file(storage):
     assert set(dict(storage.stored_books())) == {BOOK}
 
 
-def test_scratch_space_of_a_killed_process_is_removed_and_a_live_ones_kept(s3):
+def _killed_with_scratch() -> Path:
+    """A scratch file of a process killed after making it (as gunicorn kills a worker past its timeout)."""
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from shared.storage.s3 import S3Storage; "
          "print(S3Storage('b').temp_path_for('books/x/book.pdf'), flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=REPO)
     left = Path(child.stdout.readline().strip())
-    mine = s3.temp_path_for("books/y/book.pdf")
     assert left.is_file() and left.parent.name == str(child.pid)
     child.kill()
     child.wait()
+    return left
+
+
+def test_scratch_space_of_a_killed_process_is_removed_and_a_live_ones_kept(s3):
+    left = _killed_with_scratch()
+    mine = s3.temp_path_for("books/y/book.pdf")
     assert s3.remove_stale_scratch() >= 1
     assert not left.exists() and mine.is_file()
+    mine.unlink()
+
+
+def test_a_web_process_sweeps_the_scratch_space_of_killed_processes_as_it_starts(s3_app, s3):
+    left = _killed_with_scratch()
+    mine = s3.temp_path_for("books/y/book.pdf")
+    s3_app()
+    assert not left.parent.exists() and mine.is_file()
     mine.unlink()
 
 
