@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = REPO_ROOT / "instance"
+# Good for tests and `--dev` only: anyone who knows it can forge sessions, CSRF tokens and signed links.
+DEV_SECRET_KEY = "dev-only-change-me"
 
 
 class Settings(BaseSettings):
@@ -21,7 +23,7 @@ class Settings(BaseSettings):
     DATABASE_URL: str = f"sqlite:///{INSTANCE_DIR / 'talesrunner.db'}"
     REDIS_URL: str = "redis://localhost:6379/0"
     DATA_DIR: Path = INSTANCE_DIR / "data"
-    SECRET_KEY: str = "dev-only-change-me"
+    SECRET_KEY: str = DEV_SECRET_KEY
 
     # Where uploads, print copies and PDFs live: a local directory (DATA_DIR, one host) or an
     # S3-compatible bucket that web and workers on different hosts share.
@@ -210,6 +212,14 @@ def database_url(url: str) -> str:
             # SQLAlchemy would pick psycopg2 for a bare postgresql:// URL, which is not installed.
             return "postgresql+psycopg://" + url.removeprefix(scheme)
     return url
+
+
+def secret_key_refusal(settings: Settings) -> str | None:
+    """Why a server must not start with these settings' SECRET_KEY (the development value, or none), else None."""
+    if settings.SECRET_KEY in ("", DEV_SECRET_KEY):
+        return ("SECRET_KEY is not set (or is the development value): set it to a long random string, "
+                "the same for the web tier and every worker")
+    return None
 
 
 def cpu_count() -> int:

@@ -19,6 +19,16 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refused(command: str) -> bool:
+    """True, after saying why on one line, when a server must not start with this SECRET_KEY."""
+    from shared.config import get_settings, secret_key_refusal
+
+    reason = secret_key_refusal(get_settings())
+    if reason is not None:
+        print(f"talesrunner {command}: {reason}", file=sys.stderr)
+    return reason is not None
+
+
 def _web(args: argparse.Namespace) -> int:
     from shared.config import get_settings
 
@@ -28,6 +38,8 @@ def _web(args: argparse.Namespace) -> int:
         # Werkzeug's development server: one process, for a laptop; never for real traffic.
         create_app().run(host=args.host, port=args.port, threaded=True, use_reloader=False)
         return 0
+    if _refused("web"):
+        return 2
     from shared.metrics import prepare_multiprocess_dir
 
     prepare_multiprocess_dir("web")  # before prometheus_client is imported by the app
@@ -48,6 +60,8 @@ def worker_pool(queues: list[str]) -> str:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    if _refused("worker"):  # workers sign the links mailed to parents
+        return 2
     from shared.metrics import prepare_multiprocess_dir
 
     prepare_multiprocess_dir("worker")  # before prometheus_client is imported by the tasks

@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from migrations import upgrade
-from shared.config import INSTANCE_DIR, get_settings
+from shared.config import INSTANCE_DIR, get_settings, secret_key_refusal
 from talesrunner import samples
 from talesrunner.processes import Child, free_port
 
@@ -36,6 +36,11 @@ def run_demo(timeout: float = 900.0) -> int:
     if "TALES_NARRATOR" not in os.environ and shutil.which("espeak-ng"):
         # A book that talks: espeak-ng's Korean voice is offline (robotic, and the book says so).
         os.environ["TALES_NARRATOR"] = "espeak"
+        get_settings.cache_clear()
+    if secret_key_refusal(get_settings()) is not None:
+        # The web tier and the worker refuse the development key; this run's own key is shared by
+        # the two children it starts and forgotten with them.
+        os.environ["SECRET_KEY"] = secrets.token_hex(32)
         get_settings.cache_clear()
     settings = get_settings()
     out_dir = INSTANCE_DIR / "demo"

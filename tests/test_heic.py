@@ -1,4 +1,4 @@
-"""iPhone photos (HEIC) are accepted, kept upright, and printed upright by a real worker."""
+"""Phone photos: HEIC is accepted, kept upright and printed upright by a real worker; HEIC and MPO are served as browsers know them."""
 from __future__ import annotations
 
 import io
@@ -42,6 +42,28 @@ def test_a_heic_upload_is_accepted_and_opens_upright(client, api):
     assert thumb.status_code == 200
     with Image.open(io.BytesIO(thumb.data)) as image:
         assert image.format == "HEIF" and image.size == (300, 400) and _red_above_blue(image)
+
+
+def mpo() -> bytes:
+    """A camera's MPO: a JPEG with a second frame after it."""
+    first, second = Image.new("RGB", (320, 240), RED), Image.new("RGB", (320, 240), BLUE)
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("photo", "stored_as", "media_type"), [(mpo, "MPO", "image/jpeg"), (upright_heic, "HEIF", "image/heic")])
+def test_a_phone_photo_is_served_with_the_media_type_browsers_know(client, api, photo, stored_as, media_type):
+    headers = api.user()
+    data = photo()
+    created = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form([data], {"scenes": [scene()]}))
+    assert created.status_code == 202, created.json
+    book = client.get(created.json["url"], headers=headers).json
+    image = client.get(book["scenes"][0]["image_url"], headers=headers)
+    assert image.status_code == 200 and image.data == data and image.mimetype == media_type
+    with Image.open(io.BytesIO(image.data)) as opened:
+        assert opened.format == stored_as
 
 
 @pytest.mark.e2e

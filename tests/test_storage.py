@@ -66,6 +66,17 @@ def test_missing_files_say_so(storage):
     assert not storage.exists(name) and storage.size(name) is None
     with pytest.raises(FileNotFoundError), storage.local_copy(name):
         pass
+    with pytest.raises(FileNotFoundError):
+        storage.open_with_size(name)
+
+
+def test_a_file_opened_with_its_size_is_that_size_even_when_replaced_while_open(storage):
+    name = storage.pdf_name(BOOK)
+    storage.write_bytes(name, b"%PDF old")
+    stream, size = storage.open_with_size(name)
+    storage.write_bytes(name, b"%PDF rebuilt, longer")
+    with stream:
+        assert size == len(b"%PDF old") and stream.read() == b"%PDF old"
 
 
 @pytest.mark.parametrize("name", ["../secret", "/etc/passwd", "books/../../x", "books//x", "books\\x", ""])
@@ -141,18 +152,32 @@ def test_every_stored_book_is_listed_with_the_time_of_its_newest_file(storage):
     assert set(dict(storage.stored_books())) == {BOOK}
 
 
-def test_scratch_space_of_a_killed_process_is_removed_and_a_live_ones_kept(s3):
+def _killed_with_scratch() -> Path:
+    """A scratch file of a process killed after making it (as gunicorn kills a worker past its timeout)."""
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from shared.storage.s3 import S3Storage; "
          "print(S3Storage('b').temp_path_for('books/x/book.pdf'), flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=REPO)
     left = Path(child.stdout.readline().strip())
-    mine = s3.temp_path_for("books/y/book.pdf")
     assert left.is_file() and left.parent.name == str(child.pid)
     child.kill()
     child.wait()
+    return left
+
+
+def test_scratch_space_of_a_killed_process_is_removed_and_a_live_ones_kept(s3):
+    left = _killed_with_scratch()
+    mine = s3.temp_path_for("books/y/book.pdf")
     assert s3.remove_stale_scratch() >= 1
     assert not left.exists() and mine.is_file()
+    mine.unlink()
+
+
+def test_a_web_process_sweeps_the_scratch_space_of_killed_processes_as_it_starts(s3_app, s3):
+    left = _killed_with_scratch()
+    mine = s3.temp_path_for("books/y/book.pdf")
+    s3_app()
+    assert not left.parent.exists() and mine.is_file()
     mine.unlink()
 
 
@@ -234,6 +259,27 @@ def test_the_web_tier_keeps_books_in_the_bucket(s3_app, api_for, s3, db, downloa
 
     assert client.delete(f"/api/v1/books/{book_id}", headers=headers).status_code == 204
     assert not s3.exists(image_name) and not s3.exists(s3.pdf_name(book_id))
+
+
+def test_a_streamed_pdf_rebuilt_while_it_is_asked_for_is_sent_with_its_own_length(s3_app, api_for, s3, db):
+    """The length and the body come from one GET: a new PDF published after a HEAD must not go out under the old length."""
+    client = s3_app(TALES_S3_DOWNLOADS="stream")
+    headers = api_for(client)
+    book_id = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data",
+                          data=book_form([jpeg(320, 240)])).json["id"]
+    _finish(db, book_id, s3, b"%PDF-1.4 first")
+    rebuilt = b"%PDF-1.4 rebuilt with more pages"
+
+    def publish_a_rebuild(**_kwargs):
+        s3.write_bytes(s3.pdf_name(book_id), rebuilt)  # another client: this handler is not called again
+
+    events = client.application.extensions["talesrunner.storage"].client.meta.events
+    events.register("after-call.s3.HeadObject", publish_a_rebuild)
+    events.register("before-call.s3.GetObject", publish_a_rebuild)
+    pdf = client.get(f"/api/v1/books/{book_id}/pdf", headers=headers)
+    assert pdf.status_code == 200
+    assert int(pdf.headers["Content-Length"]) == len(pdf.data)
+    assert pdf.data == rebuilt
 
 
 def test_page_audio_from_the_bucket_answers_byte_ranges(s3_app, api_for, s3, db, monkeypatch):

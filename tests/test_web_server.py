@@ -156,3 +156,34 @@ def test_compose_runs_gunicorn_minio_and_flower_with_nothing_shared_on_disk():
     for name in ("web", "worker-gpu", "worker-cpu"):
         mounts = services[name].get("volumes", [])
         assert not any(str(mount).split(":")[0] == "data" for mount in mounts), (name, mounts)
+
+
+def test_compose_requires_its_secrets_and_keeps_admin_ports_on_this_host():
+    text_ = (REPO / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text_)["services"]
+    # A variable left unset stops `docker compose up` instead of falling back to a known password.
+    for variable in ("SECRET_KEY", "MINIO_ROOT_PASSWORD", "FLOWER_BASIC_AUTH"):
+        uses = re.findall(r"(?<!\$)\$\{" + variable + r"([^}]*)\}", text_)
+        assert uses and all(use.startswith(":?") for use in uses), (variable, uses)
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
+    published = {port for service in services.values() for port in service.get("ports", [])}
+    # The pages, and MinIO's API for the presigned links browsers follow; the consoles on loopback only.
+    assert {port for port in published if not port.startswith("127.0.0.1:")} == {"8000:8000", "9000:9000"}
+    assert "127.0.0.1:9001:9001" in published and "127.0.0.1:5555:5555" in published
+    for name in ("postgres", "redis", "minio", "web", "worker-gpu", "worker-cpu", "flower"):
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in ("postgres", "redis", "minio", "web", "worker-gpu", "worker-cpu"):
+        assert "healthcheck" in services[name], name
+
+
+@pytest.mark.parametrize("command", [["web", "--port", "1"], ["worker", "--queues", "cpu"]])
+@pytest.mark.parametrize("key", [None, "dev-only-change-me"])
+def test_servers_refuse_to_start_without_a_secret_key_of_their_own(service_env, command, key):
+    env = {"PATH": "/usr/bin:/bin", **{name: value for name, value in service_env.items() if name != "SECRET_KEY"}}
+    if key is not None:
+        env["SECRET_KEY"] = key
+    result = subprocess.run([sys.executable, "-m", "talesrunner.cli", *command], cwd=REPO,
+                            capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == 2
+    assert f"talesrunner {command[0]}: SECRET_KEY is not set" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

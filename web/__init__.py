@@ -33,7 +33,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_config)
     app.json.ensure_ascii = False
     app.extensions["talesrunner.settings"] = settings
-    app.extensions["talesrunner.storage"] = open_storage(settings)
+    storage = app.extensions["talesrunner.storage"] = open_storage(settings)
+    # gunicorn SIGKILLs a worker past its timeout, leaving its S3 scratch folder behind; the workers'
+    # sweep may run on another host, so each web process clears this host's once, as it starts.
+    storage.remove_stale_scratch()
     app.extensions["talesrunner.celery"] = make_celery(settings, "web")
     timeout = settings.TALES_BROKER_TIMEOUT_S
     app.extensions["talesrunner.redis"] = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)

@@ -33,15 +33,16 @@ def send_stored(storage: Storage, name: str, mimetype: str, download_name: str |
         response = redirect(storage.presigned_url(name, download_name, mimetype), code=302)
         response.headers["Cache-Control"] = "private, no-store"  # the link expires; never cache the redirect
         return response
-    size = storage.size(name)
-    if size is None:
-        raise FileNotFoundError(name)
+    # One GET gives the length and the body: a rebuild published between a HEAD and a GET would
+    # send the new file under the old length (gunicorn then cuts it short or waits for bytes).
+    body, size = storage.open_with_size(name)
     if ranges and size <= RANGED_IN_MEMORY_MAX:
-        data = storage.read_bytes(name)
+        with body:
+            data = body.read()
         return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=download_name is not None,
                          download_name=download_name, max_age=max_age, conditional=True,
                          etag=hashlib.sha256(data).hexdigest()[:32])
-    response = send_file(storage.open(name), mimetype=mimetype, as_attachment=download_name is not None,
+    response = send_file(body, mimetype=mimetype, as_attachment=download_name is not None,
                          download_name=download_name, max_age=max_age, conditional=False)
     response.content_length = size
     return response

@@ -17,6 +17,10 @@ from shared.decoding import check_decodes, decode_bytes
 # HEIF is what iPhones save by default (pillow-heif, registered in shared.decoding).
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg",
                    "HEIF": "heic"}
+# The Content-Type each is served with: an MPO (a camera's JPEG with a second frame) is a JPEG to
+# browsers, which know no image/mpo; pillow-heif's HEIF is the iPhone's HEIC.
+MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
+               "BMP": "image/bmp", "TIFF": "image/tiff", "HEIF": "image/heic"}
 MB = 2**20
 
 

@@ -26,6 +26,10 @@ REQUESTS = Counter("talesrunner_http_requests_total", "HTTP requests answered, b
 LATENCY = Histogram("talesrunner_http_request_seconds", "Time to answer an HTTP request, by route",
                     ["method", "route"], buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
+# gunicorn accepts any token of 3-20 letters as a method: each would be a new series, so the rest
+# are counted together as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 # kombu's Redis transport keeps a queue's messages in a list named after it, plus one list per
 # priority step ("gpu\x06\x163"): the queue's depth is their sum.
 _PRIORITY_STEPS = (0, 3, 6, 9)
@@ -89,12 +93,18 @@ def _start() -> None:
     g.request_id_token = logs.request_id.set(g.request_id)
 
 
+def method_label(method: str) -> str:
+    """The request's method as a label value: one of METHODS, or "other"."""
+    return method if method in METHODS else "other"
+
+
 def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"  # templates, not raw paths
+    method = method_label(request.method)
     if "started" in g:
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - g.started)
-    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(method, route).observe(time.perf_counter() - g.started)
+    REQUESTS.labels(method, route, str(response.status_code)).inc()
     return response
 
 

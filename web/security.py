@@ -128,7 +128,9 @@ def init_app(app: Flask, api: Blueprint) -> None:
     config = app.extensions["talesrunner.settings"]
     if config.TALES_TRUSTED_PROXIES:
         n = config.TALES_TRUSTED_PROXIES
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        # The client's address and scheme only: the host stays the one the request was sent to, so a
+        # forged X-Forwarded-Host cannot change the links the app builds.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

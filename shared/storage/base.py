@@ -88,6 +88,14 @@ class Storage(ABC):
         """A file object to stream the stored file from; the caller closes it."""
 
     @abstractmethod
+    def open_with_size(self, name: str) -> tuple[BinaryIO, int]:
+        """`open` and the size of what it streams, from one read of the store; FileNotFoundError when gone.
+
+        A size asked for separately may belong to another version of the file: one published in
+        between would be sent with the old length.
+        """
+
+    @abstractmethod
     @contextmanager
     def local_copy(self, name: str) -> Iterator[Path]:
         """A path to the file on this host's disk for the duration of the block."""
@@ -183,6 +191,11 @@ class LocalStorage(Storage):
 
     def open(self, name: str) -> BinaryIO:
         return self.path(name).open("rb")
+
+    def open_with_size(self, name: str) -> tuple[BinaryIO, int]:
+        stream = self.path(name).open("rb")
+        # The open file's own size: publish replaces the name, never the file already open.
+        return stream, os.fstat(stream.fileno()).st_size
 
     @contextmanager
     def local_copy(self, name: str) -> Iterator[Path]:

@@ -78,13 +78,7 @@ class S3Storage(Storage):
         self.client.put_object(Bucket=self.bucket, Key=self.key(name), Body=data)
 
     def read_bytes(self, name: str) -> bytes:
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"]
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise FileNotFoundError(name) from None
-            raise
-        with body:
+        with self.open(name) as body:
             return body.read()
 
     def _head(self, name: str) -> dict | None:
@@ -102,13 +96,20 @@ class S3Storage(Storage):
         head = self._head(name)
         return None if head is None else int(head["ContentLength"])
 
-    def open(self, name: str) -> BinaryIO:
+    def _get(self, name: str) -> dict:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.key(name))["Body"]
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(name))
         except ClientError as exc:
             if _is_missing(exc):
                 raise FileNotFoundError(name) from None
             raise
+
+    def open(self, name: str) -> BinaryIO:
+        return self._get(name)["Body"]
+
+    def open_with_size(self, name: str) -> tuple[BinaryIO, int]:
+        answer = self._get(name)
+        return answer["Body"], int(answer["ContentLength"])
 
     def _download(self, key: str, target: Path, modified=None) -> None:
         self.client.download_file(self.bucket, key, str(target))

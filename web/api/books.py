@@ -13,6 +13,7 @@ from web.api.users import json_body
 from web.auth import current_user, token_required
 from web.db import current_settings
 from web.downloads import send_stored
+from web.images import MEDIA_TYPES
 from web.errors import ApiError
 from web.poll import poll
 from web.schemas import BookUpdate, EmailBook, ScenesUpdate, TextEdit
@@ -247,7 +248,7 @@ def get_image(book_id: str, index: int):
     """The uploaded photo of one scene."""
     book = service.owned_book(current_user(), book_id)
     scene = service.scene_of(book, index)
-    mimetype = f"image/{scene.image_format.lower()}"
+    mimetype = MEDIA_TYPES.get(scene.image_format, "application/octet-stream")
     try:
         response = send_stored(service.storage(), scene.image_name, mimetype, max_age=3600)
     except FileNotFoundError:
