@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     # old; the sweep that looks for them lists the whole store, so it runs at most this often.
     TALES_ORPHAN_GRACE_S: float = Field(default=3600.0, ge=0)
     TALES_ORPHAN_SWEEP_EVERY_S: float = Field(default=3600.0, gt=0)
+    # A render removes the `.tmp-*` files in its book's folders that are this old (a killed process
+    # left them); younger ones may be a thumbnail the web tier is writing at the same moment.
+    TALES_TEMP_FILE_GRACE_S: float = Field(default=300.0, ge=0)
     # A book whose worker died this many times while working on it is failed (a poison book).
     TALES_MAX_LOST_RUNS: int = Field(default=3, ge=1)
     # Database: connect and statement timeouts, so a database that does not answer fails fast.

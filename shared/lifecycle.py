@@ -52,12 +52,15 @@ def claim(
     """Move a book to `target` if it is in one of `allowed`; None when another run got there first.
 
     `holder` is the worker process that will work on the book now (shared/leases.py); without one
-    the book waits for a message (the web tier's moves, a stage's handoff to the next).
+    the book waits for a message (the web tier's moves, a stage's handoff to the next), and the
+    worker deaths counted so far are forgotten: `lost_runs` counts those of one stage's run.
     """
     allowed = list(allowed)
     for current in allowed:
         check_transition(current, target)
     values = {"status": target, "updated_at": utcnow(), "error": None, "worker_id": holder}
+    if holder is None:
+        values["lost_runs"] = 0
     return _compare_and_set(session, Book, book_id, allowed, values)
 
 
@@ -138,6 +141,7 @@ def move(book: Book, target: BookStatus) -> None:
     book.worker_id = None  # the next stage's worker claims it anew
     if target is not BookStatus.FAILED:
         book.error = None
+        book.lost_runs = 0  # the next stage counts its own worker deaths
 
 
 def unread_pages(book: Book, settings: Settings) -> list[int]:
@@ -212,15 +216,27 @@ def drop_notes(book: Book, prefix: str) -> None:
 
 
 def claim_email(session: Session, request_id: int, holder: str | None = None) -> EmailRequest | None:
-    """Take a pending email request for sending (pending -> sending, one more attempt); None if taken."""
+    """Take a pending email request for sending (pending -> sending, one more attempt); None if taken.
+
+    The book's row is locked first, as a delete locks it before the cascade reaches its mails: the
+    one lock order (book, then its parts) keeps the two from deadlocking.
+    """
     check_transition(EmailStatus.PENDING, EmailStatus.SENDING)
+    lock_book_of(session, request_id)
     request = _compare_and_set(
         session, EmailRequest, request_id, [EmailStatus.PENDING],
-        {"status": EmailStatus.SENDING, "attempts": EmailRequest.attempts + 1, "worker_id": holder},
+        {"status": EmailStatus.SENDING, "attempts": EmailRequest.attempts + 1, "worker_id": holder,
+         "updated_at": utcnow()},
     )
     if request is not None:
         touch_book(session, request.book_id)  # the book's page shows the request as sending
     return request
+
+
+def lock_book_of(session: Session, request_id: int) -> None:
+    """Lock the row of the book an email request belongs to, before the request's own row is written."""
+    book_of = select(EmailRequest.book_id).where(EmailRequest.id == request_id).scalar_subquery()
+    session.execute(select(Book.id).where(Book.id == book_of).with_for_update())
 
 
 def finish_email(request: EmailRequest, target: EmailStatus, error: str | None = None) -> None:
@@ -229,6 +245,7 @@ def finish_email(request: EmailRequest, target: EmailStatus, error: str | None =
     request.status = target
     request.last_error = error
     request.worker_id = None
+    request.updated_at = utcnow()
     if target is EmailStatus.SENT:
         request.sent_at = utcnow()
 

@@ -213,6 +213,8 @@ class EmailRequest(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When it was last claimed, put back, finished or sent again: the reconciler's clock, as a book's updated_at.
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The worker process in the SMTP exchange while the request is `sending`.
     worker_id: Mapped[str | None] = mapped_column(String(64))

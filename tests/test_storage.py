@@ -152,6 +152,20 @@ def test_every_stored_book_is_listed_with_the_time_of_its_newest_file(storage):
     assert set(dict(storage.stored_books())) == {BOOK}
 
 
+def test_a_render_removes_only_temporary_files_old_enough_to_be_left_by_a_killed_process(tmp_path):
+    local = open_storage(Settings(DATA_DIR=tmp_path))
+    folder = local.book_dir(BOOK)
+    (folder / "thumbs").mkdir(parents=True)
+    left, writing, done = folder / ".tmp-left-book.pdf", folder / "thumbs" / ".tmp-1a2b-1.jpg", folder / "thumbs" / "1.jpg"
+    for path in (left, writing, done):
+        path.write_bytes(b"x")
+    old = time.time() - Settings().TALES_TEMP_FILE_GRACE_S - 60
+    os.utime(left, (old, old))
+    # A thumbnail the web tier is writing this moment stays, or its rename would find nothing (a 500).
+    assert local.remove_temp_files(BOOK) == 1
+    assert not left.exists() and writing.exists() and done.exists()
+
+
 def _killed_with_scratch() -> Path:
     """A scratch file of a process killed after making it (as gunicorn kills a worker past its timeout)."""
     child = subprocess.Popen(

@@ -254,7 +254,10 @@ def regenerate_scene(book: Book, index: int) -> None:
 
 
 def retry_book(book: Book) -> None:
-    """Start a failed book again; finished work (captions, paragraphs) is kept."""
+    """Start a failed book again; finished work (captions, paragraphs) is kept, the worker deaths counted are not.
+
+    The claim (no holder) sets `lost_runs` back to 0: a poison book retried gets its full count again.
+    """
     _advance(book, [BookStatus.FAILED], BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
 
 

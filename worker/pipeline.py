@@ -134,6 +134,8 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             ctx.enqueue(session, TaskName.WRITE, book_id)
         else:
             set_progress(book, Stage.SUGGEST, 0, len(book.scenes))
+            # Still `captioning`, but handed on: the suggest worker (often another process) claims it anew.
+            book.worker_id, book.lost_runs = None, 0
             ctx.enqueue(session, TaskName.SUGGEST, book_id)
 
 
@@ -294,7 +296,7 @@ def render_stage(ctx: Context, book_id: str, narrated: bool = False) -> None:
         narrator_label = book.narrator_label if any(audio.values()) else None
         set_progress(book, Stage.RENDER, 0, len(book.scenes))
 
-    # Only this process works on the book now: a temp file here was left by a killed render.
+    # Temporary files old enough to be a killed render's (a thumbnail the web tier is writing now is younger).
     ctx.storage.remove_temp_files(book_id)
     tmp, tmp_epub = ctx.storage.temp_path_for(pdf_name), ctx.storage.temp_path_for(epub_name)
     epub_bytes: int | None = None
@@ -437,9 +439,14 @@ RESUME: dict[BookStatus, TaskName] = {
 
 
 def resume_task(book: Book) -> TaskName:
-    """The task that picks a running book up again: `rendering` is narrated first while its stage says so."""
+    """The task that picks a running book up again: `rendering` is narrated first while its stage says so.
+
+    A `captioning` book whose captions are done (stage `suggest`) goes on with the suggest task.
+    """
     if book.status is BookStatus.RENDERING and book.stage == Stage.NARRATE.value:
         return TaskName.NARRATE
+    if book.status is BookStatus.CAPTIONING and book.stage == Stage.SUGGEST.value:
+        return TaskName.SUGGEST
     return RESUME[book.status]
 
 
@@ -516,15 +523,19 @@ def _reconcile_emails(ctx: Context, session: Session, queued: set[str] | None, c
     A worker killed during the SMTP exchange leaves it unknown whether the server took the mail.
     It is sent again with the same Message-ID, so the copy, if the first did arrive, is the same
     mail to the receiving server and the reader's mail program; after TALES_MAX_LOST_RUNS such
-    deaths the request fails with that said, and a dead letter.
+    deaths the request fails with that said, and a dead letter. A `sending` mail with no holder
+    (leases off) counts as held by a dead worker once its claim is older than `cutoff`.
+    Each mail is locked with its book (skipping rows others hold), so its book's touch waits on no one.
     """
     sending = session.scalars(
-        select(EmailRequest).where(EmailRequest.status == EmailStatus.SENDING, EmailRequest.worker_id.is_not(None))
+        select(EmailRequest).join(EmailRequest.book).where(EmailRequest.status == EmailStatus.SENDING)
         .with_for_update(skip_locked=True)
     ).all()
-    gone = _gone_holders(ctx, session, {request.worker_id for request in sending})
+    gone = _gone_holders(ctx, session, {request.worker_id for request in sending if request.worker_id})
     for request in sending:
-        if request.worker_id not in gone:
+        if request.worker_id is None and request.updated_at > cutoff:
+            continue
+        if request.worker_id is not None and request.worker_id not in gone:
             continue
         if request.attempts >= ctx.settings.TALES_MAX_LOST_RUNS:
             finish_email(request, EmailStatus.FAILED, f"{RESENT_NOTE} {request.attempts} times; it may or may not have arrived")
@@ -532,8 +543,15 @@ def _reconcile_emails(ctx: Context, session: Session, queued: set[str] | None, c
             continue
         finish_email(request, EmailStatus.PENDING, RESENT_NOTE)
         ctx.enqueue(session, TaskName.EMAIL, str(request.id))
-    pending = session.scalars(select(EmailRequest).where(EmailRequest.status == EmailStatus.PENDING)).all()
+    pending = session.scalars(
+        select(EmailRequest).join(EmailRequest.book).where(EmailRequest.status == EmailStatus.PENDING)
+        .with_for_update(skip_locked=True)
+    ).all()
+    now = utcnow()
     for request in pending:
-        lost = queued is not None and str(request.id) not in queued and request.created_at <= grace
-        if lost or request.created_at <= cutoff:
+        if queued is not None and str(request.id) in queued:
+            continue  # its message waits in a queue (or a worker holds it): another would send nothing new
+        lost = queued is not None and request.updated_at <= grace
+        if lost or request.updated_at <= cutoff:
+            request.updated_at = now  # so the next sweep waits a full period again, as for books
             ctx.enqueue(session, TaskName.EMAIL, str(request.id))

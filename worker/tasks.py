@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from datetime import timedelta
 from functools import lru_cache
 
+import botocore.exceptions
 from celery import Task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from shared import leases
 from shared.config import get_settings
 from shared.db import session_factory
 from shared.jobs import TaskName, enqueue_after_commit, send_now
-from shared.lifecycle import claim_email, email_retries, finish_email, release, stage_retries
+from shared.lifecycle import claim_email, email_retries, finish_email, lock_book_of, release, stage_retries
 from shared.links import book_link, reset_link, sign_reset
 from shared.models import EmailRequest, User
 from shared.status import EmailStatus, Stage
@@ -35,8 +36,19 @@ from worker.metrics import STAGE_SECONDS, TASK_FAILURES, short_name
 
 log = logging.getLogger(__name__)
 
-# Faults worth trying again: the database or broker blinked, a server timed out.
-TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
+# Faults worth trying again: the database or broker blinked, a server timed out, the object store
+# (S3, MinIO) could not be reached or dropped the connection. An S3 answer is one when it says busy.
+TRANSIENT = (OperationalError, ConnectionError, TimeoutError,
+             botocore.exceptions.ConnectionError, botocore.exceptions.ConnectionClosedError, botocore.exceptions.ReadTimeoutError)
+S3_BUSY = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "Throttling"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a fault that may pass if the work is tried again a little later."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in S3_BUSY
+    return isinstance(exc, TRANSIENT)
 
 
 @lru_cache(maxsize=1)
@@ -163,29 +175,36 @@ def _run_stage(task: Task, name: Stage, stage: Callable[[pipeline.Context, str],
     try:
         stage(ctx, book_id)
         outcome = "ok"
-    except TRANSIENT as exc:
-        log.warning("%s of book %s hit a transient fault (try %d)", name.value, book_id, task.request.retries + 1, exc_info=True)
-        if retries.may_retry(task.request.retries):
+    except Exception as exc:
+        transient = is_transient(exc)
+        if transient:
+            log.warning("%s of book %s hit a transient fault (try %d)", name.value, book_id, task.request.retries + 1, exc_info=True)
+        if transient and retries.may_retry(task.request.retries):
             outcome = "retry"
             delay = retries.delay(task.request.retries)
             _release(ctx, book_id)  # the retry may run in another process
             raise task.retry(exc=exc, countdown=delay, max_retries=retries.max_retries) from exc
-        # A database error's text (SQL and its parameters) goes to the log, never to the parent; a
-        # timeout or a lost connection to a model server is said as our backends word it.
-        if isinstance(exc, DBAPIError):
-            reason = f"{label}: 데이터베이스 연결이 {retries.max_retries}번 다시 해도 되지 않았어요. 잠시 후 다시 시도해 주세요."
-        else:
-            reason = f"{label} failed after {retries.max_retries} retries: {exc}"
-        pipeline.fail_book(ctx, book_id, reason)
-    except StageError as exc:
-        pipeline.fail_book(ctx, book_id, f"{label}: {exc}")
-    except Exception:
-        log.exception("%s failed for book %s", name.value, book_id)
-        pipeline.fail_book(ctx, book_id, f"{label}: 예상하지 못한 문제로 멈췄어요. 다시 시도해 주세요.")
+        pipeline.fail_book(ctx, book_id, _failure(name, label, exc, transient, retries.max_retries, book_id))
     finally:
         STAGE_SECONDS.labels(name.value, outcome).observe(time.perf_counter() - started)
         if outcome == "failed":
             TASK_FAILURES.labels(short_name(task.name)).inc()
+
+
+def _failure(name: Stage, label: str, exc: Exception, transient: bool, max_retries: int, book_id: str) -> str:
+    """What a failed book says: a StageError is written for people; other text stays in the log."""
+    if transient:
+        # A database error's text (SQL and its parameters) goes to the log, never to the parent; a
+        # timeout or a lost connection to a model server is said as our backends word it.
+        if isinstance(exc, DBAPIError):
+            return f"{label}: 데이터베이스 연결이 {max_retries}번 다시 해도 되지 않았어요. 잠시 후 다시 시도해 주세요."
+        if isinstance(exc, botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError):  # its text names the store's URL
+            return f"{label}: 파일 저장소 연결이 {max_retries}번 다시 해도 되지 않았어요. 잠시 후 다시 시도해 주세요."
+        return f"{label} failed after {max_retries} retries: {exc}"
+    if isinstance(exc, StageError):
+        return f"{label}: {exc}"
+    log.exception("%s failed for book %s", name.value, book_id)
+    return f"{label}: 예상하지 못한 문제로 멈췄어요. 다시 시도해 주세요."
 
 
 def _release(ctx: pipeline.Context, book_id: str) -> None:
@@ -235,9 +254,17 @@ def reconcile() -> list[str]:
 
 
 @celery.task(bind=True, name=TaskName.EMAIL.value)
-def send_email(self: Task, request_id: str) -> None:
-    """Mail a finished book once: the request is claimed before sending and never sent twice."""
+def send_email(self: Task, request_id: str, outcome: list[str | None] | None = None) -> None:
+    """Mail a finished book once: the request is claimed before sending and never sent twice.
+
+    `outcome` ([status, error]) is how an earlier try of this task ended, when only writing it down
+    failed (the database blinked): this try writes it down and sends nothing.
+    """
     ctx = context()
+    retries = email_retries(ctx.settings)
+    if outcome is not None:
+        _record(self, ctx, request_id, EmailStatus(outcome[0]), outcome[1])
+        return
     with ctx.sessions.begin() as session:
         request = claim_email(session, int(request_id), ctx.worker_id)
         if request is None:
@@ -249,7 +276,6 @@ def send_email(self: Task, request_id: str) -> None:
         message_id = request.message_id
         attempts = request.attempts
         sender_name, note = request.sender_name, request.note
-    retries = email_retries(ctx.settings)
     try:
         with ExitStack() as files:
             pdf_path = files.enter_context(ctx.storage.local_copy(pdf_name))
@@ -262,27 +288,54 @@ def send_email(self: Task, request_id: str) -> None:
         mailer.send(ctx.settings, message)
     except ValueError as exc:  # a header the email package refuses: sending again cannot help
         log.exception("mail request %s could not be written", request_id)
-        _finish_email(ctx, request_id, EmailStatus.FAILED, "the mail could not be written (a title or name it refused)")
+        _record(self, ctx, request_id, EmailStatus.FAILED, "the mail could not be written (a title or name it refused)")
         TASK_FAILURES.labels(short_name(self.name)).inc()
         return
-    except (smtplib.SMTPException, OSError, RuntimeError) as exc:
+    except Exception as exc:
+        if isinstance(exc, smtplib.SMTPException | OSError | RuntimeError):
+            error = f"{type(exc).__name__}: {exc}"
+        else:  # the store (S3) or the database failed before the mail went; its text (SQL, URLs) stays in the log
+            log.exception("mail request %s failed before it was sent", request_id)
+            error = f"{type(exc).__name__}; the worker's log has the details"
         # No SMTP server configured, or a 5xx answer (bad address): waiting will not help.
         final = not retries.may_retry(attempts - 1) or isinstance(exc, RuntimeError) or mailer.is_permanent(exc)
-        _finish_email(ctx, request_id, EmailStatus.FAILED if final else EmailStatus.PENDING, f"{type(exc).__name__}: {exc}")
+        _record(self, ctx, request_id, EmailStatus.FAILED if final else EmailStatus.PENDING, error)
         if final:
             TASK_FAILURES.labels(short_name(self.name)).inc()
         if not final:
             raise self.retry(exc=exc, countdown=retries.delay(attempts - 1), max_retries=retries.max_retries) from exc
         return
-    _finish_email(ctx, request_id, EmailStatus.SENT)
+    _record(self, ctx, request_id, EmailStatus.SENT)
+
+
+def _record(task: Task, ctx: pipeline.Context, request_id: str, status: EmailStatus, error: str | None = None) -> None:
+    """Write down how a send ended; when the database fails, a retry of the task writes it (and sends nothing).
+
+    Without this the request would stay `sending` under a live worker, which no reconcile takes back.
+    A request that is no longer `sending` (the reconciler took it back meanwhile) is left as it is.
+    """
+    retries = email_retries(ctx.settings)
+    try:
+        _finish_email(ctx, request_id, status, error)
+    except Exception as exc:
+        if not retries.may_retry(task.request.retries):
+            log.error("mail request %s ended %s but that could not be recorded", request_id, status.value, exc_info=True)
+            raise
+        log.warning("mail request %s ended %s; recording it failed, trying again", request_id, status.value, exc_info=True)
+        raise task.retry(kwargs={"outcome": [status.value, error]}, exc=exc, countdown=retries.delay(task.request.retries),
+                         max_retries=retries.max_retries) from exc
 
 
 def _finish_email(ctx: pipeline.Context, request_id: str, status: EmailStatus, error: str | None = None) -> None:
     """Record how a send ended; nothing to record when the account (and with it the request) was deleted meanwhile."""
     with ctx.sessions.begin() as session:
-        request = session.get(EmailRequest, int(request_id))
+        lock_book_of(session, int(request_id))  # book first, then the request (shared.lifecycle.claim_email)
+        request = session.get(EmailRequest, int(request_id), populate_existing=True)
         if request is None:
             log.info("mail request %s was deleted with its account during the send", request_id)
+            return
+        if request.status is not EmailStatus.SENDING:
+            log.warning("mail request %s ended %s but is %s now; left as it is", request_id, status.value, request.status.value)
             return
         finish_email(request, status, error)
 

@@ -13,4 +13,4 @@ def open_storage(settings: Settings) -> Storage:
         from shared.storage.s3 import S3Storage  # boto3 only where S3 is used
 
         return S3Storage.from_settings(settings)
-    return LocalStorage(settings.DATA_DIR)
+    return LocalStorage(settings.DATA_DIR, temp_grace_s=settings.TALES_TEMP_FILE_GRACE_S)

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,7 +122,11 @@ class Storage(ABC):
         """Delete one stored file; nothing happens when it is already gone."""
 
     def remove_temp_files(self, book_id: str) -> int:
-        """Delete temporary files a killed process left among the book's files (none in an object store)."""
+        """Delete temporary files a killed process left among the book's files (none in an object store).
+
+        Only files untouched for TALES_TEMP_FILE_GRACE_S: the web tier writes thumbnails through
+        temporary files in the same folders while a worker renders the book.
+        """
         return 0
 
     @abstractmethod
@@ -149,8 +154,9 @@ class Storage(ABC):
 class LocalStorage(Storage):
     """DATA_DIR on one host (or a volume every process mounts)."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, temp_grace_s: float = 300.0):
         self.root = Path(data_dir)
+        self.temp_grace_s = temp_grace_s  # TALES_TEMP_FILE_GRACE_S (remove_temp_files)
 
     def book_dir(self, book_id: str) -> Path:
         return self.root / self.book_prefix(book_id)
@@ -240,10 +246,16 @@ class LocalStorage(Storage):
             yield folder.name, datetime.fromtimestamp(max(stamps), UTC).replace(tzinfo=None)
 
     def remove_temp_files(self, book_id: str) -> int:
-        """Delete the `.tmp-*` files a killed process left in the book's folders; how many went."""
+        """Delete the `.tmp-*` files a killed process left in the book's folders, untouched for `temp_grace_s`; how many went."""
         folder = self.book_dir(book_id)
+        cutoff = time.time() - self.temp_grace_s
         removed = 0
         for tmp in [*folder.glob(".tmp-*"), *folder.glob("*/.tmp-*")]:
-            tmp.unlink(missing_ok=True)
+            try:
+                if tmp.stat().st_mtime > cutoff:
+                    continue  # being written now (a thumbnail the web tier is making, say)
+                tmp.unlink()
+            except FileNotFoundError:  # its writer moved it into place meanwhile
+                continue
             removed += 1
         return removed

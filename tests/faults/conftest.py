@@ -34,6 +34,8 @@ TIMINGS = {
     "TALES_TASK_RETRY_BASE_S": "0.2",
     "TALES_EMAIL_RETRY_BASE_S": "0.2",
     "TALES_MAX_LOST_RUNS": "2",
+    # A replacement renders seconds after the kill: the killed render's temporary files are older.
+    "TALES_TEMP_FILE_GRACE_S": "1",
     "TALES_DB_CONNECT_TIMEOUT_S": "2",
 }
 
