@@ -1011,8 +1011,13 @@
     initChips();
     initEmailForm();
     initForgetDrafts();  // after initConfirms: see there
+    // A message to read first (a refusal, a form's answer). Again once the page is loaded: the
+    // browser's jump to the address's #fragment, after this, takes the focus away.
     const focus = $("[data-focus]");
-    if (focus) focus.focus();
+    if (focus) {
+      focus.focus();
+      window.addEventListener("load", () => { if (document.activeElement !== focus) focus.focus(); }, { once: true });
+    }
     const form = $("#new-book");
     if (form) initNewBook(form);
     const book = $("#book");
