@@ -89,6 +89,23 @@ def test_no_axe_violations_on_any_page_at_either_width(browser, still_server, pg
             if state == "book-in-progress":  # not moved for still_server's 1 s: the "taking longer" notice too
                 page.locator("#slow-notice").wait_for(state="visible", timeout=10_000)
             check(state)
+        # A refused edit (too long: typed past the textarea's limit by the test), its text kept and
+        # the reason beside it; the notice that stands in for a reload over unsent typing.
+        visit.go(f"/books/{made['book-done']}")
+        page.locator("#scene-1 summary").click()
+        page.get_by_label("1쪽 글").evaluate("text => { text.value = '가'.repeat(2001); text.form.noValidate = true; }")
+        page.locator("#scene-1").get_by_role("button", name="고친 글로 다시 만들기").click()
+        page.locator("#text-1-error").wait_for()
+        check("book-edit-refused")
+        page.locator("#reload-notice").evaluate("notice => { notice.hidden = false; }")
+        check("book-reload-notice")
+        # A form's answer beside the form: a new title, the book made again with it.
+        visit.go(f"/books/{made['book-failed']}")
+        page.locator("#title-form summary").click()
+        page.get_by_label("책 제목").fill("새 제목")
+        page.get_by_role("button", name="제목 바꾸기").click()
+        page.locator("#title-form .flash").wait_for()
+        check("book-renamed")
         for state, path in [("my-books", "/books"), ("settings", "/settings"), ("error-page", "/books/" + "0" * 32)]:
             visit.go(path)
             check(state)
@@ -100,4 +117,4 @@ def test_no_axe_violations_on_any_page_at_either_width(browser, still_server, pg
 
     broken = {state: items for state, items in found.items() if items}
     assert not broken, "axe-core found violations:\n" + readable(broken)
-    assert len(found) == 2 * 13
+    assert len(found) == 2 * 16

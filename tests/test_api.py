@@ -311,3 +311,30 @@ def test_openapi_lists_every_route(client, app):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, (path, method)
     assert "SceneAnnotation" in spec["components"]["schemas"]
+
+
+def test_renaming_a_book_being_drawn_is_409_rendering_in_english(client, api, db, data_dir):
+    headers = api.user()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.RENDERING)
+    response = client.patch(f"/api/v1/books/{book_id}", headers=headers, json={"title": "새 제목"})
+    assert response.status_code == 409
+    assert response.json["error"] == {"code": "rendering", "message": "the book is being drawn now; rename it once it is done",
+                                      "field": "title"}
+
+
+def test_the_same_mail_asked_twice_is_one_request(client, api, db, data_dir):
+    headers = api.user()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    for _ in range(2):
+        answer = client.post(f"/api/v1/books/{book_id}/email", headers=headers, json={"to": "grandma@example.com", "note": "안녕하세요"})
+        assert answer.status_code == 202
+        assert [e["to"] for e in answer.json["emails"]] == ["grandma@example.com"]
+    assert len(load(db, book_id).emails) == 1
+
+
+def test_a_page_edit_counts_a_line_break_once(client, api, db, data_dir):
+    headers = api.user()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    text = "\r\n".join(["가" * 99] * 20) + "!"  # 2,019 characters with CR LF, 2,000 with LF
+    assert client.patch(f"/api/v1/books/{book_id}/scenes/1", headers=headers, json={"text": text}).status_code == 202
+    assert load(db, book_id).scenes[0].text == text.replace("\r\n", "\n")

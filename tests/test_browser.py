@@ -461,3 +461,98 @@ def test_a_rewrite_stays_in_place_keeps_the_last_pdf_and_can_be_undone(browser, 
     assert undo.count() == 0 and third.locator(".badge", has_text="직접 고친 글").count() == 1
     assert phone.errors == []
     phone.context.close()
+
+
+def test_a_double_tap_on_send_mail_sends_it_once(browser, still_server, pg_url, data_dir, monkeypatch):
+    """The server is slow to answer (the mail request waits until the test lets it go): a second tap
+    while the first is on its way sends nothing, and the answer is read out beside the form."""
+    from web import books_service
+
+    arrived, release, asked = threading.Event(), threading.Event(), []
+    request_email = books_service.request_email
+
+    def slow(*args, **kwargs):
+        asked.append(args[1])
+        arrived.set()
+        release.wait(15)
+        return request_email(*args, **kwargs)
+
+    monkeypatch.setattr(books_service, "request_email", slow)
+    visit = Visit(browser, still_server, "double-tap", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = visit.page
+    sign_up(visit, "twice@example.com")
+    book_id = make_book(pg_url, data_dir, user_id(pg_url, "twice@example.com"))
+    visit.go(f"/books/{book_id}")
+    send = page.get_by_role("button", name="메일 보내기")
+    send.scroll_into_view_if_needed()
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    # Taps by screen position: while a form's post is on its way, Playwright's locators wait for the next page.
+    box = send.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)
+    assert arrived.wait(15)
+    # The first is with the server: the parent taps again. A second post would take the page's
+    # navigation over, so the page that comes is the second's if there was one.
+    page.mouse.click(x, y)
+    release.set()
+    page.wait_for_url(re.compile(rf"/books/{book_id}#email-form$"))
+    flash = page.locator("#email-form .flash", has_text="twice@example.com 주소로 그림책을 보내고 있어요")
+    flash.wait_for()
+    assert len(asked) == 1 and len(posts) == 1, (asked, posts)
+    assert page.evaluate("document.activeElement.classList.contains('flash')")  # read out where the parent is
+    with session_factory(pg_url)() as session:
+        assert len(session.get(Book, book_id).emails) == 1
+    assert visit.errors == []
+    visit.context.close()
+
+
+def test_typing_on_the_book_page_is_not_reloaded_away(browser, still_server, pg_url, data_dir):
+    from playwright.sync_api import expect
+
+    visit = Visit(browser, still_server, "typing", viewport={"width": 1280, "height": 900})
+    page = visit.page
+    sign_up(visit, "typing@example.com")
+    book_id = make_book(pg_url, data_dir, user_id(pg_url, "typing@example.com"), BookStatus.WRITING, progress_done=0)
+    visit.go(f"/books/{book_id}")
+    page.evaluate("window.samePage = true")  # gone if the page is reloaded
+    page.locator("#title-form summary").click()  # the script's form while the book is made
+    title = page.get_by_label("책 제목")
+    title.fill("쓰다 만 제")
+    # Drawing starts: no reload (still being made), and the title waits for the drawing to end.
+    move_book(pg_url, book_id, BookStatus.RENDERING)
+    expect(title).to_be_disabled(timeout=10_000)
+    assert page.locator("[data-rendering-note]").is_visible()
+    # Done: the page would reload, but the half-typed title is kept and a notice offers the reload.
+    move_book(pg_url, book_id, BookStatus.DONE, texts={1: "1쪽 이야기예요.", 2: "2쪽 이야기예요."}, pdf_name="x.pdf")
+    notice = page.locator("#reload-notice")
+    notice.wait_for(state="visible", timeout=10_000)
+    assert page.evaluate("window.samePage") and title.input_value() == "쓰다 만 제" and title.is_enabled()
+    visit.shot("reload-notice")
+    with page.expect_navigation():
+        notice.get_by_role("button", name="새로 고침").click()
+    assert page.locator("#book[data-status='done']").count() == 1
+
+    # An edit refused because another tab started a rebuild: the page answers with the text kept,
+    # its reason focused beside it; when the book is done the notice comes, not a reload.
+    page.locator("#scene-1 summary", has_text="글 고치기").click()
+    page.get_by_label("1쪽 글").fill("고친 1쪽\n둘째 줄")
+    move_book(pg_url, book_id, BookStatus.RENDERING)
+    page.locator("#scene-1").get_by_role("button", name="고친 글로 다시 만들기").click()
+    page.wait_for_url(re.compile(rf"/books/{book_id}/scenes/1/text#scene-1$"))
+    assert page.get_by_label("1쪽 글").input_value() == "고친 1쪽\n둘째 줄"
+    assert page.evaluate("document.activeElement.id") == "text-1-error"
+    assert "다 만들어지면 다시 눌러 주세요" in page.inner_text("#text-1-error")
+    visit.shot("edit-kept")
+    page.evaluate("window.samePage = true")
+    move_book(pg_url, book_id, BookStatus.DONE)
+    notice.wait_for(state="visible", timeout=10_000)
+    assert page.evaluate("window.samePage") and page.get_by_label("1쪽 글").input_value() == "고친 1쪽\n둘째 줄"
+    # Sent again from here, now that the book is done: taken.
+    with page.expect_navigation():
+        page.locator("#scene-1").get_by_role("button", name="고친 글로 다시 만들기").click()
+    assert page.url.endswith(f"/books/{book_id}#scene-1")
+    with session_factory(pg_url)() as session:
+        assert session.get(Book, book_id).scenes[0].text == "고친 1쪽\n둘째 줄"
+    assert [e for e in visit.errors if "409" not in e] == []  # the browser's own line for the refused post
+    visit.context.close()

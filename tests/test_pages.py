@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from shared.db import session_factory
 from shared.links import sign_book
-from shared.models import ApiToken, Book, Scene, User, utcnow
-from shared.status import BookStatus
+from shared.models import ApiToken, Book, EmailRequest, Scene, User, utcnow
+from shared.status import BookStatus, EmailStatus
 from tests.helpers import jpeg
 from tests.web_helpers import PASSWORD, Pages, load, make_book, user_id
 
@@ -425,10 +427,10 @@ def test_done_book_page_edit_regenerate_download_and_email(client, pages, db, da
     book = load(db, book_id)
     assert book.status is BookStatus.RENDERING
     assert (book.scenes[1].text, book.scenes[1].text_source) == ("새로 쓴 <글> & 끝.", "user")
-    # The book moved on: a second edit from the stale page is refused with a message, not a crash.
+    # The book moved on: a second edit from the stale page is refused beside its text, not a crash.
     stale = pages.post(f"/books/{book_id}/scenes/1/text", {"text": "또"}, page=f"/books/{book_id}")
-    assert stale.status_code == 303
-    assert "지금 책의 상태에서는 할 수 없는 일이에요" in client.get(stale.location).text
+    assert stale.status_code == 409
+    assert "지금 책을 다시 만들고 있어요" in stale.text and ">또</textarea>" in stale.text
 
     with session_factory(db)() as session:
         session.get(Book, book_id).status = BookStatus.DONE
@@ -711,3 +713,186 @@ def test_the_retry_message_agrees_with_the_book(client, pages, db, data_dir):
     page = client.get(f"/books/{book_id}").text
     assert "다시 시작했어요" not in page
     assert "flash-error" in page and "다시 시도했지만 또 멈췄어요" in page and "멈춤" in page
+
+
+# Book page forms: sent twice, refused, about to be reloaded -----------------------------------
+
+def edit_form(html: str, index: int) -> str:
+    """The edit form of page `index`, from its <details> to the form's end."""
+    return re.search(rf'<details class="edit"[^>]*>\s*<summary>{index}쪽 글 고치기</summary>.*?</form>', html, re.S).group(0)
+
+
+def test_a_mail_asked_for_twice_in_a_row_is_sent_once(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    mail = {"recipient": "other", "to": "grandma@example.com", "sender_name": "민지 엄마", "note": "할머니,\r\n책이에요."}
+    for _ in range(2):  # a double tap: the second post is the first request again, and says so as kindly
+        answer = pages.post(f"/books/{book_id}/email", mail, page=f"/books/{book_id}")
+        assert answer.status_code == 303 and answer.location == f"/books/{book_id}#email-form"
+    assert [(e.to_address, e.note) for e in load(db, book_id).emails] == [("grandma@example.com", "할머니,\n책이에요.")]
+    assert "grandma@example.com 주소로 그림책을 보내고 있어요" in client.get(f"/books/{book_id}").text
+    # Something else said, or sent to someone else, is another mail.
+    pages.post(f"/books/{book_id}/email", {**mail, "note": "다른 말"}, page=f"/books/{book_id}")
+    pages.post(f"/books/{book_id}/email", {**mail, "to": "grandpa@example.com"}, page=f"/books/{book_id}")
+    assert len(load(db, book_id).emails) == 3
+    # The same mail again once the first was sent, or a minute later, is a new one.
+    with session_factory(db)() as session:
+        session.execute(update(EmailRequest).where(EmailRequest.note == "다른 말").values(status=EmailStatus.SENT))
+        session.execute(update(EmailRequest).where(EmailRequest.to_address == "grandpa@example.com")
+                        .values(created_at=utcnow() - timedelta(seconds=61)))
+        session.commit()
+    pages.post(f"/books/{book_id}/email", {**mail, "note": "다른 말"}, page=f"/books/{book_id}")
+    pages.post(f"/books/{book_id}/email", {**mail, "to": "grandpa@example.com"}, page=f"/books/{book_id}")
+    assert len(load(db, book_id).emails) == 5
+
+
+def test_a_page_of_2000_characters_over_20_lines_is_taken_as_the_browser_counts_it(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    text = "\r\n".join(["가" * 99] * 20) + "!"  # 2,000 characters as the textarea counts them; 2,019 as sent
+    answer = pages.post(f"/books/{book_id}/scenes/1/text", {"text": text}, page=f"/books/{book_id}")
+    assert answer.status_code == 303, answer.text
+    assert load(db, book_id).scenes[0].text == text.replace("\r\n", "\n")
+    assert len(load(db, book_id).scenes[0].text) == 2000
+
+
+def test_a_mail_note_of_500_characters_over_lines_is_taken(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    note = "\r".join(["나" * 49] * 9) + "\r\n" + "나" * 50  # lone CRs too: 500 as the textarea counts them, 501 sent
+    pages.post(f"/books/{book_id}/email", {"recipient": "me", "note": note}, page=f"/books/{book_id}")
+    assert len(note) == 501
+    assert load(db, book_id).emails[0].note == note.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_a_refused_edit_answers_with_the_page_keeping_the_text_beside_its_reason(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    typed = "가" * 2001
+    answer = pages.post(f"/books/{book_id}/scenes/2/text", {"text": typed}, page=f"/books/{book_id}")
+    assert answer.status_code == 400
+    form = edit_form(answer.text, 2)
+    assert "<details class=\"edit\" open>" in form and f">{typed}</textarea>" in form
+    assert 'id="text-2-error" role="alert"' in form and "2쪽 글이 비어 있거나 너무 길어요" in form
+    assert 'aria-describedby="text-2-error"' in form
+    # Sent again from this page, the form lands at its page, where the reason is.
+    assert f'action="/books/{book_id}/scenes/2/text#scene-2"' in form
+    assert ">2쪽 이야기예요.</textarea>" not in answer.text.split('id="scene-2"')[1]
+    assert load(db, book_id).scenes[1].text == "2쪽 이야기예요."
+
+
+def test_an_edit_while_the_book_is_made_again_keeps_the_text_and_a_second_tap_is_the_first(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    first = pages.post(f"/books/{book_id}/scenes/1/text", {"text": "고친 글\r\n둘째 줄"}, page=f"/books/{book_id}")
+    assert first.status_code == 303 and load(db, book_id).status is BookStatus.RENDERING
+    # The same form tapped again while the first is being drawn: that edit, not an error.
+    again = pages.post(f"/books/{book_id}/scenes/1/text", {"text": "고친 글\r\n둘째 줄"}, page=f"/books/{book_id}")
+    assert again.status_code == 303 and again.location == f"/books/{book_id}#scene-1"
+    assert "1쪽 글을 고쳤어요" in client.get(again.location).text
+    # Another text (another tab's edit started the rebuild): refused, kept, and why, beside the form.
+    other = pages.post(f"/books/{book_id}/scenes/1/text", {"text": "다른 탭의 글"}, page=f"/books/{book_id}")
+    assert other.status_code == 409
+    form = edit_form(other.text, 1)
+    assert ">다른 탭의 글</textarea>" in form and "data-unsaved" in form
+    assert "지금 책을 다시 만들고 있어요. 다 만들어지면 다시 눌러 주세요." in form
+    assert "지금 책의 상태에서는" not in other.text
+    assert '<meta http-equiv="refresh"' not in other.text  # its address takes only posts
+    assert "2쪽 글 고치기" not in other.text
+    assert load(db, book_id).scenes[0].text == "고친 글\n둘째 줄"
+
+
+def test_a_form_message_is_shown_and_focused_beside_the_form(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), scenes=3)
+    answer = pages.post(f"/books/{book_id}/scenes/3/regenerate", page=f"/books/{book_id}")
+    page = client.get(answer.location).text
+    scene = page.split('id="scene-3"')[1].split('id="scene-4"')[0] if 'id="scene-4"' in page else page.split('id="scene-3"')[1]
+    assert re.search(r'<p class="flash flash-success" role="status" tabindex="-1" data-focus>3쪽 글을 새로 쓰고 있어요', scene)
+    assert 'class="flashes"' not in page  # not at the top, out of sight
+    # A message about a form the page does not have any more goes to the top.
+    refused = pages.post(f"/books/{book_id}/email", {"recipient": "me"}, page=f"/books/{book_id}")
+    assert refused.location == f"/books/{book_id}#email-form"
+    page = client.get(refused.location).text
+    assert re.search(r'class="flashes">\s*<p class="flash flash-error" role="alert">지금 책의 상태에서는', page)
+
+
+def test_renaming_while_the_book_is_drawn_says_so(client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.RENDERING)
+    answer = pages.post(f"/books/{book_id}/title", {"title": "새 제목"}, page=f"/books/{book_id}")
+    assert answer.location == f"/books/{book_id}#title-form"
+    page = client.get(answer.location).text
+    assert "지금 책을 그리고 있어요. 다 되면 제목을 바꿔 주세요." in page and "사진을 처리하는" not in page
+    assert load(db, book_id).title is None
+
+
+@pytest.mark.parametrize("status, shown", [
+    (BookStatus.DONE, "plain"), (BookStatus.FAILED, "plain"), (BookStatus.WRITING, "script"), (BookStatus.RENDERING, None),
+])
+def test_the_title_form_is_the_scripts_while_the_page_reloads_itself(client, pages, db, data_dir, status, shown):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), status)
+    form = re.search(r'<details class="edit title-edit"[^>]*>', client.get(f"/books/{book_id}").text)
+    assert (form is not None) is (shown is not None)
+    if form:  # without script a hidden form: the meta refresh would empty what is typed in it
+        assert ("hidden data-js-only" in form.group(0)) is (shown == "script")
+
+
+def locks_waiting(db_url: str) -> int:
+    with session_factory(db_url)() as session:
+        return session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+
+
+def wait_until_blocked(db_url: str) -> None:
+    deadline = time.monotonic() + 10
+    while not locks_waiting(db_url):
+        assert time.monotonic() < deadline, "the request never waited for the book's row"
+
+
+@pytest.mark.parametrize("path", ["/scenes/1/text", "/scenes/1/regenerate"])
+def test_an_edit_locks_the_book_before_its_scene(client, pages, db, data_dir, path):
+    """The one lock order is book, then scenes: an edit waiting for the book (a delete, a stage) holds no scene.
+
+    The book's row is claimed before the scene changes; a flush that changes a scene also updates
+    its book first (shared.models._parts_change_their_book), so this holds either way: a guard.
+    """
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    token = pages.token(f"/books/{book_id}")
+    answers = []
+    with session_factory(db)() as holder:
+        holder.execute(select(Book.id).where(Book.id == book_id).with_for_update())
+        request = threading.Thread(target=lambda: answers.append(
+            client.post(f"/books/{book_id}{path}", data={"csrf_token": token, "text": "고친 글"})))
+        request.start()
+        try:
+            wait_until_blocked(db)
+            with session_factory(db)() as other:  # the scene is free: nothing waits on the book holding it
+                other.execute(select(Scene.id).where(Scene.book_id == book_id, Scene.index == 1).with_for_update(nowait=True))
+                other.rollback()
+        finally:
+            holder.rollback()
+            request.join(10)
+    assert answers[0].status_code == 303
+
+
+def test_a_rename_reads_the_status_under_the_books_lock(client, pages, db, data_dir):
+    """Drawing starts (a stage claims the book) while the rename waits: the rename sees it and is refused."""
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.WRITING)
+    token = pages.token(f"/books/{book_id}")
+    answers = []
+    with session_factory(db)() as stage:
+        stage.execute(update(Book).where(Book.id == book_id).values(status=BookStatus.RENDERING))
+        request = threading.Thread(target=lambda: answers.append(
+            client.post(f"/books/{book_id}/title", data={"csrf_token": token, "title": "늦은 제목"})))
+        request.start()
+        try:
+            wait_until_blocked(db)
+        finally:
+            stage.commit()
+            request.join(10)
+    assert answers[0].status_code == 303
+    assert load(db, book_id).title is None
+    assert "지금 책을 그리고 있어요" in client.get(answers[0].location).text

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from flask import current_app
@@ -14,8 +15,8 @@ from werkzeug.datastructures import FileStorage
 from shared.config import Settings
 from shared.jobs import TaskName, enqueue_after_commit
 from shared.lifecycle import WrongState, claim_or_refuse, require, set_progress, to_rendering
-from shared.models import Book, EmailRequest, Scene, User
-from shared.status import ACTIVE, BookStatus, Stage
+from shared.models import Book, EmailRequest, Scene, User, utcnow
+from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
 from web.db import current_settings, get_session
 from web.errors import ApiError, BrokerDown
@@ -214,11 +215,23 @@ def start_writing(book: Book) -> None:
 
 
 def edit_text(book: Book, index: int, text: str) -> None:
-    """Replace one paragraph and rebuild the PDF; a rewrite it replaces can no longer be undone."""
+    """Replace one paragraph and rebuild the PDF; a rewrite it replaces can no longer be undone.
+
+    The book's row is claimed (locked) before the scene changes: the one lock order, book then
+    scenes, as the workers and delete_book take them. An edit refused because the book is being
+    made again, whose page already holds `text` as the parent's own (a second tap of the same
+    form, the first taken), is that edit: nothing more is done and nothing refused.
+    """
     scene = scene_of(book, index)
-    # rolled back with the request if the claim is refused
+    try:
+        _claim(book, [BookStatus.DONE], BookStatus.RENDERING)
+    except ApiError:
+        get_session().refresh(scene, ["text", "text_source"])
+        if scene.text == text and scene.text_source == "user" and book.status in ACTIVE:
+            return
+        raise
     scene.text, scene.text_source, scene.previous_text = text, "user", None
-    _advance(book, [BookStatus.DONE], BookStatus.RENDERING, *to_rendering(book, current_settings()))
+    _start(book, *to_rendering(book, current_settings()))
 
 
 def undo_rewrite(book: Book, index: int) -> None:
@@ -230,27 +243,33 @@ def undo_rewrite(book: Book, index: int) -> None:
 
 
 def rename(book: Book, title: str) -> None:
-    """Give the book the parent's own title; a finished book's PDF and e-book are made again with it."""
+    """Give the book the parent's own title; a finished book's PDF and e-book are made again with it.
+
+    The status is read under the book's row lock, so drawing cannot start between the check and
+    the new title (a stage's claim waits for this request, then reads the title it set).
+    """
+    db = get_session()
+    db.refresh(book, ["status", "title"], with_for_update=True)
+    status = book.status
     if title == book.display_title:
         return
-    if book.status is BookStatus.RENDERING:  # the PDF being drawn has read the old title already
-        raise ApiError(409, "busy", "지금 책을 그리고 있어요. 다 되면 제목을 바꿔 주세요.", "title")
+    if status is BookStatus.RENDERING:  # the PDF being drawn has read the old title already
+        raise ApiError(409, "rendering", "the book is being drawn now; rename it once it is done", "title")
     book.title = title  # rolled back with the request if the claim is refused
-    if book.status is BookStatus.DONE:
+    if status is BookStatus.DONE:
         _advance(book, [BookStatus.DONE], BookStatus.RENDERING, *to_rendering(book, current_settings()))
     else:  # still being made (or failed): the render that comes uses it
-        get_session().commit()
+        db.commit()
 
 
 def regenerate_scene(book: Book, index: int) -> None:
-    """Write one scene again, then rebuild the PDF."""
+    """Write one scene again, then rebuild the PDF (the book's row claimed first, then the scene changed)."""
     scene = scene_of(book, index)
+    _claim(book, [BookStatus.DONE], BookStatus.WRITING)
     # Kept for "이전 글로 되돌리기"; a second rewrite keeps the text it replaces, the newest one.
-    # All rolled back with the request if the claim is refused.
     scene.previous_text, scene.text, scene.text_source = scene.text, None, None
     # The writer counts the pages it writes this time (worker/pipeline.py write_stage): one here.
-    _advance(book, [BookStatus.DONE], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE,
-             total=sum(1 for s in book.scenes if s.text is None))
+    _start(book, Stage.WRITE, TaskName.WRITE, total=sum(1 for s in book.scenes if s.text is None))
 
 
 def retry_book(book: Book) -> None:
@@ -261,14 +280,38 @@ def retry_book(book: Book) -> None:
     _advance(book, [BookStatus.FAILED], BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
 
 
+# A second identical mail request within this many seconds, the first not sent yet, is the first
+# one again (a double tap, a resent form), not a second mail.
+EMAIL_REPEAT_S = 60
+
+
 def request_email(book: Book, to: str, sender_name: str | None = None, note: str | None = None) -> EmailRequest:
-    """Queue one mail of a finished book, from `sender_name` with `note` above it (both optional)."""
+    """Queue one mail of a finished book, from `sender_name` with `note` above it (both optional).
+
+    The book's row is locked first, so two identical requests at once are looked at one after the
+    other: the second finds the first (same address, sender and note, under EMAIL_REPEAT_S old,
+    pending or sending) and answers with it instead of queueing another mail.
+    """
+    db = get_session()
+    db.refresh(book, ["status"], with_for_update=True)
     try:
         require(book, [BookStatus.DONE])
     except WrongState as exc:
         raise _refuse(exc) from None
-    email = EmailRequest(book_id=book.id, to_address=to, sender_name=sender_name or None, note=note or None)
-    db = get_session()
+    sender_name, note = sender_name or None, note or None
+    same = db.scalar(
+        select(EmailRequest).where(
+            EmailRequest.book_id == book.id, EmailRequest.to_address == to,
+            EmailRequest.sender_name.is_(None) if sender_name is None else EmailRequest.sender_name == sender_name,
+            EmailRequest.note.is_(None) if note is None else EmailRequest.note == note,
+            EmailRequest.status.in_([EmailStatus.PENDING, EmailStatus.SENDING]),
+            EmailRequest.created_at >= utcnow() - timedelta(seconds=EMAIL_REPEAT_S),
+        ).order_by(EmailRequest.id.desc()).limit(1)
+    )
+    if same is not None:
+        db.commit()
+        return same
+    email = EmailRequest(book_id=book.id, to_address=to, sender_name=sender_name, note=note)
     db.add(email)
     db.flush()
     enqueue(TaskName.EMAIL, str(email.id))
@@ -299,14 +342,21 @@ def delete_book_rows(db: Session, book_id: str) -> None:
 
 def _advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName,
              total: int | None = None) -> None:
-    """Claim the move (compare-and-set, as the workers do), commit, then enqueue the task.
+    """Claim the move (compare-and-set, as the workers do), commit, then enqueue the task."""
+    _claim(book, allowed, target)
+    _start(book, stage, task, total)
 
-    Progress starts at 0 of `total`: the pages the next stage works on (every page unless told).
-    """
+
+def _claim(book: Book, allowed: list[BookStatus], target: BookStatus) -> None:
+    """Move the book (its row locked until the request commits), or 409 naming what it is now."""
     try:
         claim_or_refuse(get_session(), book, allowed, target)
     except WrongState as exc:
         raise _refuse(exc) from None
+
+
+def _start(book: Book, stage: Stage, task: TaskName, total: int | None = None) -> None:
+    """After a claim: progress at 0 of `total` (every page unless told), commit, then enqueue the task."""
     set_progress(book, stage, 0, len(book.scenes) if total is None else total)
     enqueue(task, book.id)
     get_session().commit()

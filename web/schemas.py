@@ -5,7 +5,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
 from shared.safety import find_unsafe
@@ -22,6 +22,17 @@ CONTROL_MESSAGE = "control characters (such as NUL) are not allowed"
 def _line(**constraints) -> StringConstraints:
     return StringConstraints(pattern=LINE_PATTERN, **constraints)
 
+
+def one_line_break(value: Any) -> Any:
+    """CR LF (what a form sends for each line break) and a lone CR as LF, before any length is counted.
+
+    A textarea's maxlength counts a line break as one character; without this, 2,000 characters
+    over 20 lines would arrive as 2,019 and be refused.
+    """
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
+LineBreaks = BeforeValidator(one_line_break)
 
 UNSAFE = "unsafe_text"
 
@@ -138,7 +149,7 @@ class ScenesUpdate(BaseModel):
 class TextEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=TEXT_PATTERN)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=TEXT_PATTERN), LineBreaks]
 
 
 Password = Annotated[str, _line(min_length=8, max_length=200)]
@@ -175,7 +186,7 @@ class EmailBook(BaseModel):
     to: EmailStr | None = None
     # One line (no line breaks: it goes into the From header), shown as "<sender_name> (TalesRunner)".
     sender_name: Annotated[str, _line(strip_whitespace=True, max_length=100)] | None = None
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT_PATTERN)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT_PATTERN), LineBreaks] | None = None
 
 
 def error_code(exc: ValidationError) -> str:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, flash, get_flashed_messages, redirect, render_template, request, session, url_for
 from PIL import Image
 from pydantic import ValidationError
 
 from shared.models import Book, utcnow
-from shared.status import BookStatus
+from shared.status import ACTIVE, BookStatus
 from web import books_service as service
 from web.auth import current_user, login_required
 from web.db import current_settings
@@ -28,21 +30,56 @@ def _mine(book_id: str) -> Book:
 
 
 def _back(book: Book, message: str, category: str = "success", anchor: str | None = None):
-    flash(message, category)
+    # The message is shown beside the form it is about (`anchor`), where the page is scrolled to.
+    flash(message, f"{category}:{anchor}" if anchor else category)
     # 303: after a form post the browser fetches the book page with GET, so reload does not resubmit.
     return redirect(url_for("books.show", book_id=book.id, _anchor=anchor), code=303)
 
 
-def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list[str] | None = None, status: int = 200):
+@dataclass(frozen=True)
+class KeptEdit:
+    """A page edit the server refused: the parent's text goes back into that page's form, with why."""
+
+    index: int
+    text: str
+    message: str
+
+
+def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list[str] | None = None, status: int = 200,
+          kept: KeptEdit | None = None):
     if scene_forms is None:
         # Hints not given yet start from the book's own (the main character typed once).
         scene_forms = [SceneForm(values=dict(scene.annotations or book.hint_defaults or {})) for scene in book.scenes]
     _settle_retry_flash(book)
+    top, placed = _placed_flashes(book)
     # How long the book has not moved, by the server's clock: the script counts on from it with the
     # browser's, so a browser clock that is off does not matter.
     idle_s = max((utcnow() - book.updated_at).total_seconds(), 0.0)
     return render_template("books/show.html", book=book, scene_forms=scene_forms, problems=problems or [],
-                           slow_after=current_settings().TALES_SLOW_AFTER_S, idle_s=idle_s), status
+                           slow_after=current_settings().TALES_SLOW_AFTER_S, idle_s=idle_s, kept=kept,
+                           top_flashes=top, placed_flashes=placed), status
+
+
+def _placed_flashes(book: Book) -> tuple[list[tuple[str, str]], dict[str, list[tuple[str, str]]]]:
+    """The flashes for the top of the page, and those shown beside a form, by the form's anchor.
+
+    A message about a form the page no longer has (an email refused because the book is being
+    made again) goes to the top.
+    """
+    anchors = {"title-form"}
+    if book.status is BookStatus.DONE:
+        anchors.add("email-form")
+    if book.status is not BookStatus.AWAITING_ANNOTATIONS:
+        anchors.update(f"scene-{scene.index}" for scene in book.scenes)
+    top: list[tuple[str, str]] = []
+    placed: dict[str, list[tuple[str, str]]] = {}
+    for category, message in get_flashed_messages(with_categories=True):
+        kind, _, anchor = category.partition(":")
+        if anchor in anchors:
+            placed.setdefault(anchor, []).append((kind, message))
+        else:
+            top.append((kind, message))
+    return top, placed
 
 
 RETRIED = "retried"  # the flash category "다시 시도하기" leaves; the page words it by the book's state
@@ -66,13 +103,22 @@ def _settle_retry_flash(book: Book) -> None:
     session["_flashes"] = [settled if category == RETRIED else (category, text) for category, text in flashes]
 
 
+def _anchor() -> str | None:
+    """The part of the book page the form being posted sits in, where its message is shown."""
+    endpoint = (request.endpoint or "").removeprefix("books.")
+    if endpoint in ("edit_text", "regenerate", "undo"):
+        return f"scene-{request.view_args['index']}"
+    return {"email": "email-form", "rename": "title-form"}.get(endpoint)
+
+
 @bp.errorhandler(ApiError)
 def _refused(exc: ApiError):
     # A button pressed on a page that is out of date (the book moved on): say so on the book page.
     if exc.status == 404 or request.method == "GET":
         return error_page(exc.status, korean(exc))
-    flash(korean(exc), "error")
-    return redirect(url_for("books.show", book_id=request.view_args["book_id"]), code=303)
+    anchor = _anchor()
+    flash(korean(exc), f"error:{anchor}" if anchor else "error")
+    return redirect(url_for("books.show", book_id=request.view_args["book_id"], _anchor=anchor), code=303)
 
 
 @bp.get("")
@@ -126,21 +172,37 @@ def rename(book_id: str):
         update = BookUpdate(title=request.form.get("title", ""))
     except ValidationError:
         return _back(book, "제목은 1자에서 200자 사이로, 한 줄로 적어 주세요.", "error", "title-form")
-    done = book.status is BookStatus.DONE
     service.rename(book, update.title)
-    return _back(book, f"제목을 ‘{update.title}’(으)로 바꿨어요." + (" PDF와 전자책을 다시 만들고 있어요." if done else ""))
+    done = book.status is BookStatus.RENDERING  # was finished: made again with the new title
+    return _back(book, f"제목을 ‘{update.title}’(으)로 바꿨어요." + (" PDF와 전자책을 다시 만들고 있어요." if done else ""),
+                 anchor="title-form")
+
+
+# What a refused page edit says beside the parent's text, which stays in the form.
+EDIT_TOO_LONG = "{index}쪽 글이 비어 있거나 너무 길어요 (2000자까지)."
+EDIT_BUSY = "지금 책을 다시 만들고 있어요. 다 만들어지면 다시 눌러 주세요. 적은 글은 여기 그대로 있어요."
 
 
 @bp.post("/scenes/<int:index>/text")
 @login_required
 def edit_text(book_id: str, index: int):
-    """Replace one paragraph with the user's words; the PDF is rebuilt."""
+    """Replace one paragraph with the user's words; the PDF is rebuilt.
+
+    A refused edit answers with the book page itself (400, 409), the parent's text in that page's
+    form and the reason beside it: a redirect would lose the text and scroll past the reason.
+    """
     book = _mine(book_id)
+    service.scene_of(book, index)  # 404 for a page the book does not have
+    submitted = request.form.get("text", "")
     try:
-        edit = TextEdit(text=request.form.get("text", ""))
+        edit = TextEdit(text=submitted)
     except ValidationError:
-        return _back(book, f"{index}쪽 글이 비어 있거나 너무 길어요 (2000자까지).", "error", f"scene-{index}")
-    service.edit_text(book, index, edit.text)
+        return _page(book, status=400, kept=KeptEdit(index, submitted, EDIT_TOO_LONG.format(index=index)))
+    try:
+        service.edit_text(book, index, edit.text)
+    except ApiError as exc:
+        message = EDIT_BUSY if exc.code == "wrong_state" and book.status in ACTIVE else korean(exc)
+        return _page(book, status=exc.status, kept=KeptEdit(index, submitted, message))
     # Back to the page that was edited, not the top: the parent goes on reading where they were.
     return _back(book, f"{index}쪽 글을 고쳤어요. PDF를 다시 만들고 있어요.", anchor=f"scene-{index}")
 
@@ -191,7 +253,7 @@ def email(book_id: str):
         field = str(exc.errors()[0].get("loc", ("to",))[0])
         return _back(book, EMAIL_MESSAGES.get(field, EMAIL_MESSAGES["to"]), "error", "email-form")
     address = str(mail.to)
-    service.request_email(book, address, mail.sender_name, mail.note)
+    service.request_email(book, address, mail.sender_name, mail.note)  # the same request again within a minute: that one
     return _back(book, f"{address} 주소로 그림책을 보내고 있어요.", anchor="email-form")
 
 

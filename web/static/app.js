@@ -13,6 +13,28 @@
     });
   }
 
+  // The book page's forms are sent once: a second tap while the first is on its way (a slow server)
+  // sends nothing. Listens on the document after initConfirms, so a cancelled confirmation leaves
+  // the button as it was. A page brought back from the browser's cache (Back) has its buttons again.
+  function initSendOnce() {
+    if (!$("#book")) return;
+    document.addEventListener("submit", (event) => {
+      const form = event.target;
+      if (!form.matches || !form.matches("main form[method=post]")) return;
+      if (event.defaultPrevented) return;
+      if (form.dataset.sent) { event.preventDefault(); return; }
+      form.dataset.sent = "1";
+      $$("button[type=submit]", form).forEach((button) => { button.disabled = true; });
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (!event.persisted) return;
+      $$("main form[data-sent]").forEach((form) => {
+        delete form.dataset.sent;
+        $$("button[type=submit]", form).forEach((button) => { button.disabled = false; });
+      });
+    });
+  }
+
   function initCopy() {
     $$("[data-copy]").forEach((button) => {
       button.addEventListener("click", async () => {
@@ -650,7 +672,9 @@
 
   // Book page: poll the JSON API with the session cookie while the book is being made or an
   // email is on its way. Progress updates in place; when the book leaves the working states
-  // (done, failed, waiting for hints) the page reloads, and the server shows the next step.
+  // (done, failed, waiting for hints) the page reloads, and the server shows the next step —
+  // unless a field on the page holds typing not sent yet (a title, a page's text, a note): then
+  // a notice with "새로 고침" says the book changed, and the page reloads when the parent asks.
   // A book that does not move for data-slow-after seconds gets a notice saying what to do; a
   // browser that is offline, or polls that keep failing, get one saying so, gone when back.
   function initBook(root) {
@@ -665,10 +689,27 @@
     let etag = null;
     let timer = null;
     let failures = 0;  // polls in a row that got no answer
+    let stopped = false;
     // When the book last moved, on this browser's clock, from how long ago the server said it did.
     let movedAt = Date.now() - Number(root.dataset.idle || 0) * 1000;
     let updated = root.dataset.updated;
     const slowAfter = Number(root.dataset.slowAfter || 60) * 1000;
+    const home = root.dataset.page;  // the book page; this one may be the answer to a refused form
+
+    // The title form is the script's while the book is made (the page keeps what is typed); the
+    // title cannot change while the book is drawn (the PDF has read it).
+    const titleForm = $(".title-edit");
+    function showTitleForm(now) {
+      if (!titleForm) return;
+      titleForm.hidden = false;
+      const drawing = now === "rendering";
+      $$("input[name=title], button[type=submit]", titleForm).forEach((field) => { field.disabled = drawing; });
+      $("[data-rendering-note]", titleForm).hidden = !drawing;
+    }
+
+    // Typing on the page not sent yet: a changed field, or the text of a refused edit (data-unsaved).
+    const unsaved = () => $$("main input[type=text], main input[type=email], main textarea").some(
+      (field) => field.hasAttribute("data-unsaved") || field.value !== field.defaultValue);
 
     function showSlow() {
       const notice = $("#slow-notice");
@@ -699,21 +740,36 @@
       try { if (!keeping) window.history.scrollRestoration = "auto"; } catch (e) { /* not supported */ }
     });
 
+    // The book page afresh: reloaded, or fetched anew where this page answered a form's post (a
+    // reload would send it again).
+    function fresh() {
+      if (window.location.pathname === home) window.location.reload();
+      else window.location.replace(home);
+    }
+
     function reloadInPlace() {
       // The first page whose top is on screen (else the one the screen is inside): its own controls
       // change with the state, so a page above it may grow while this one's top stays put.
       const seen = $$(".page", root).filter((p) => p.getBoundingClientRect().bottom > 0 && p.getBoundingClientRect().top < window.innerHeight);
       const page = seen.find((p) => p.getBoundingClientRect().top >= 0) || seen[0];
       if (page) {
-        const place = { path: window.location.pathname, scene: page.dataset.scene, top: page.getBoundingClientRect().top };
+        const place = { path: home, scene: page.dataset.scene, top: page.getBoundingClientRect().top };
         try {
           window.sessionStorage.setItem(KEEP, JSON.stringify(place));
           window.history.scrollRestoration = "manual";
           keeping = true;
         } catch (e) { /* storage off: the browser's own restore keeps the offset */ }
       }
-      window.location.reload();
+      fresh();
     }
+
+    function offerReload() {
+      window.clearTimeout(timer);
+      timer = null;
+      stopped = true;  // the page is out of date now: nothing more to poll for until it is reloaded
+      $("#reload-notice").hidden = false;
+    }
+    $("[data-reload]", root).addEventListener("click", reloadInPlace);
 
     function restorePlace() {
       let place = null;
@@ -731,7 +787,7 @@
 
     function schedule(wait) {
       window.clearTimeout(timer);
-      timer = waiting() ? window.setTimeout(tick, wait) : null;
+      timer = waiting() && !stopped ? window.setTimeout(tick, wait) : null;
     }
 
     // The page's HTML holds a text's line breaks as LF (the parser turns CR LF into LF).
@@ -769,7 +825,7 @@
     }
 
     async function refreshEmails() {
-      const html = await (await fetch(window.location.pathname, { credentials: "same-origin" })).text();
+      const html = await (await fetch(home, { credentials: "same-origin" })).text();
       const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("emails");
       const here = document.getElementById("emails");
       if (fresh && here) here.replaceWith(fresh);
@@ -780,17 +836,19 @@
         // "no-cache": the browser revalidates its copy with If-None-Match, so an unchanged book
         // costs the server a 304 with no body, and this page nothing (same ETag, nothing to redraw).
         const response = await fetch(root.dataset.poll, { credentials: "same-origin", cache: "no-cache", headers: { Accept: "application/json" } });
-        if (response.status === 401 || response.status === 404) { window.location.reload(); return; }
+        if (response.status === 401 || response.status === 404) { fresh(); return; }
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         const tag = response.headers.get("ETag");
         if (!tag || tag !== etag) {
           etag = tag;
           const book = await response.json();
           if (book.status !== status && !(active.has(status) && active.has(book.status))) {
-            reloadInPlace();
+            showTitleForm(book.status);
+            if (unsaved()) offerReload(); else reloadInPlace();
             return;
           }
           status = book.status;
+          showTitleForm(status);
           if (book.updated_at !== updated) { updated = book.updated_at; movedAt = Date.now(); }
           show(book);
           const now = norm(book.emails.map((e) => `${e.status}:${e.attempts}`).join(" "));
@@ -808,6 +866,7 @@
     }
 
     restorePlace();
+    showTitleForm(status);
     window.addEventListener("offline", showConnection);
     window.addEventListener("online", () => {
       // Back: look now rather than after the longest back-off.
@@ -947,12 +1006,18 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     initConfirms();
+    initSendOnce();  // after initConfirms: see there
     initCopy();
     initChips();
     initEmailForm();
     initForgetDrafts();  // after initConfirms: see there
+    // A message to read first (a refusal, a form's answer). Again once the page is loaded: the
+    // browser's jump to the address's #fragment, after this, takes the focus away.
     const focus = $("[data-focus]");
-    if (focus) focus.focus();
+    if (focus) {
+      focus.focus();
+      window.addEventListener("load", () => { if (document.activeElement !== focus) focus.focus(); }, { once: true });
+    }
     const form = $("#new-book");
     if (form) initNewBook(form);
     const book = $("#book");
