@@ -440,6 +440,30 @@ def test_done_book_page_edit_regenerate_download_and_email(client, pages, db, da
     assert book.status is BookStatus.WRITING and book.scenes[0].text is None and book.scenes[1].text == "새로 쓴 <글> & 끝."
 
 
+def test_an_edit_from_a_page_opened_before_another_tab_changed_that_page_asks_first(app, client, pages, db, data_dir):
+    pages.signup()
+    book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
+    old_page = client.get(f"/books/{book_id}").text
+    shown = re.search(r'name="shown" value="([0-9a-f]+)"', old_page).group(1)
+    # Another tab (the same parent) changes page 1, and that rebuild finishes.
+    other = Pages(app.test_client())
+    other.login()
+    assert other.post(f"/books/{book_id}/scenes/1/text", {"text": "할머니가 고친 글이에요."}, page=f"/books/{book_id}").status_code == 303
+    with session_factory(db)() as session:
+        session.get(Book, book_id).status = BookStatus.DONE
+        session.commit()
+
+    stale = pages.post(f"/books/{book_id}/scenes/1/text", {"text": "내가 쓴 글", "shown": shown}, page=f"/books/{book_id}")
+    assert stale.status_code == 409
+    assert "다른 창이나 기기에서 먼저 바뀌었어요" in stale.text and "할머니가 고친 글이에요." in stale.text
+    assert ">내가 쓴 글</textarea>" in stale.text  # the parent's words kept
+    assert load(db, book_id).scenes[0].text == "할머니가 고친 글이에요."
+    # Pressed again from the page that now shows the newer text: the parent means it.
+    now = re.search(r'name="shown" value="([0-9a-f]+)"', stale.text).group(1)
+    assert pages.post(f"/books/{book_id}/scenes/1/text", {"text": "내가 쓴 글", "shown": now}, page=f"/books/{book_id}").status_code == 303
+    assert load(db, book_id).scenes[0].text == "내가 쓴 글"
+
+
 def test_times_are_shown_on_the_korean_clock(client, pages, db, data_dir):
     pages.signup()
     book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), created_at=datetime(2026, 1, 1, 15, 30))

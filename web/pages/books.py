@@ -1,6 +1,8 @@
 """The book page and its forms: hints, edit, regenerate, retry, email, delete."""
 from __future__ import annotations
 
+import hashlib
+
 import logging
 
 from dataclasses import dataclass
@@ -181,6 +183,18 @@ def rename(book_id: str):
 # What a refused page edit says beside the parent's text, which stays in the form.
 EDIT_TOO_LONG = "{index}쪽 글이 비어 있거나 너무 길어요 (2000자까지)."
 EDIT_BUSY = "지금 책을 다시 만들고 있어요. 다 만들어지면 다시 눌러 주세요. 적은 글은 여기 그대로 있어요."
+EDIT_STALE = ("{index}쪽 글이 이 페이지를 연 뒤에 다른 창이나 기기에서 먼저 바뀌었어요. 지금 글은 ‘{now}’예요. "
+              "아래 글로 바꾸려면 다시 눌러 주세요.")
+
+
+def text_digest(text: str | None) -> str:
+    """What an edit form says it showed: a short hash of the page's text, to notice an edit made elsewhere meanwhile."""
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
+
+
+@bp.record_once
+def _text_digest_global(state) -> None:
+    state.app.jinja_env.globals["text_digest"] = text_digest
 
 
 @bp.post("/scenes/<int:index>/text")
@@ -198,6 +212,11 @@ def edit_text(book_id: str, index: int):
         edit = TextEdit(text=submitted)
     except ValidationError:
         return _page(book, status=400, kept=KeptEdit(index, submitted, EDIT_TOO_LONG.format(index=index)))
+    now = service.scene_of(book, index).text
+    shown = request.form.get("shown")
+    if shown is not None and shown != text_digest(now) and edit.text != now:
+        # Another tab or device changed this page after this form was shown: saving would erase its words.
+        return _page(book, status=409, kept=KeptEdit(index, submitted, EDIT_STALE.format(index=index, now=now)))
     try:
         service.edit_text(book, index, edit.text)
     except ApiError as exc:
