@@ -415,8 +415,11 @@ def test_done_book_page_edit_regenerate_download_and_email(client, pages, db, da
     pdf = client.get(f"/api/v1/books/{book_id}/pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 
-    response = pages.post(f"/books/{book_id}/email", {"recipient": "other", "to": "not an address"}, page=f"/books/{book_id}")
-    assert "이메일 주소를 확인해 주세요" in client.get(response.location).text
+    response = pages.post(f"/books/{book_id}/email", {"recipient": "other", "to": "not an address", "note": "할머니, 사랑해요."},
+                          page=f"/books/{book_id}")
+    # The page again with what was typed, the reason beside the form.
+    assert response.status_code == 400 and "이메일 주소를 확인해 주세요" in response.text
+    assert 'value="not an address"' in response.text and ">할머니, 사랑해요.</textarea>" in response.text
     pages.post(f"/books/{book_id}/email", {"recipient": "me"}, page=f"/books/{book_id}")
     pages.post(f"/books/{book_id}/email", {"recipient": "other", "to": "grandma@example.com"}, page=f"/books/{book_id}")
     assert sorted(e.to_address for e in load(db, book_id).emails) == ["grandma@example.com", "parent@example.com"]

@@ -48,7 +48,7 @@ class KeptEdit:
 
 
 def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list[str] | None = None, status: int = 200,
-          kept: KeptEdit | None = None):
+          kept: KeptEdit | None = None, mail: dict[str, str] | None = None):
     if scene_forms is None:
         # Hints not given yet start from the book's own (the main character typed once).
         scene_forms = [SceneForm(values=dict(scene.annotations or book.hint_defaults or {})) for scene in book.scenes]
@@ -58,7 +58,7 @@ def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list
     # browser's, so a browser clock that is off does not matter.
     idle_s = max((utcnow() - book.updated_at).total_seconds(), 0.0)
     return render_template("books/show.html", book=book, scene_forms=scene_forms, problems=problems or [],
-                           slow_after=current_settings().TALES_SLOW_AFTER_S, idle_s=idle_s, kept=kept,
+                           slow_after=current_settings().TALES_SLOW_AFTER_S, idle_s=idle_s, kept=kept, mail=mail or {},
                            top_flashes=top, placed_flashes=placed), status
 
 
@@ -269,8 +269,11 @@ def email(book_id: str):
     try:
         mail = EmailBook(to=to, sender_name=request.form.get("sender_name") or None, note=request.form.get("note") or None)
     except ValidationError as exc:
+        # The page again, with what was typed (the note may be long) and the reason beside the form.
         field = str(exc.errors()[0].get("loc", ("to",))[0])
-        return _back(book, EMAIL_MESSAGES.get(field, EMAIL_MESSAGES["to"]), "error", "email-form")
+        flash(EMAIL_MESSAGES.get(field, EMAIL_MESSAGES["to"]), "error:email-form")
+        typed = {name: request.form.get(name, "") for name in ("recipient", "to", "sender_name", "note")}
+        return _page(book, status=400, mail=typed)
     address = str(mail.to)
     service.request_email(book, address, mail.sender_name, mail.note)  # the same request again within a minute: that one
     return _back(book, f"{address} 주소로 그림책을 보내고 있어요.", anchor="email-form")
