@@ -144,6 +144,13 @@ def move(book: Book, target: BookStatus) -> None:
         book.lost_runs = 0  # the next stage counts its own worker deaths
 
 
+def hand_on(book: Book) -> None:
+    """Let a book loaded under a stage's claim wait, in its state, for the next task's message: no
+    holder (that task's worker claims it anew) and no worker deaths counted (it counts its own)."""
+    book.worker_id = None
+    book.lost_runs = 0
+
+
 def unread_pages(book: Book, settings: Settings) -> list[int]:
     """The pages whose audio does not read their text as it is now; none when narration is off."""
     if settings.TALES_NARRATOR == "none":

@@ -30,6 +30,7 @@ from shared.lifecycle import (
     drop_notes,
     fail,
     finish_email,
+    hand_on,
     move,
     set_progress,
     take,
@@ -134,8 +135,7 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             ctx.enqueue(session, TaskName.WRITE, book_id)
         else:
             set_progress(book, Stage.SUGGEST, 0, len(book.scenes))
-            # Still `captioning`, but handed on: the suggest worker (often another process) claims it anew.
-            book.worker_id, book.lost_runs = None, 0
+            hand_on(book)  # still `captioning`: the suggest worker (often another process) claims it anew
             ctx.enqueue(session, TaskName.SUGGEST, book_id)
 
 
@@ -246,7 +246,8 @@ def narrate_stage(ctx: Context, book_id: str) -> None:
         book = _take(ctx, session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING, TaskName.NARRATE)
         if book is None:
             return
-        unread = [(scene.index, scene.text or "") for scene in book.scenes if scene.index in unread_pages(book, ctx.settings)]
+        pages = set(unread_pages(book, ctx.settings))
+        unread = [(scene.index, scene.text or "") for scene in book.scenes if scene.index in pages]
         if unread and book.lost_runs >= ctx.settings.TALES_MAX_LOST_RUNS:
             # Reading this book stopped its worker again and again (a model out of memory): the book goes on without it.
             log.error("narrating book %s stopped its worker %d times; the book goes on without audio", book_id, book.lost_runs)
@@ -258,10 +259,9 @@ def narrate_stage(ctx: Context, book_id: str) -> None:
     if unread:
         _narrate(ctx, book_id, unread, started)
     with ctx.sessions.begin() as session:
-        book = claim(session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING)  # the handoff clears the holder
+        book = claim(session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING)  # the handoff clears the holder and count
         if book is None:
             return
-        book.lost_runs = 0
         set_progress(book, Stage.RENDER, 0, len(book.scenes))
         ctx.enqueue(session, TaskName.RENDER, book_id, True)
 
@@ -278,7 +278,7 @@ def render_stage(ctx: Context, book_id: str, narrated: bool = False) -> None:
             return
         unread = [] if narrated else unread_pages(book, ctx.settings)
         if unread:
-            claim(session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING)  # hand over: no holder until narrate takes it
+            hand_on(book)
             set_progress(book, Stage.NARRATE, 0, len(unread))
             ctx.enqueue(session, TaskName.NARRATE, book_id)
             return

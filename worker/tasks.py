@@ -1,8 +1,6 @@
 """Celery tasks: thin wrappers that call a pipeline stage with a book id."""
 from __future__ import annotations
 
-import functools
-
 import logging
 import os
 import smtplib
@@ -11,7 +9,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import botocore.exceptions
 from celery import Task
@@ -244,7 +242,7 @@ def narrate_book(self: Task, book_id: str) -> None:
 @celery.task(bind=True, name=TaskName.RENDER.value, )
 def render_pdf(self: Task, book_id: str, narrated: bool = False) -> None:
     """Build the PDF and the e-book (CPU); `narrated`: sent by the narrate task, which has read what it could."""
-    _run_stage(self, Stage.RENDER, functools.partial(pipeline.render_stage, narrated=narrated), book_id)
+    _run_stage(self, Stage.RENDER, partial(pipeline.render_stage, narrated=narrated), book_id)
 
 
 @celery.task(name=TaskName.RECONCILE.value)

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-
 import logging
-
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, get_flashed_messages, redirect, render_template, request, session, url_for
@@ -206,13 +204,12 @@ def edit_text(book_id: str, index: int):
     form and the reason beside it: a redirect would lose the text and scroll past the reason.
     """
     book = _mine(book_id)
-    service.scene_of(book, index)  # 404 for a page the book does not have
+    now = service.scene_of(book, index).text  # 404 for a page the book does not have
     submitted = request.form.get("text", "")
     try:
         edit = TextEdit(text=submitted)
     except ValidationError:
         return _page(book, status=400, kept=KeptEdit(index, submitted, EDIT_TOO_LONG.format(index=index)))
-    now = service.scene_of(book, index).text
     shown = request.form.get("shown")
     if shown is not None and shown != text_digest(now) and edit.text != now:
         # Another tab or device changed this page after this form was shown: saving would erase its words.

@@ -926,33 +926,35 @@
       say(text, problem);
     }
 
-    function play(page, text = `${page.dataset.scene}쪽을 읽고 있어요`) {
+    // `page` is the one reading now, on its button and in the live region.
+    function reading(page, text = `${page.dataset.scene}쪽을 읽고 있어요`) {
       current = page;
-      const audio = $("[data-audio]", page);
       $("[data-play]", page).setAttribute("aria-pressed", "true");
       page.classList.add("playing");
-      page.scrollIntoView({ behavior: "smooth", block: "center" });
       say(text);
+    }
+
+    function play(page, text) {
+      const audio = $("[data-audio]", page);
+      reading(page, text);
+      page.scrollIntoView({ behavior: "smooth", block: "center" });
       audio.currentTime = 0;
       // AbortError: the page paused it first (another page was asked for); the audio's "error" says the rest.
       audio.play().catch((err) => { if (err.name !== "AbortError") failed(page); });
     }
 
-    // `page` done with: the page after it when the whole book is read (null at the end or for one page) and the rest.
+    // `page` done with: the page after it when the whole book is read (null at the end or for one page).
     function next(page) {
-      const following = queue.shift() || null;
-      const rest = queue;
       release(page);
-      return [following, rest];
+      return queue.shift() || null;
     }
 
     function failed(page) {
       if (current !== page) return;  // told twice (the play() promise and the "error" event)
       const missing = `${page.dataset.scene}쪽 소리를 불러오지 못했어요.`;
-      const [following, rest] = next(page);
+      const following = next(page);
       if (following) {
         play(following, `${missing} ${following.dataset.scene}쪽을 읽고 있어요`);
-        queue = rest;
       } else {
         stop(`${missing} 잠시 뒤 다시 눌러 주세요.`, true);
       }
@@ -969,8 +971,8 @@
       });
       audio.addEventListener("ended", () => {
         if (current !== page) return;
-        const [following, rest] = next(page);
-        if (following) { play(following); queue = rest; } else stop();
+        const following = next(page);
+        if (following) play(following); else stop();
       });
       audio.addEventListener("error", () => failed(page));
       audio.addEventListener("pause", () => {
@@ -981,10 +983,7 @@
       audio.addEventListener("play", () => {
         if (current === page) return;
         stop();  // played from outside the page (a lock screen): this page is the one reading now
-        current = page;
-        $("[data-play]", page).setAttribute("aria-pressed", "true");
-        page.classList.add("playing");
-        say(`${page.dataset.scene}쪽을 읽고 있어요`);
+        reading(page);
       });
       $("[data-play]", page).addEventListener("click", () => {
         const again = current === page;
