@@ -80,13 +80,20 @@ def parse_json(raw: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
     except (json.JSONDecodeError, RecursionError) as exc:
         raise JsonRefused(f"not valid JSON: {getattr(exc, 'msg', 'too deep')}") from None
 
-class SceneAnnotation(BaseModel):
+class _Hints(BaseModel):
+    """Hint fields, stored as a plain dict without the empty ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def as_fields(self) -> dict[str, str]:
+        return {key: value for key, value in self.model_dump().items() if value}
+
+
+class SceneAnnotation(_Hints):
     """The hints for one scene: three required, seven optional (comma-separated items).
 
     The fields are `shared.vocabulary.HINT_FIELDS`; a test keeps the two in step.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Required
     i_action: Required
@@ -99,25 +106,16 @@ class SceneAnnotation(BaseModel):
     outcomeResolution: Optional_ = None
     prediction: Optional_ = None
 
-    def as_fields(self) -> dict[str, str]:
-        """The annotation as a plain dict without empty optional fields."""
-        return {key: value for key, value in self.model_dump().items() if value}
 
-
-class BookHints(BaseModel):
+class BookHints(_Hints):
     """Hints for the whole book: the main character and who is with them, typed once.
 
     Stored with the book; when the scenes' hints come later, each scene's hint form starts from
     them, and the book's title is made from the name until the hints arrive.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     name: Annotated[str, _line(strip_whitespace=True, max_length=100), Safe] | None = None
     character: Optional_ = None
-
-    def as_fields(self) -> dict[str, str]:
-        return {key: value for key, value in self.model_dump().items() if value}
 
 
 class BookRequest(BaseModel):
