@@ -12,7 +12,7 @@ T5, d_model 768, d_ff 3072, 12+12 layers, 12 heads, d_kv 64, relu, vocab 32100 +
 with random weights. Every output is forced to the same length (minimum = maximum), so both sides
 do the same number of decoding steps and only the batching differs.
 
-Both start from ten 12-megapixel phone JPEGs on disk (talesrunner.synthetic, some stored sideways
+Both start from ten 12-megapixel phone JPEGs on disk (shared.synthetic, some stored sideways
 with an EXIF orientation, as phones store them).
 
 - seed-style: as the original app did, open one upload and caption it with BLIP, then write one
@@ -44,7 +44,7 @@ from PIL import Image  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.story_input import build_input_text, service_seed_key  # noqa: E402
 from talesrunner import samples  # noqa: E402
-from talesrunner.synthetic import phone_jpeg  # noqa: E402
+from shared.synthetic import phone_jpeg  # noqa: E402
 from worker.ml import loading  # noqa: E402
 from worker.ml.captioner import BlipCaptioner, BlipParts  # noqa: E402
 from worker.ml.tiny import blip_processor, korean_t5_tokenizer  # noqa: E402
@@ -101,7 +101,7 @@ ORIENTATIONS = (1, 6, 1, 8, 3, 6, 1, 6, 8, 1)  # a mix of upright and sideways p
 
 
 def photos(count: int, directory: Path) -> list[Path]:
-    """12-megapixel phone JPEGs on disk, as a book's uploads are stored (talesrunner.synthetic)."""
+    """12-megapixel phone JPEGs on disk, as a book's uploads are stored (shared.synthetic)."""
     paths = []
     for i in range(count):
         path = directory / f"photo{i + 1}.jpg"

@@ -4,7 +4,7 @@
 
 Each round renders the book from a cold photo cache (first build), then edits one page's text
 and renders again (the rebuild a PATCH of a scene triggers), side by side. The photos are
-generated (talesrunner.synthetic): 4000x3000 JPEGs with sensor-like noise, some of them
+generated (shared.synthetic): 4000x3000 JPEGs with sensor-like noise, some of them
 portraits stored sideways with an EXIF orientation, as a phone held upright stores them; a
 "typical" set (smooth, 3 MB each) and a "detailed" set covered in fine speckles that survive
 scaling down (6.5 MB each), the worst case for the book's size. Generating them is not timed.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from talesrunner.synthetic import phone_jpeg  # noqa: E402
+from shared.synthetic import phone_jpeg  # noqa: E402
 from worker.book.pdf import BookSpec, Page, RenderReport, render_book  # noqa: E402
 
 ORIENTATIONS = (1, 6, 1, 8, 3, 6, 1, 6, 8, 1)  # a mix of upright and sideways phone shots

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -11,8 +12,6 @@ def _db(args: argparse.Namespace) -> int:
 
     url = get_settings().DATABASE_URL
     if url.startswith("sqlite:///"):
-        from pathlib import Path
-
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     upgrade(url, args.revision)
     print(f"database is at {args.revision}")
@@ -77,9 +76,19 @@ def _worker(args: argparse.Namespace) -> int:
     if pool != "solo":
         argv += ["--concurrency", str(args.concurrency)]
     if args.beat:
-        argv += ["--beat", "--schedule", args.schedule]
+        argv += ["--beat", "--schedule", beat_schedule(args.schedule)]
     celery.worker_main(argv)
     return 0
+
+
+def beat_schedule(path: str | None) -> str:
+    """The beat's schedule file, its folder made: celery's shelve cannot create one, and its scheduler
+    crashed on a fresh clone (no `instance/`), leaving the worker running without its reconciler."""
+    from shared.config import INSTANCE_DIR
+
+    schedule = Path(path) if path else INSTANCE_DIR / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    return str(schedule)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -118,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--queues", default="gpu,cpu", help="gpu (captions, writing) and/or cpu (PDF, email)")
     worker.add_argument("--concurrency", type=int, default=2, help="processes for a cpu-only worker")
     worker.add_argument("--beat", action="store_true", help="also run the periodic reconciler (one per deployment)")
-    worker.add_argument("--schedule", default="instance/celerybeat-schedule")
+    worker.add_argument("--schedule", default=None, help="the beat's schedule file (default: instance/celerybeat-schedule in the checkout)")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=_worker)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from talesrunner import samples, synthetic
+from shared import synthetic
+from talesrunner import samples
 from worker.book import fonts, pdf, photos
 from worker.book.pdf import LAYOUTS, BookSpec, Page, render_book
 

@@ -7,7 +7,7 @@ import os
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from talesrunner import synthetic
+from shared import synthetic
 from worker.book import photos
 
 BOX = (822, 694)  # the A5 scene frame at 180 dpi

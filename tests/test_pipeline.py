@@ -85,8 +85,8 @@ def test_a_one_page_rewrite_counts_that_page_alone(client, api, ctx, monkeypatch
     rewrite = client.post(f"/api/v1/books/{book_id}/scenes/2/regenerate", headers=headers).json
     assert rewrite["progress"] == {"done": 0, "total": 1}
     seen = []
-    real = pipeline.set_progress
-    monkeypatch.setattr(pipeline, "set_progress", lambda book, stage, done, total: (seen.append((stage.value, done, total)), real(book, stage, done, total)))
+    real = pipeline.write.set_progress
+    monkeypatch.setattr(pipeline.write, "set_progress", lambda book, stage, done, total: (seen.append((stage.value, done, total)), real(book, stage, done, total)))
     pipeline.write_stage(ctx, book_id)
     # The worker says what the web said: 0 of the 1 page written this time, not "3 / 4" with the others.
     assert seen[0] == ("write", 0, 1)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.vocabulary import obj, subject, topic, with_
-from talesrunner.synthetic import upright_picture
+from shared.synthetic import upright_picture
 from training import aihub
 from training.build import FIXTURE_MARKER
 from training.rows import DatasetRow, clean_target

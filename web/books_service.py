@@ -268,7 +268,7 @@ def regenerate_scene(book: Book, index: int) -> None:
     _claim(book, [BookStatus.DONE], BookStatus.WRITING)
     # Kept for "이전 글로 되돌리기"; a second rewrite keeps the text it replaces, the newest one.
     scene.previous_text, scene.text, scene.text_source = scene.text, None, None
-    # The writer counts the pages it writes this time (worker/pipeline.py write_stage): one here.
+    # The writer counts the pages it writes this time (worker/pipeline/write.py): one here.
     _start(book, Stage.WRITE, TaskName.WRITE, total=sum(1 for s in book.scenes if s.text is None))
 
 

@@ -53,15 +53,15 @@ def install() -> None:
             return backend
 
         setattr(pipeline, name, factory)
-    original_suggester = pipeline.keywords.get_suggester
+    original_suggester = pipeline.caption.keywords.get_suggester
 
     def suggester(settings):
         backend = original_suggester(settings)
         backend.suggest = _hooked("suggest", backend.suggest)
         return backend
 
-    pipeline.keywords.get_suggester = suggester
-    original_narrator = pipeline.get_narrator
+    pipeline.caption.keywords.get_suggester = suggester
+    original_narrator = pipeline.narrate.get_narrator
 
     def narrator(settings):
         backend = original_narrator(settings)
@@ -69,8 +69,8 @@ def install() -> None:
             backend.narrate = _hooked("narrate", backend.narrate)
         return backend
 
-    pipeline.get_narrator = narrator
-    pipeline.pdf.render_book = _hooked("render", pipeline.pdf.render_book)
+    pipeline.narrate.get_narrator = narrator
+    pipeline.render.pdf.render_book = _hooked("render", pipeline.render.pdf.render_book)
     mailer.send = _hooked("email", mailer.send)
     if os.environ.get("FAULT_TEXT") == "plain":
         _plain_text(pipeline)
@@ -111,10 +111,10 @@ def _plain_text(pipeline) -> None:
         return plan.BookPlan(total=max([scene.index for scene in scenes] + [1]), title=title or "그림책",
                              title_is_new=not title, age=band, style=plan.AGE_STYLES[band])
 
-    pipeline.make_plan = cheap_plan
-    write_factory, suggest_factory = pipeline.get_writer, pipeline.keywords.get_suggester
-    pipeline.get_writer = lambda settings: _wrap(write_factory, settings, _PlainWriter(), "write_book")
-    pipeline.keywords.get_suggester = lambda settings: _wrap(suggest_factory, settings, _PlainSuggester(), "suggest")
+    pipeline.write.make_plan = cheap_plan
+    write_factory, suggest_factory = pipeline.write.get_writer, pipeline.caption.keywords.get_suggester
+    pipeline.write.get_writer = lambda settings: _wrap(write_factory, settings, _PlainWriter(), "write_book")
+    pipeline.caption.keywords.get_suggester = lambda settings: _wrap(suggest_factory, settings, _PlainSuggester(), "suggest")
 
 
 def _wrap(_factory, _settings, backend, method):

@@ -1,0 +1,75 @@
+"""The write stage: every missing paragraph in one writer call, the book planned as a whole."""
+from __future__ import annotations
+
+import logging
+
+from shared.jobs import TaskName
+from shared.lifecycle import (
+    add_note,
+    claim,
+    fail,
+    set_progress,
+    to_rendering,
+)
+from shared.status import BookStatus, Stage
+from worker.ml import story
+from worker.ml.writer import SceneInput, get_writer, make_plan
+from worker.pipeline.context import Context, load_book, take_book
+
+log = logging.getLogger(__name__)
+
+
+def write_stage(ctx: Context, book_id: str) -> None:
+    """Write every paragraph still missing, all scenes in one writer call; then render."""
+    with ctx.sessions.begin() as session:
+        book = take_book(ctx, session, book_id, [BookStatus.WRITING], BookStatus.WRITING, TaskName.WRITE)
+        if book is None:
+            return
+        if not book.has_annotations:
+            fail(book, "장면 힌트가 없어 쓸 수 없어요 (annotations are missing; PUT the scenes first).")
+            return
+        inputs = [
+            SceneInput(
+                index=scene.index,
+                fields=dict(scene.annotations or {}),
+                caption=scene.caption,
+                caption_lang=scene.caption_lang,
+                neighbours={other.index: other.text for other in book.scenes if other.text},
+            )
+            for scene in book.scenes
+            if scene.text is None
+        ]
+        # Counted over the pages written this time: a one-page rewrite is "0 / 1", as the web set it.
+        set_progress(book, Stage.WRITE, 0, len(inputs))
+        title, age = book.shown_title, book.age
+
+    if inputs:
+        writer = get_writer(ctx.settings)
+        # The plan (names, arc, connecting words, title) sees the whole book, pages already written included.
+        draft = story.write_book(writer, inputs, make_plan(inputs, title=title, age=age))
+        with ctx.sessions.begin() as session:
+            book = load_book(session, book_id)
+            if book is None or book.status is not BookStatus.WRITING:
+                return
+            by_index = {scene.index: scene for scene in book.scenes}
+            for scene_input, text, source in zip(inputs, draft.texts, draft.sources, strict=True):
+                scene = by_index[scene_input.index]
+                if scene.text is None:
+                    scene.text, scene.text_source = text, source
+            if book.shown_title is None:
+                book.generated_title = draft.title
+            for note in draft.notes:
+                add_note(book, note)
+            if writer.name == "template":
+                add_note(book, "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).")
+            test_writer = getattr(writer, "test_model", None)
+            if test_writer:
+                add_note(book, f"시험용 모델로 쓴 글이라 이야기가 맞지 않을 수 있어요 (written by a test model: {test_writer}).")
+
+    with ctx.sessions.begin() as session:
+        book = claim(session, book_id, [BookStatus.WRITING], BookStatus.RENDERING)
+        if book is None:
+            return
+        stage, task, total = to_rendering(book, ctx.settings)
+        set_progress(book, stage, 0, total)
+        ctx.enqueue(session, task, book_id)
