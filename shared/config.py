@@ -16,7 +16,7 @@ DEV_SECRET_KEY = "dev-only-change-me"
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; names are the environment variables in the README's tables."""
+    """Every knob of the service; names are the environment variables in docs/configuration.md."""
 
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
 
@@ -101,6 +101,21 @@ class Settings(BaseSettings):
     TALES_NARRATION_KBPS: int = Field(default=48, ge=16, le=320)
     TALES_NARRATION_PAUSE_S: float = Field(default=0.35, ge=0, le=3)
     TALES_SUGGESTER: Literal["auto", "openai", "kiwi"] = "auto"
+    # Pictures (docs/pictures.md): who draws a book's pages from its photos in the style the parent
+    # picks. none: photos only; filter: OpenCV on the CPU, offline; diffusers: Stable Diffusion
+    # img2img on the GPU worker; openai: an OpenAI-compatible images edit endpoint (photos leave the server).
+    TALES_ILLUSTRATOR: Literal["none", "filter", "diffusers", "openai"] = "filter"
+    TALES_ILLUSTRATOR_MODEL: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    # img2img: how far the drawing may move from the photo (0 keeps it, 1 ignores it); steps of
+    # DPMSolverMultistep; pages drawn in one batch (a book is chunked to this); the long side drawn.
+    TALES_ILLUSTRATOR_STRENGTH: float = Field(default=0.55, gt=0, le=1)
+    TALES_ILLUSTRATOR_STEPS: int = Field(default=22, ge=1)
+    TALES_ILLUSTRATOR_GUIDANCE: float = Field(default=7.0, ge=0)
+    TALES_ILLUSTRATOR_BATCH: int = Field(default=4, ge=1)
+    TALES_ILLUSTRATOR_SIZE: int = Field(default=768, ge=64)
+    # StoryDiffusion-style consistent self-attention across a book's batch (0 turns it off).
+    TALES_ILLUSTRATOR_CONSISTENCY: float = Field(default=0.5, ge=0, le=1)
+    TALES_OPENAI_IMAGE_MODEL: str = "gpt-image-1"
     # Task retries for transient faults (timeouts, lost connections), with exponential backoff from the base.
     TALES_TASK_MAX_RETRIES: int = Field(default=5, ge=0)
     TALES_TASK_RETRY_BASE_S: float = Field(default=5.0, ge=0)

@@ -1,6 +1,6 @@
 """A synthetic AI Hub "동화 삽화 생성 데이터" folder: small images and annotations in the real layout.
 
-The real data set cannot be shipped or downloaded here, so the tests and the README walkthrough
+The real data set cannot be shipped or downloaded here, so the tests and the walkthrough in docs/models.md
 build, train and evaluate on these instead. Each page is an image `<id>.jpg` and an annotation
 `<id>.json` named like the real files (`03_01T_01S_9788959991051_57122`: series, type, age band
 01S/02S/03S, ISBN, page), with the fields the data set builder reads and a few it ignores.
