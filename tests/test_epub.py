@@ -442,12 +442,13 @@ def test_a_books_font_is_the_same_whether_cut_from_the_common_letters_or_the_who
     """Common letters are cut from a cached smaller face, rare ones (뷁) from the whole face: both map every letter."""
     from fontTools.ttLib import TTFont
 
-    from worker.book import epub, fonts
+    from worker.book import fonts
+    from worker.book.epub import fonts as epub_fonts
 
     regular, _ = fonts.resolve_fonts(None)
     wanted = {ord(ch) for ch in text}
-    assert (wanted <= epub.COMMON) is (text.startswith("설"))
-    cut = epub._subset(regular, wanted)
+    assert (wanted <= epub_fonts.COMMON) is (text.startswith("설"))
+    cut = epub_fonts._subset(regular, wanted)
     mapped = set(TTFont(io.BytesIO(cut)).getBestCmap())
     assert wanted - {ord(" ")} <= mapped
-    assert epub._subset(regular, wanted) == cut  # the same letters give the same bytes
+    assert epub_fonts._subset(regular, wanted) == cut  # the same letters give the same bytes
