@@ -69,9 +69,14 @@ CAPTION_SIDE = 1024
 
 def open_for_captioning(path: Path) -> Image.Image:
     """A photo as the captioners see it: decoded reduced, turned upright (EXIF), RGB, at most 1024 px."""
+    return open_upright(path, CAPTION_SIDE)
+
+
+def open_upright(path: Path, side: int) -> Image.Image:
+    """A photo decoded reduced, turned upright (EXIF), RGB, at most `side` px on its long side."""
     with Image.open(path) as image:
-        small = ImageOps.exif_transpose(load_reduced(image, (CAPTION_SIDE, CAPTION_SIDE))).convert("RGB")
-    small.thumbnail((CAPTION_SIDE, CAPTION_SIDE))
+        small = ImageOps.exif_transpose(load_reduced(image, (side, side))).convert("RGB")
+    small.thumbnail((side, side))
     return small
 
 

@@ -24,6 +24,7 @@ class TaskName(str, enum.Enum):
     CAPTION = "worker.tasks.caption_book"
     SUGGEST = "worker.tasks.suggest_keywords"
     WRITE = "worker.tasks.write_book"
+    DRAW = "worker.tasks.draw_pictures"
     NARRATE = "worker.tasks.narrate_book"
     RENDER = "worker.tasks.render_pdf"
     EMAIL = "worker.tasks.send_email"
@@ -37,6 +38,8 @@ ROUTES: dict[TaskName, Queue] = {
     # Read aloud where the models are: a local VITS wants the GPU; espeak-ng and a speech server
     # cost a GPU worker little.
     TaskName.NARRATE: Queue.GPU,
+    # Drawing runs where the drawing model is (diffusers); the OpenCV filter costs a GPU worker seconds.
+    TaskName.DRAW: Queue.GPU,
     TaskName.SUGGEST: Queue.CPU,
     TaskName.RENDER: Queue.CPU,
     TaskName.EMAIL: Queue.CPU,

@@ -158,12 +158,21 @@ def unread_pages(book: Book, settings: Settings) -> list[int]:
     return [scene.index for scene in book.scenes if scene.text and scene.audio is None]
 
 
+def undrawn_pages(book: Book) -> list[int]:
+    """The pages that wait to be drawn in the book's style (none for a `photo` book)."""
+    return [scene.index for scene in book.scenes if scene.needs_picture]
+
+
 def to_rendering(book: Book, settings: Settings) -> tuple[Stage, TaskName, int]:
     """How a book that goes to `rendering` starts: the stage, its task and the pages it works on.
 
-    Pages to read aloud first go to the narrate task (which then sends the render task); otherwise
-    straight to the render task. Whoever moves the book decides once, so render never narrates.
+    Pages still to be drawn go to the draw task first, pages to read aloud to the narrate task
+    (each then sends the next); otherwise straight to the render task. Whoever moves the book
+    decides once, so render never draws or narrates.
     """
+    undrawn = undrawn_pages(book)
+    if undrawn:
+        return Stage.DRAW, TaskName.DRAW, len(undrawn)
     unread = unread_pages(book, settings)
     if unread:
         return Stage.NARRATE, TaskName.NARRATE, len(unread)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -27,6 +29,7 @@ from sqlalchemy.orm.util import identity_key
 
 from shared.audio import PageAudio, SentenceTiming
 from shared.status import BookStatus, EmailStatus
+from shared.styles import PHOTO
 from shared.vocabulary import UNTITLED, default_title
 
 NAMING = {
@@ -46,6 +49,11 @@ def utcnow() -> datetime:
 def new_public_id() -> str:
     """An unguessable id for a book, used in URLs."""
     return secrets.token_hex(16)
+
+
+def new_seed() -> int:
+    """A book's drawing seed (31 bits, so every database stores it as an integer)."""
+    return secrets.randbits(31)
 
 
 def _values(enum_type: type[enum.Enum]) -> list[str]:
@@ -124,6 +132,12 @@ class Book(Base):
     worker_id: Mapped[str | None] = mapped_column(String(64))
     # How many times a worker died while working on it; at TALES_MAX_LOST_RUNS it is failed.
     lost_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The picture style the parent picked (shared.styles; "photo" keeps the photos as taken), and
+    # the book's drawing seed: every page's seed comes from it, so a book redraws the same unless asked.
+    style: Mapped[str] = mapped_column(String(16), default=PHOTO, server_default=PHOTO)
+    seed: Mapped[int] = mapped_column(Integer, default=new_seed, server_default="0")
+    # Who the book is for, in the parent's words ("하은이에게"), set on the ending page.
+    dedication: Mapped[str | None] = mapped_column(String(100))
 
     user: Mapped[User] = relationship(back_populates="books")
     scenes: Mapped[list[Scene]] = relationship(
@@ -172,6 +186,8 @@ class Scene(Base):
     caption: Mapped[str | None] = mapped_column(Text)
     caption_lang: Mapped[str | None] = mapped_column(String(8))
     caption_source: Mapped[str | None] = mapped_column(Text)
+    # The captioner's English words before translation: what a drawing model is told the page shows.
+    caption_en: Mapped[str | None] = mapped_column(Text)
     suggestions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     text: Mapped[str | None] = mapped_column(Text)
     text_source: Mapped[str | None] = mapped_column(String(16))
@@ -184,8 +200,36 @@ class Scene(Base):
     audio_text: Mapped[str | None] = mapped_column(Text)
     audio_duration: Mapped[float | None] = mapped_column(Float)
     audio_sentences: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The page's picture (docs/pictures.md): the drawn file, the style it was settled in (drawn, or
+    # given up on: then picture_name is None and the photo is printed), who drew it ("filter",
+    # "diffusers", "openai"), how often the parent asked for it again (each time a new seed), and
+    # whether the parent set the page back to its photo. The photo itself is never changed.
+    picture_name: Mapped[str | None] = mapped_column(String(255))
+    picture_style: Mapped[str | None] = mapped_column(String(16))
+    picture_source: Mapped[str | None] = mapped_column(String(32))
+    redraws: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    use_photo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The worker process drawing this page now, so a second draw task leaves it to that one.
+    drawing_by: Mapped[str | None] = mapped_column(String(64))
 
     book: Mapped[Book] = relationship(back_populates="scenes")
+
+    @property
+    def needs_picture(self) -> bool:
+        """True while the page waits to be drawn in its book's style."""
+        return self.book.style != PHOTO and not self.use_photo and self.picture_style != self.book.style
+
+    @property
+    def printed_picture(self) -> str:
+        """The stored file printed on the page: the drawing in the book's style, else the photo."""
+        drawn = not self.use_photo and self.picture_name and self.picture_style == self.book.style
+        return self.picture_name if drawn else self.image_name
+
+    @property
+    def picture_seed(self) -> int:
+        """This page's drawing seed: the book's, the page and the redraw count mixed (stable across runs)."""
+        digest = hashlib.sha256(f"{self.book.seed}:{self.index}:{self.redraws}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
     @property
     def audio(self) -> PageAudio | None:

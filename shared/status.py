@@ -20,6 +20,7 @@ class Stage(str, enum.Enum):
     CAPTION = "caption"
     SUGGEST = "suggest"
     WRITE = "write"
+    DRAW = "draw"
     NARRATE = "narrate"
     RENDER = "render"
 

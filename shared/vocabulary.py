@@ -55,6 +55,7 @@ STAGE_LABELS: dict[Stage, str] = {
     Stage.CAPTION: "사진 설명 만들기",
     Stage.SUGGEST: "키워드 고르기",
     Stage.WRITE: "이야기 쓰기",
+    Stage.DRAW: "그림 그리기",
     Stage.NARRATE: "읽어 주는 소리 만들기",
     Stage.RENDER: "PDF 만들기",
 }
@@ -64,6 +65,7 @@ STAGE_OPERATOR_NAMES: dict[Stage, str] = {
     Stage.CAPTION: "captioning",
     Stage.SUGGEST: "keyword suggestions",
     Stage.WRITE: "writing",
+    Stage.DRAW: "drawing the pictures",
     Stage.NARRATE: "narrating",
     Stage.RENDER: "rendering the PDF",
 }

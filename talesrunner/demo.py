@@ -48,7 +48,7 @@ def run_demo(timeout: float = 900.0) -> int:
     started = time.monotonic()
     print(f"database: {settings.DATABASE_URL}\nbroker:   {settings.REDIS_URL}")
     print(f"models:   captioner={settings.TALES_CAPTIONER} writer={settings.TALES_WRITER} "
-          f"translator={settings.TALES_TRANSLATOR} narrator={settings.TALES_NARRATOR}")
+          f"translator={settings.TALES_TRANSLATOR} narrator={settings.TALES_NARRATOR} illustrator={settings.TALES_ILLUSTRATOR}")
 
     _migrate(settings.DATABASE_URL)
     port = free_port()
@@ -66,7 +66,11 @@ def run_demo(timeout: float = 900.0) -> int:
         api.headers["Authorization"] = f"Bearer {token}"
 
         photos = samples.sample_photos()
-        book_json = {"title": samples.TITLE, "age": samples.AGE, "scenes": samples.SCENES}
+        # Drawn when this server draws (the offline OpenCV filter by default), as a parent would pick it.
+        styles = [style["id"] for style in api.get(f"{base}/api/v1/styles", timeout=10).json()["styles"]]
+        style = samples.STYLE if samples.STYLE in styles else "photo"
+        book_json = {"title": samples.TITLE, "age": samples.AGE, "scenes": samples.SCENES, "style": style,
+                     "dedication": samples.DEDICATION}
         response = api.post(
             f"{base}/api/v1/books",
             files=[("images", (name, data, "image/jpeg")) for name, data in photos],

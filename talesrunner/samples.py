@@ -22,6 +22,8 @@ SCENES: list[dict[str, str]] = [
 ]
 TITLE = "우주인 아저씨와 고양이 첼시"
 AGE = "초등 저학년"  # the reader age band the demo book is written for
+STYLE = "watercolor"  # the picture style the demo asks for, when the server draws
+DEDICATION = "우주를 좋아하는 친구에게"
 
 
 def photo_bytes(name: str, fmt: str = "JPEG") -> bytes:

@@ -1,13 +1,22 @@
-"""A small OpenAI-compatible server on 127.0.0.1 for the tests (no network): chat completions and speech.
+"""A small OpenAI-compatible server on 127.0.0.1 for the tests (no network): chat completions, speech, image edits.
 
 Each test sets `stub.reply` to a function of the request body that returns the answer's
 text, or a `(status, json_body)` error, or `Hang(seconds)` to answer too late.
 POST /v1/audio/speech answers `stub.speech(body)` the same way, with WAV bytes for an answer;
 by default `speech_wav(body["input"])`, a tone as long as the text would take to say.
+POST /v1/images/edits (multipart form) answers `stub.edit(form)` the same way, with PNG bytes for
+an answer (sent as `b64_json`), or `Url(png)` to send a `url` the stub serves on GET instead;
+by default `drawn_png(form["size"])`, a flat picture of the size asked for. Each form is kept in
+`stub.edit_requests`: its text fields as str, `image` as bytes with `image_filename` and
+`image_content_type`; its headers in `stub.edit_headers`.
 """
 from __future__ import annotations
 
+import base64
+import email.parser
+import email.policy
 import io
+import itertools
 import json
 import math
 import struct
@@ -19,14 +28,24 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from PIL import Image
+
 
 @dataclass(frozen=True)
 class Hang:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Url:
+    """An image edit answered with a `url` to the picture (served by the stub) rather than `b64_json`."""
+
+    png: bytes
+
+
 Reply = Callable[[dict[str, Any]], "str | tuple[int, dict] | Hang"]
 SpeechReply = Callable[[dict[str, Any]], "bytes | tuple[int, dict] | Hang"]
+EditReply = Callable[[dict[str, Any]], "bytes | Url | tuple[int, dict] | Hang"]
 SPEECH_RATE = 24000  # OpenAI's WAV speech is 24 kHz, 16-bit mono
 SECONDS_PER_CHARACTER = 0.06
 
@@ -44,6 +63,33 @@ def speech_wav(text: str, rate: int = SPEECH_RATE) -> bytes:
     return buffer.getvalue()
 
 
+def drawn_png(size: str | None = None, colour: tuple[int, int, int] = (200, 120, 60)) -> bytes:
+    """A PNG of one flat colour, `size` ("WxH", 1024x1024 when absent or "auto") pixels."""
+    width, height = (1024, 1024) if not size or size == "auto" else (int(side) for side in size.split("x"))
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def multipart_form(content_type: str, data: bytes) -> dict[str, Any]:
+    """A multipart/form-data body's fields: text as str; a file as bytes plus NAME_filename, NAME_content_type."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + data
+    )
+    form: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is None:
+            form[name] = payload.decode("utf-8")
+        else:
+            form[name] = payload
+            form[f"{name}_filename"] = filename
+            form[f"{name}_content_type"] = part.get_content_type()
+    return form
+
+
 class ChatStub:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -51,6 +97,11 @@ class ChatStub:
         self.reply: Reply = lambda body: "안녕"
         self.speech_requests: list[dict[str, Any]] = []
         self.speech: SpeechReply = lambda body: speech_wav(body["input"])
+        self.edit_requests: list[dict[str, Any]] = []
+        self.edit_headers: list[dict[str, str]] = []
+        self.edit: EditReply = lambda form: drawn_png(form.get("size"))
+        self._files: dict[str, bytes] = {}  # what Url answers point to
+        self._file_numbers = itertools.count()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -59,6 +110,11 @@ class ChatStub:
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
+
+    @property
+    def origin(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
 
     def start(self) -> ChatStub:
         self._thread.start()
@@ -75,9 +131,18 @@ class ChatStub:
             def log_message(self, *args) -> None:  # keep pytest output clean
                 pass
 
+            def do_GET(self) -> None:
+                data = stub._files.get(self.path)
+                if data is None:
+                    return self._send(404, {"error": {"message": f"no file {self.path}"}})
+                return self._send(200, data, "image/png")
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if self.path.rstrip("/") == "/v1/images/edits":
+                    return self._edit(raw)
+                body = json.loads(raw or b"{}")
                 if self.path.rstrip("/") == "/v1/audio/speech":
                     return self._speech(body)
                 if self.path.rstrip("/") != "/v1/chat/completions":
@@ -101,6 +166,24 @@ class ChatStub:
                 if isinstance(answer, tuple):
                     return self._send(*answer)
                 return self._send(200, answer, "audio/wav")
+
+            def _edit(self, raw: bytes) -> None:
+                form = multipart_form(self.headers.get("Content-Type", ""), raw)
+                stub.edit_requests.append(form)
+                stub.edit_headers.append(dict(self.headers))
+                answer = stub.edit(form)
+                if isinstance(answer, Hang):
+                    time.sleep(answer.seconds)
+                    answer = drawn_png(form.get("size"))
+                if isinstance(answer, tuple):
+                    return self._send(*answer)
+                if isinstance(answer, Url):
+                    path = f"/files/{next(stub._file_numbers)}.png"
+                    stub._files[path] = answer.png
+                    created = int(time.time())
+                    return self._send(200, {"created": created, "data": [{"url": stub.origin + path}]})
+                encoded = base64.b64encode(answer).decode("ascii")
+                return self._send(200, {"created": int(time.time()), "data": [{"b64_json": encoded}]})
 
             def _send(self, status: int, payload: dict | bytes, media_type: str = "application/json") -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")

@@ -5,6 +5,7 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageStat
 
@@ -22,6 +23,7 @@ TEXTS = [
     "우주인 아저씨는 집에서 따뜻한 커피를 마셨어요. 마음이 편안했어요. 그래서 모두 행복해졌답니다.",
 ]
 MARKUP = "<b>&amp;</b> < > & <font size=40>"
+PAPER_RGB = tuple(round(v * 255) for v in pdf.PAPER.rgb())
 
 
 def run(*args: str | Path) -> str:
@@ -113,7 +115,7 @@ def phone_photos(tmp_path_factory) -> list[Path]:
 
 def test_pages_metadata_and_language(sample_book):
     info = pdf_info(sample_book)
-    assert int(info["Pages"]) == len(TEXTS) + 1  # the cover, then one page per scene
+    assert int(info["Pages"]) == len(TEXTS) + 2  # the cover, one page per scene, the end
     assert info["Title"] == samples.TITLE
     assert info["Author"] == "TalesRunner"
     assert info["Subject"] == "우주인 아저씨의 그림책"
@@ -184,23 +186,28 @@ def test_letters_the_korean_font_lacks_and_emoji_keep_the_text_whole(sample_phot
 
 
 def test_pages_are_not_blank_where_the_photo_and_text_should_be(sample_book, tmp_path):
+    # The story page: the picture edge to edge over the top (at least picture_min of the page),
+    # the paragraph on the paper band below it, between the band's wide margins.
     layout = LAYOUTS["A5"]
-    size = (layout.width, layout.height)
+    size, measure = (layout.width, layout.height), layout.type_for(None).measure
+    side = (layout.width - measure) / 2
+    band_top = layout.height * (1 - layout.picture_min)
     page = render_png(sample_book, 2, 50, tmp_path)
-    frame_top = layout.height - layout.top
-    photo = region(page, size, (layout.margin, frame_top - layout.photo_height, layout.width - layout.margin, frame_top))
+    photo = region(page, size, (0, band_top + layout.wave, layout.width, layout.height))
     assert max(ImageStat.Stat(photo).stddev) > 30  # a picture, not an empty frame
-    text_top = frame_top - layout.photo_height - layout.gap
-    text = region(page, size, (layout.margin, layout.bottom, layout.width - layout.margin, text_top))
-    assert 0.01 < dark_share(text) < 0.4  # ink of letters on white paper
-    margin = region(page, size, (0, layout.bottom, layout.margin * 0.8, layout.height))
-    assert ImageStat.Stat(margin.convert("L")).extrema[0][0] > 245  # the margins stay clean
+    text = region(page, size, (side, layout.folio, layout.width - side, band_top - layout.pad_top))
+    assert 0.01 < dark_share(text) < 0.4  # ink of letters on paper
+    margin = region(page, size, (0, layout.folio, side * 0.8, layout.height * (1 - layout.picture_max)))
+    assert all(abs(low - paper) <= 3 and abs(high - paper) <= 3  # the margins stay clean paper
+               for (low, high), paper in zip(ImageStat.Stat(margin).extrema, PAPER_RGB))
 
     cover = render_png(sample_book, 1, 50, tmp_path)
-    corner = ImageStat.Stat(region(cover, size, (layout.width * 0.3, 10, layout.width * 0.5, 20))).mean
-    assert corner[0] > corner[2] + 10  # warm cream paper, not white
-    title = region(cover, size, (layout.margin, layout.height * 0.7, layout.width - layout.margin, layout.height * 0.9))
+    corner = ImageStat.Stat(region(cover, size, (layout.width * 0.3, layout.height - 20, layout.width * 0.5, layout.height - 10))).mean
+    assert corner[0] > corner[2] + 10  # warm cream paper under the title, not white
+    title = region(cover, size, (20, layout.height * 0.78, layout.width - 20, layout.height * 0.95))
     assert dark_share(title, 160) > 0.01
+    picture = region(cover, size, (0, 0, layout.width, layout.height * 0.6))
+    assert max(ImageStat.Stat(picture).stddev) > 30  # the first picture, large, below the title
 
 
 def test_odd_image_modes_render(tmp_path):
@@ -221,21 +228,21 @@ def test_odd_image_modes_render(tmp_path):
         paths.append(tmp_path / name)
     out = tmp_path / "modes.pdf"
     render_book(sample_spec(paths, [f"{name} 사진이에요." for name in sources]), out, tmp_path / "print")
-    scenes = [image for image in pdf_images(out) if image["page"] != "1"]
+    scenes = [image for image in pdf_images(out) if 2 <= int(image["page"]) <= len(sources) + 1]
     assert [image["color"] for image in scenes] == ["rgb", "rgb", "gray", "gray", "rgb"]
 
     layout = LAYOUTS["A5"]
+    size = (layout.width, layout.height)
     page = render_png(out, 2, 60, tmp_path)
-    frame_top = layout.height - layout.top
-    middle = frame_top - layout.photo_height / 2
-    left = ImageStat.Stat(region(page, (layout.width, layout.height), (layout.margin + 10, middle - 10, layout.margin + 40, middle + 10))).mean
-    right = ImageStat.Stat(region(page, (layout.width, layout.height), (layout.width - layout.margin - 40, middle - 10, layout.width - layout.margin - 10, middle + 10))).mean
+    middle = layout.height * 0.75  # in the picture, which spans the page's width
+    left = ImageStat.Stat(region(page, size, (10, middle - 10, 40, middle + 10))).mean
+    right = ImageStat.Stat(region(page, size, (layout.width - 40, middle - 10, layout.width - 10, middle + 10))).mean
     assert left[0] > 180 and left[1] < 80  # red
     assert min(right) > 240  # transparency printed as white paper, not black
 
     deep = render_png(out, 5, 60, tmp_path)
-    ramp_left = ImageStat.Stat(region(deep, (layout.width, layout.height), (layout.margin + 10, middle - 10, layout.margin + 40, middle + 10))).mean
-    ramp_right = ImageStat.Stat(region(deep, (layout.width, layout.height), (layout.width - layout.margin - 40, middle - 10, layout.width - layout.margin - 10, middle + 10))).mean
+    ramp_left = ImageStat.Stat(region(deep, size, (10, middle - 10, 40, middle + 10))).mean
+    ramp_right = ImageStat.Stat(region(deep, size, (layout.width - 40, middle - 10, layout.width - 10, middle + 10))).mean
     assert ramp_left[0] < 60 and ramp_right[0] > 190  # 16-bit tones kept, not clipped to white
 
 
@@ -244,37 +251,36 @@ def test_ten_scenes_of_12_megapixel_photos_stay_small_sharp_and_upright(phone_ph
     texts = [f"{i}번째 장면이에요. 첼시는 오늘도 신나게 놀았어요." for i in range(1, 11)]
     report = render_book(sample_spec(phone_photos, texts), out, tmp_path / "print")
     assert out.stat().st_size < 6_000_000
-    assert int(pdf_info(out)["Pages"]) == 11 and report.pages == 11
+    assert int(pdf_info(out)["Pages"]) == 12 and report.pages == 12  # the cover, ten scenes, the end
 
     images = pdf_images(out)
-    assert len(images) == 11  # the cover photo and one per scene
+    # One picture per scene; the cover shows part of the first, the end part of the last (the same copies).
+    assert [int(image["page"]) for image in images] == list(range(1, 13))
+    assert report.photos_made == 10 and len(set(report.photo_files)) == 10
     layout = LAYOUTS["A5"]
-    box = (photos.pixels_for(layout.text_width), photos.pixels_for(layout.photo_height))
+    box = (photos.pixels_for(layout.width), photos.pixels_for(layout.height * layout.picture_max))
     for image in images:
         width, height = int(image["width"]), int(image["height"])
         assert width <= box[0] and height <= box[1], image  # never the 4000x3000 original
         assert 150 <= int(image["x-ppi"]) <= 200, image  # print resolution at the drawn size
-    for image, source in zip(images[1:], phone_photos):
-        with Image.open(source) as original:
-            upright = photos.upright_size(original)
-        is_portrait = int(image["height"]) > int(image["width"])
-        assert is_portrait == (upright[1] > upright[0]), (source.name, image)
 
-    # The red disc sits at the top left of every upright picture.
+    # Portraits and landscapes alike were turned upright, then cut to the page's shape around
+    # their middle: the red disc drawn at the top left is still there.
     run("pdfimages", "-j", out, tmp_path / "img")
     extracted = sorted(tmp_path.glob("img-*.jpg"))
-    assert len(extracted) == 11
+    assert len(extracted) == 12
     for path in extracted:
         with Image.open(path) as image:
-            corner = image.convert("RGB").getpixel((int(image.width * 0.1), int(min(image.size) * 0.15)))
-            assert corner[0] > 180 and corner[1] < 80 and corner[2] < 80, (path.name, corner)
+            corner = np.asarray(image.convert("RGB").crop((0, 0, image.width // 3, image.height // 3))).astype(int)
+            red = ((corner[..., 0] > 180) & (corner[..., 1] < 80) & (corner[..., 2] < 80)).mean()
+            assert red > 0.1, (path.name, red)
 
 
 def test_rebuild_after_a_page_edit_reuses_the_scaled_photos(phone_photos, tmp_path, monkeypatch):
     cache = tmp_path / "print"
     texts = ["첫 장면이에요."] * 10
     first = render_book(sample_spec(phone_photos, texts), tmp_path / "first.pdf", cache)
-    assert first.photos_made == 11 and first.photos_reused == 0
+    assert first.photos_made == 10 and first.photos_reused == 0  # the cover and the end share the scenes' copies
     stamps = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
 
     def no_decoding(*_args, **_kwargs):
@@ -283,7 +289,7 @@ def test_rebuild_after_a_page_edit_reuses_the_scaled_photos(phone_photos, tmp_pa
     monkeypatch.setattr(photos, "_decode_scaled", no_decoding)
     edited = [*texts[:3], "고친 문장: 첼시가 별을 셌어요.", *texts[4:]]
     again = render_book(sample_spec(phone_photos, edited), tmp_path / "again.pdf", cache)
-    assert again.photos_made == 0 and again.photos_reused == 11
+    assert again.photos_made == 0 and again.photos_reused == 10
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
     assert "고친 문장: 첼시가 별을 셌어요." in flat(page_text(tmp_path / "again.pdf", 5))
 
@@ -293,7 +299,7 @@ def test_square_page_size_gets_its_own_photo_sizes(sample_photos, tmp_path):
     render_book(sample_spec(sample_photos), tmp_path / "a5.pdf", cache, page_size="A5")
     a5_files = set(cache.iterdir())
     report = render_book(sample_spec(sample_photos), tmp_path / "square.pdf", cache, page_size="square")
-    assert report.photos_made == len(sample_photos) + 1 and report.photos_reused == 0
+    assert report.photos_made == len(sample_photos) and report.photos_reused == 0
     assert set(report.photo_files).isdisjoint(a5_files)
     assert pdf_info(tmp_path / "square.pdf")["Page size"].startswith("566.929 x 566.929")
     with pytest.raises(ValueError, match="page size"):
@@ -304,7 +310,7 @@ def test_a_longer_paragraph_shrinks_to_stay_on_its_page(sample_photos, tmp_path)
     long = " ".join(["첼시는 창밖의 별을 하나씩 세며 우주인 아저씨를 기다렸어요."] * 5)  # ~170 syllables
     out = tmp_path / "long.pdf"
     render_book(sample_spec(sample_photos[:1], [long]), out, tmp_path / "print")
-    assert int(pdf_info(out)["Pages"]) == 2
+    assert int(pdf_info(out)["Pages"]) == 3  # the cover, the scene, the end
     assert flat(long) in flat(page_text(out, 2))
 
 
@@ -313,10 +319,11 @@ def test_a_paragraph_too_long_for_one_page_continues_on_the_next(sample_photos, 
     out = tmp_path / "flow.pdf"
     render_book(sample_spec(sample_photos[:2], [" ".join(sentences), "마지막 장면이에요."]), out, tmp_path / "print")
     pages = int(pdf_info(out)["Pages"])
-    assert pages >= 4  # cover, the scene, at least one continuation, the second scene
-    texts = [page_text(out, n) for n in range(2, pages + 1)]
+    assert pages >= 5  # cover, the scene, at least one continuation, the second scene, the end
+    assert flat(page_text(out, pages)).startswith("끝")
+    texts = [page_text(out, n) for n in range(2, pages)]
     numbers = [text.split()[-1] for text in texts]
-    assert numbers == [str(n) for n in range(1, pages)]
+    assert numbers == [str(n) for n in range(1, pages - 1)]
     body = flat(" ".join(" ".join(text.split()[:-1]) for text in texts[:-1]))
     assert body == flat(" ".join(sentences))  # every word, in order, none cut
     assert "마지막 장면이에요." in flat(texts[-1])
@@ -329,7 +336,7 @@ def test_a_single_word_longer_than_a_line_wraps_inside_the_page(sample_photos, t
     layout = LAYOUTS["A5"]
     bbox = run("pdftotext", "-f", 2, "-l", 2, "-bbox", out, "-")
     right_edges = [float(part.split('"')[1]) for part in bbox.split("xMax=")[1:]]
-    assert right_edges and max(right_edges) <= layout.width - layout.margin + 1
+    assert right_edges and max(right_edges) <= (layout.width + layout.type_for(None).measure) / 2 + 1
     assert word in "".join(page_text(out, 2).split())
 
 
@@ -362,8 +369,9 @@ def test_rare_syllables_are_drawn_not_left_blank(sample_photos, tmp_path):
     assert "렜렜렜 갂갂갂 갅갅갅" in flat(page_text(out, 2))
     layout = LAYOUTS["A5"]
     page = render_png(out, 2, 100, tmp_path)
-    text_top = layout.height - layout.top - layout.photo_height - layout.gap
-    text = region(page, (layout.width, layout.height), (layout.margin, layout.bottom + 10, layout.width - layout.margin, text_top))
+    side = (layout.width - layout.type_for(None).measure) / 2
+    text_top = layout.height * (1 - layout.picture_max)
+    text = region(page, (layout.width, layout.height), (side, layout.folio, layout.width - side, text_top))
     assert dark_share(text) > 0.005  # ink where the nine syllables are
 
 

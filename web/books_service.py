@@ -14,10 +14,11 @@ from werkzeug.datastructures import FileStorage
 
 from shared.config import Settings
 from shared.jobs import TaskName, enqueue_after_commit
-from shared.lifecycle import WrongState, claim_or_refuse, require, set_progress, to_rendering
+from shared.lifecycle import WrongState, claim_or_refuse, require, set_progress, to_rendering, undrawn_pages
 from shared.models import Book, EmailRequest, Scene, User, utcnow
 from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
+from shared.styles import available_styles
 from web.db import current_settings, get_session
 from web.errors import ApiError, BrokerDown
 from web.images import DecodeSlots, ImageRejected, sniff_image
@@ -163,9 +164,11 @@ def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Boo
     config = current_settings()
     if request_.scenes is not None and len(request_.scenes) != len(uploads):
         raise ApiError(400, "scene_count", f"{len(request_.scenes)} scene annotations for {len(uploads)} photos: give one per photo", "book.scenes")
+    check_style(request_.style, config)
     check_quota(user, config)
     db = get_session()
     book = Book(user_id=user.id, title=request_.title or None, age=request_.age, email_when_done=request_.email_when_done,
+                style=request_.style, dedication=request_.dedication or None,
                 hint_defaults=(request_.book_hints.as_fields() or None) if request_.book_hints else None,
                 status=BookStatus.QUEUED)
     db.add(book)
@@ -186,6 +189,14 @@ def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Boo
         storage().delete_book(book.id)
         raise
     return book
+
+
+def check_style(style: str, config: Settings) -> None:
+    """400 naming book.style unless this server can draw `style` (shared.styles.available_styles)."""
+    offered = [choice.id for choice in available_styles(config)]
+    if style not in offered:
+        raise ApiError(400, "unknown_style", f"this server cannot draw the style '{style}'; choose one of: {', '.join(offered)}",
+                       "book.style")
 
 
 def _refuse(exc: WrongState) -> ApiError:
@@ -211,7 +222,7 @@ def start_writing(book: Book) -> None:
     """Move an annotated book to writing and enqueue the writer."""
     if book.status is BookStatus.AWAITING_ANNOTATIONS and not book.has_annotations:
         raise ApiError(409, "annotations_missing", "PUT the scene annotations first (name, i_action, classification per scene)")
-    _advance(book, [BookStatus.AWAITING_ANNOTATIONS], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
+    advance(book, [BookStatus.AWAITING_ANNOTATIONS], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
 
 
 def edit_text(book: Book, index: int, text: str) -> None:
@@ -224,14 +235,14 @@ def edit_text(book: Book, index: int, text: str) -> None:
     """
     scene = scene_of(book, index)
     try:
-        _claim(book, [BookStatus.DONE], BookStatus.RENDERING)
+        claim_book(book, [BookStatus.DONE], BookStatus.RENDERING)
     except ApiError:
         get_session().refresh(scene, ["text", "text_source"])
         if scene.text == text and scene.text_source == "user" and book.status in ACTIVE:
             return
         raise
     scene.text, scene.text_source, scene.previous_text = text, "user", None
-    _start(book, *to_rendering(book, current_settings()))
+    start_stage(book, *to_rendering(book, current_settings()))
 
 
 def undo_rewrite(book: Book, index: int) -> None:
@@ -257,7 +268,7 @@ def rename(book: Book, title: str) -> None:
         raise ApiError(409, "rendering", "the book is being drawn now; rename it once it is done", "title")
     book.title = title  # rolled back with the request if the claim is refused
     if status is BookStatus.DONE:
-        _advance(book, [BookStatus.DONE], BookStatus.RENDERING, *to_rendering(book, current_settings()))
+        advance(book, [BookStatus.DONE], BookStatus.RENDERING, *to_rendering(book, current_settings()))
     else:  # still being made (or failed): the render that comes uses it
         db.commit()
 
@@ -265,11 +276,11 @@ def rename(book: Book, title: str) -> None:
 def regenerate_scene(book: Book, index: int) -> None:
     """Write one scene again, then rebuild the PDF (the book's row claimed first, then the scene changed)."""
     scene = scene_of(book, index)
-    _claim(book, [BookStatus.DONE], BookStatus.WRITING)
+    claim_book(book, [BookStatus.DONE], BookStatus.WRITING)
     # Kept for "이전 글로 되돌리기"; a second rewrite keeps the text it replaces, the newest one.
     scene.previous_text, scene.text, scene.text_source = scene.text, None, None
     # The writer counts the pages it writes this time (worker/pipeline/write.py): one here.
-    _start(book, Stage.WRITE, TaskName.WRITE, total=sum(1 for s in book.scenes if s.text is None))
+    start_stage(book, Stage.WRITE, TaskName.WRITE, total=sum(1 for s in book.scenes if s.text is None))
 
 
 def retry_book(book: Book) -> None:
@@ -277,7 +288,7 @@ def retry_book(book: Book) -> None:
 
     The claim (no holder) sets `lost_runs` back to 0: a poison book retried gets its full count again.
     """
-    _advance(book, [BookStatus.FAILED], BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
+    advance(book, [BookStatus.FAILED], BookStatus.QUEUED, Stage.CAPTION, TaskName.CAPTION)
 
 
 # A second identical mail request within this many seconds, the first not sent yet, is the first
@@ -340,14 +351,14 @@ def delete_book_rows(db: Session, book_id: str) -> None:
     db.execute(delete(Book).where(Book.id == book_id).execution_options(synchronize_session=False))
 
 
-def _advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName,
+def advance(book: Book, allowed: list[BookStatus], target: BookStatus, stage: Stage, task: TaskName,
              total: int | None = None) -> None:
     """Claim the move (compare-and-set, as the workers do), commit, then enqueue the task."""
-    _claim(book, allowed, target)
-    _start(book, stage, task, total)
+    claim_book(book, allowed, target)
+    start_stage(book, stage, task, total)
 
 
-def _claim(book: Book, allowed: list[BookStatus], target: BookStatus) -> None:
+def claim_book(book: Book, allowed: list[BookStatus], target: BookStatus) -> None:
     """Move the book (its row locked until the request commits), or 409 naming what it is now."""
     try:
         claim_or_refuse(get_session(), book, allowed, target)
@@ -355,8 +366,10 @@ def _claim(book: Book, allowed: list[BookStatus], target: BookStatus) -> None:
         raise _refuse(exc) from None
 
 
-def _start(book: Book, stage: Stage, task: TaskName, total: int | None = None) -> None:
+def start_stage(book: Book, stage: Stage, task: TaskName, total: int | None = None) -> None:
     """After a claim: progress at 0 of `total` (every page unless told), commit, then enqueue the task."""
     set_progress(book, stage, 0, len(book.scenes) if total is None else total)
     enqueue(task, book.id)
+    if book.status is BookStatus.WRITING and undrawn_pages(book):
+        enqueue(TaskName.DRAW, book.id)  # drawn beside the writing, as after captioning; the render waits for both
     get_session().commit()

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Ema
 from pydantic_core import PydanticCustomError
 
 from shared.safety import find_unsafe
+from shared.styles import PHOTO
 from shared.vocabulary import AGE_BANDS, CLASSIFICATIONS, AgeBand, Classification
 
 # Line breaks and tabs are text; every other control character (NUL first of all) is not, and the
@@ -128,6 +129,10 @@ class BookRequest(BaseModel):
     scenes: list[SceneAnnotation] | None = None
     book_hints: BookHints | None = None
     email_when_done: bool = False
+    # How the pages look (GET /api/v1/styles lists what this server draws); checked against the server's list.
+    style: Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=16)] = PHOTO
+    # Who the book is for, set on its last page ("사랑하는 하은이에게").
+    dedication: Annotated[str, _line(strip_whitespace=True, max_length=100), Safe] | None = None
 
 
 class BookUpdate(BaseModel):
@@ -136,6 +141,14 @@ class BookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=200), Safe]
+
+
+class PictureChoice(BaseModel):
+    """PUT .../scenes/{index}/picture: the page shows its photo (true) or its drawing (false)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    use_photo: bool
 
 
 class ScenesUpdate(BaseModel):

@@ -233,6 +233,12 @@ def write_book(self: Task, book_id: str) -> None:
     _run_stage(self, Stage.WRITE, pipeline.write_stage, book_id)
 
 
+@celery.task(bind=True, name=TaskName.DRAW.value, )
+def draw_pictures(self: Task, book_id: str) -> None:
+    """Draw the pages from their photos in the book's style (GPU, where a drawing model runs)."""
+    _run_stage(self, Stage.DRAW, pipeline.draw_stage, book_id)
+
+
 @celery.task(bind=True, name=TaskName.NARRATE.value, )
 def narrate_book(self: Task, book_id: str) -> None:
     """Read the pages aloud (GPU, where a local VITS model runs)."""

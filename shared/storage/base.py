@@ -55,6 +55,10 @@ class Storage(ABC):
     def audio_prefix(self, book_id: str) -> str:
         return f"{self.book_prefix(book_id)}/audio"
 
+    def picture_name(self, book_id: str, index: int, style: str, seed: int) -> str:
+        """A drawn page: a new seed (a redraw) or style is a new file, so a page never shows a half-written one."""
+        return f"{self.book_prefix(book_id)}/pictures/page-{index}-{style}-{seed}.jpg"
+
     def print_prefix(self, book_id: str) -> str:
         """Where the photos scaled for print are cached between PDF builds."""
         return f"{self.book_prefix(book_id)}/print"

@@ -27,6 +27,9 @@ def book_json(book: Book, detail: bool = True) -> dict:
         # true when the writer named the book because the user gave no title
         "title_generated": book.title is None and book.generated_title is not None,
         "age": book.age,
+        # how the pages look (GET /api/v1/styles); `photo` keeps the photos as taken
+        "style": book.style,
+        "dedication": book.dedication,
         # the main character and company given once for the book (hints that come later start from them)
         "book_hints": book.hint_defaults,
         "status": book.status.value,
@@ -51,6 +54,7 @@ def book_json(book: Book, detail: bool = True) -> dict:
             {
                 "index": scene.index,
                 "image_url": url_for("api.get_image", book_id=book.id, index=scene.index),
+                **_picture_json(book, scene),
                 "caption": scene.caption,
                 "caption_lang": scene.caption_lang,
                 "caption_source": scene.caption_source,
@@ -229,6 +233,25 @@ def audio_url(book: Book, index: int, audio) -> str:
     """The page's audio, versioned by the stored file (a page read again gets a new URL)."""
     # The stored name is new whenever the page is read again (Storage.audio_name hashes the audio).
     return url_for("api.get_audio", book_id=book.id, index=index, v=PurePosixPath(audio.name).stem)
+
+
+def picture_url(book: Book, scene) -> str:
+    """The page's picture as printed (web/api/pictures.py), versioned by the stored file (a redraw gets a new URL)."""
+    return url_for("api.get_picture", book_id=book.id, index=scene.index, v=PurePosixPath(scene.printed_picture).stem)
+
+
+def _picture_json(book: Book, scene) -> dict:
+    return {
+        # the page as printed: its drawing, or its photo (`photo` books, a page set back, a failed drawing)
+        "picture_url": picture_url(book, scene),
+        "picture": {
+            "drawn": scene.printed_picture != scene.image_name,
+            "waiting": scene.needs_picture,
+            "use_photo": scene.use_photo,
+            "source": scene.picture_source,
+            "redraws": scene.redraws,
+        },
+    }
 
 
 def _audio_json(book: Book, scene) -> dict:

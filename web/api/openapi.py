@@ -6,7 +6,7 @@ from flask import jsonify
 from shared.status import BookStatus
 from shared.vocabulary import AGE_BANDS
 from web.api.blueprint import api
-from web.schemas import BookRequest, BookUpdate, Credentials, EmailBook, PasswordCheck, ScenesUpdate, TextEdit
+from web.schemas import BookRequest, BookUpdate, Credentials, EmailBook, PasswordCheck, PictureChoice, ScenesUpdate, TextEdit
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _BOOK = {"$ref": "#/components/schemas/Book"}
@@ -64,7 +64,7 @@ def _id_param(*extra: str) -> list[dict]:
 def build_spec() -> dict:
     """The OpenAPI 3.1 document."""
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-               for model in (Credentials, PasswordCheck, BookRequest, BookUpdate, ScenesUpdate, TextEdit, EmailBook)}
+               for model in (Credentials, PasswordCheck, BookRequest, BookUpdate, ScenesUpdate, TextEdit, EmailBook, PictureChoice)}
     for model_schema in list(schemas.values()):
         schemas.update(model_schema.pop("$defs", {}))
     schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
@@ -72,6 +72,7 @@ def build_spec() -> dict:
     schemas["Book"] = {"type": "object", "required": ["id", "status", "progress"], "properties": {
         "id": {"type": "string"}, "title": {"type": ["string", "null"]}, "title_generated": {"type": "boolean"},
         "age": {"type": ["string", "null"], "enum": [*AGE_BANDS, None]},
+        "style": {"type": "string"}, "dedication": {"type": ["string", "null"]},
         "book_hints": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
         "status": {"type": "string", "enum": [s.value for s in BookStatus]}, "stage": {"type": ["string", "null"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
@@ -105,6 +106,12 @@ def build_spec() -> dict:
         book + "/epub": {"parameters": _id_param(), "get": _op("Download the read-along e-book (EPUB 3)", "200", ok_schema=None)},
         scene + "/image": {"parameters": _id_param("index"), "get": _op("The scene's photo", "200", ok_schema=None)},
         scene + "/audio": {"parameters": _id_param("index"), "get": _op("The page read aloud (MP3)", "200", ok_schema=None)},
+        scene + "/picture": {"parameters": _id_param("index"),
+                             "get": _op("The page's picture as printed (drawn, or the photo)", "200", ok_schema=None),
+                             "put": _op("Show the page's photo or its drawing", "202", "PictureChoice")},
+        scene + "/redraw": {"parameters": _id_param("index"), "post": _op("Draw the page again with a new seed", "202")},
+        "/styles": {"get": _op("The picture styles this server can draw", "200", auth=False, ok_schema={"type": "object"},
+                               errors=("503",))},
     }
     return {
         "openapi": "3.1.0",

@@ -1,9 +1,10 @@
-"""The book page and its forms: hints, edit, regenerate, retry, email, delete."""
+"""The book page and its forms: hints, edit, regenerate, redraw, retry, email, delete."""
 from __future__ import annotations
 
 import hashlib
 import logging
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from flask import Blueprint, abort, flash, get_flashed_messages, redirect, render_template, request, session, url_for
 from PIL import Image
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from shared.models import Book, utcnow
 from shared.status import ACTIVE, BookStatus
 from web import books_service as service
+from web import pictures_service
 from web.auth import current_user, login_required
 from web.db import current_settings
 from web.downloads import send_stored
@@ -190,9 +192,15 @@ def text_digest(text: str | None) -> str:
     return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
 
 
+def picture_version(scene) -> str:
+    """The page's picture URL changes with the picture (a redraw, the photo chosen), so browsers may keep each."""
+    return PurePosixPath(scene.printed_picture).stem[-12:]
+
+
 @bp.record_once
 def _text_digest_global(state) -> None:
     state.app.jinja_env.globals["text_digest"] = text_digest
+    state.app.jinja_env.globals["picture_version"] = picture_version
 
 
 @bp.post("/scenes/<int:index>/text")
@@ -239,6 +247,26 @@ def undo(book_id: str, index: int):
     book = _mine(book_id)
     service.undo_rewrite(book, index)
     return _back(book, f"{index}쪽을 이전 글로 되돌렸어요. PDF를 다시 만들고 있어요.", anchor=f"scene-{index}")
+
+
+@bp.post("/scenes/<int:index>/redraw")
+@login_required
+def redraw(book_id: str, index: int):
+    """Draw one page again with a new seed; the PDF is rebuilt."""
+    book = _mine(book_id)
+    pictures_service.redraw(book, index)
+    return _back(book, f"{index}쪽 그림을 다시 그리고 있어요.", anchor=f"scene-{index}")
+
+
+@bp.post("/scenes/<int:index>/picture")
+@login_required
+def choose_picture(book_id: str, index: int):
+    """Show one page's photo, or its drawing again; the PDF is rebuilt."""
+    book = _mine(book_id)
+    use_photo = request.form.get("use_photo") == "1"
+    pictures_service.choose_picture(book, index, use_photo)
+    said = "사진으로 바꿨어요" if use_photo else "그림으로 되돌렸어요"
+    return _back(book, f"{index}쪽을 {said}. PDF를 다시 만들고 있어요.", anchor=f"scene-{index}")
 
 
 @bp.post("/retry")

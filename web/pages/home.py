@@ -1,13 +1,18 @@
 """Pages: the front page, my books (paginated), and the new-book form."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+import io
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
+from PIL import Image
 from sqlalchemy.exc import DBAPIError
 
 from shared.audio import text_spans
 from shared.lifecycle import note_for_parents
 from shared.safety import find_unsafe
+from shared.styles import PHOTO, available_styles
 from shared.vocabulary import AGE_BANDS
 from web import books_service as service
 from web.api.books import audio_url
@@ -70,6 +75,8 @@ def _new_book_form(problems: list[str], status: int, form: dict | None = None, e
         # Hints after the captions help only when photos are captioned: without captions every
         # photo would get the same generic keywords, so the page does not offer the choice.
         captions_on=config.TALES_CAPTIONER != "none",
+        styles=available_styles(config), illustrator=config.TALES_ILLUSTRATOR,
+        illustrator_host=urlsplit(config.OPENAI_BASE_URL or "https://api.openai.com").hostname,
     ), status
 
 
@@ -78,8 +85,43 @@ def _refusal(problems: list[str], status: int, form: dict, fields: dict[str, str
     if not page_asks_json():
         if status == 400:  # browsers never refill a file input, so the message says to pick the photos again
             problems = [*problems, "사진을 다시 골라 주세요 (보안 때문에 브라우저가 고른 사진을 기억하지 못해요)."]
-        return _new_book_form(problems, status, form, {k: v for k, v in fields.items() if k in ("title", "age", *forms.BOOK_DEFAULTS.values())})
+        return _new_book_form(problems, status, form, {k: v for k, v in fields.items()
+                                                       if k in ("title", "age", "style", "dedication", *forms.BOOK_DEFAULTS.values())})
     return jsonify(error={"code": code, "message": problems[0]}, problems=problems, fields=fields), status
+
+
+# The style previews are drawn from a small copy the page makes of the first photo: at most this many
+# pixels a side and bytes, so a preview costs the web process a few milliseconds and little memory.
+PREVIEW_SIDE = 320
+PREVIEW_MAX_BYTES = 512 * 1024
+
+
+@bp.post("/books/new/preview")
+@login_required
+def style_preview():
+    """The first photo (a small copy made by the page) drawn in one style, for the style picker."""
+    from shared.drawing import draw_page  # OpenCV: loaded by the first preview, not by every web process start
+
+    style = request.form.get("style", "")
+    if style == PHOTO or style not in {choice.id for choice in available_styles(current_settings())}:
+        raise ApiError(400, "unknown_style", "choose one of the styles this server draws", "style")
+    upload = request.files.get("photo")
+    data = upload.read(PREVIEW_MAX_BYTES + 1) if upload else b""
+    if not data or len(data) > PREVIEW_MAX_BYTES:
+        raise ApiError(400, "invalid_preview", f"send a small JPEG or PNG of at most {PREVIEW_SIDE} px as `photo`", "photo")
+    try:
+        with service.decode_slot(), Image.open(io.BytesIO(data)) as image:
+            if image.format not in ("JPEG", "PNG") or max(image.size) > PREVIEW_SIDE:
+                raise ApiError(400, "invalid_preview", f"send a small JPEG or PNG of at most {PREVIEW_SIDE} px as `photo`", "photo")
+            picture = image.convert("RGB")
+    except (OSError, Image.DecompressionBombError):
+        raise ApiError(400, "invalid_preview", "the preview photo cannot be read", "photo") from None
+    buffer = io.BytesIO()
+    draw_page(picture, style, seed=0).save(buffer, "JPEG", quality=85)
+    response = make_response(buffer.getvalue())
+    response.mimetype = "image/jpeg"
+    response.cache_control.no_store = True  # the family's photo: kept nowhere
+    return response
 
 
 @bp.get("/books/new/check")
@@ -109,6 +151,13 @@ def _form_problems(form, count: int) -> tuple[list | None, list[str], dict[str, 
     age = form.get("age", "").strip()
     if age and age not in AGE_BANDS:
         fields["age"] = "읽을 나이를 목록에서 골라 주세요."
+    if form.get("style", PHOTO) not in {style.id for style in available_styles(current_settings())}:
+        fields["style"] = "그림 스타일을 목록에서 골라 주세요."
+    dedication = form.get("dedication", "").strip()
+    if len(dedication) > 100:
+        fields["dedication"] = "받는 사람은 100자까지 쓸 수 있어요."
+    elif find_unsafe(dedication):
+        fields["dedication"] = unsafe_message("받는 사람")
     problems = [*fields.values(), *error_summary(scene_forms)]
     for position, scene in enumerate(scene_forms):
         fields.update({forms.field_name(position, name): message for name, message in scene.errors.items()})
@@ -129,6 +178,7 @@ def new_book():
     fields.update(hint_problems)
     age = form.get("age", "").strip() or None
     keep = {"title": form.get("title", ""), "age": age or "", "email_when_done": bool(form.get("email_when_done")),
+            "style": form.get("style", PHOTO), "dedication": form.get("dedication", ""),
             "hints": form.get("hints", "now"), **{key: form.get(key, "") for key in forms.BOOK_DEFAULTS.values()}}
     code = "invalid"
     try:
@@ -140,7 +190,8 @@ def new_book():
     if problems:
         return _refusal(problems, 400, keep, fields, code)
     book_request = BookRequest(title=keep["title"].strip() or None, age=age, scenes=annotations,
-                               book_hints=book_hints, email_when_done=keep["email_when_done"])
+                               book_hints=book_hints, email_when_done=keep["email_when_done"],
+                               style=keep["style"], dedication=keep["dedication"].strip() or None)
     try:
         book = service.create_book(current_user(), book_request, uploads)
     except ApiError as exc:

@@ -281,6 +281,36 @@
         down.setAttribute("aria-label", `장면 ${n} 사진을 뒤로`);
         $("[data-remove]", item.node).setAttribute("aria-label", `장면 ${n} 사진 빼기`);
       });
+      updateStylePreviews();
+    }
+
+    // The style picker shows the first photo drawn in each style (the server draws the page's small
+    // copy with the same OpenCV filter the book uses); a new first photo draws them again.
+    const picker = $("#style-picker", form);
+    let previewed = null;
+    async function updateStylePreviews() {
+      if (!picker) return;
+      const thumb = items.length ? items[0].photo && items[0].photo.thumb : null;
+      if (thumb === previewed) return;
+      previewed = thumb;
+      for (const img of $$("[data-style-preview]", picker)) {
+        const style = img.dataset.stylePreview;
+        if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+        img.hidden = !thumb;
+        if (!thumb) continue;
+        if (style === "photo") { img.src = URL.createObjectURL(thumb); continue; }
+        const body = new FormData();
+        body.append("photo", thumb, "preview.jpg");
+        body.append("style", style);
+        body.append("csrf_token", form.elements.namedItem("csrf_token").value);
+        try {
+          const answer = await fetch(picker.dataset.preview, { method: "POST", body, credentials: "same-origin" });
+          if (!answer.ok || previewed !== thumb) { if (!answer.ok) img.hidden = true; continue; }
+          img.src = URL.createObjectURL(await answer.blob());
+        } catch (e) {
+          img.hidden = true;  // no preview is no loss: the style's name and description stay
+        }
+      }
     }
 
     function syncFiles() {
@@ -329,6 +359,7 @@
       const note = $(".photo-note", item.node);
       note.textContent = photo.note || (photo.reduced ? `인쇄 크기로 줄였어요 (${(photo.blob.size / 1048576).toFixed(1)}MB)` : "");
       note.hidden = !note.textContent;
+      updateStylePreviews();
     }
 
     function dropItem(item) {

@@ -11,6 +11,7 @@ from shared.lifecycle import (
     hand_on,
     move,
     set_progress,
+    undrawn_pages,
 )
 from shared.status import BookStatus, Stage
 from worker.errors import StageError
@@ -36,15 +37,17 @@ def caption_stage(ctx: Context, book_id: str) -> None:
         captioner = get_captioner(ctx.settings)
         images = [open_rgb(ctx.storage, name) for _, name in paths]  # one at a time: one full decode in memory at most
         captions = captioner.caption(images)
+        english = [caption.text if caption.lang == "en" else None for caption in captions]
         captions, untranslated = _to_korean(ctx.settings, captions)
         with ctx.sessions.begin() as session:
             book = load_book(session, book_id)
             if book is None or book.status is not BookStatus.CAPTIONING:
                 return
             by_id = {scene.id: scene for scene in book.scenes}
-            for (scene_id, _), caption in zip(paths, captions, strict=True):
+            for (scene_id, _), caption, words in zip(paths, captions, english, strict=True):
                 scene = by_id[scene_id]
                 scene.caption, scene.caption_lang, scene.caption_source = caption.text, caption.lang, caption.source
+                scene.caption_en = words
             set_progress(book, Stage.CAPTION, len(book.scenes), len(book.scenes))
             if captioner.name == "none":
                 add_note(book, "사진 설명 없이 힌트만으로 썼어요 (captioning is off: TALES_CAPTIONER=none).")
@@ -62,6 +65,8 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             move(book, BookStatus.WRITING)
             set_progress(book, Stage.WRITE, 0, len(book.scenes))
             ctx.enqueue(session, TaskName.WRITE, book_id)
+            if undrawn_pages(book):  # drawn beside the writing; the render waits for both
+                ctx.enqueue(session, TaskName.DRAW, book_id)
         else:
             set_progress(book, Stage.SUGGEST, 0, len(book.scenes))
             hand_on(book)  # still `captioning`: the suggest worker (often another process) claims it anew

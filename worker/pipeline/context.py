@@ -43,9 +43,9 @@ def take_book(ctx: Context, session: Session, book_id: str, allowed: list[BookSt
 
 
 def max_lost(ctx: Context, task: TaskName) -> int:
-    """Worker deaths that make a book poison. Never for narration: the book goes on without its audio
-    (narrate_stage gives up reading after TALES_MAX_LOST_RUNS deaths)."""
-    return NEVER if task is TaskName.NARRATE else ctx.settings.TALES_MAX_LOST_RUNS
+    """Worker deaths that make a book poison. Never for narration or drawing: the book goes on without
+    its audio or with its photos (those stages give up after TALES_MAX_LOST_RUNS deaths)."""
+    return NEVER if task in (TaskName.NARRATE, TaskName.DRAW) else ctx.settings.TALES_MAX_LOST_RUNS
 
 
 NEVER = 2**31 - 1

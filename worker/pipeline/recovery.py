@@ -40,10 +40,12 @@ RESUME: dict[BookStatus, TaskName] = {
 
 
 def resume_task(book: Book) -> TaskName:
-    """The task that picks a running book up again: `rendering` is narrated first while its stage says so.
+    """The task that picks a running book up again: `rendering` is drawn or narrated first while its stage says so.
 
     A `captioning` book whose captions are done (stage `suggest`) goes on with the suggest task.
     """
+    if book.status is BookStatus.RENDERING and book.stage == Stage.DRAW.value:
+        return TaskName.DRAW
     if book.status is BookStatus.RENDERING and book.stage == Stage.NARRATE.value:
         return TaskName.NARRATE
     if book.status is BookStatus.CAPTIONING and book.stage == Stage.SUGGEST.value:

@@ -15,6 +15,7 @@ from shared.lifecycle import (
     fail,
     hand_on,
     set_progress,
+    undrawn_pages,
     unread_pages,
 )
 from shared.models import Book, EmailRequest
@@ -36,6 +37,12 @@ def render_stage(ctx: Context, book_id: str, narrated: bool = False) -> None:
         book = take_book(ctx, session, book_id, [BookStatus.RENDERING], BookStatus.RENDERING, TaskName.RENDER)
         if book is None:
             return
+        undrawn = undrawn_pages(book)
+        if undrawn:  # a sender that did not know the pages wait for pictures: drawing settles every page, so no loop
+            hand_on(book)
+            set_progress(book, Stage.DRAW, len(book.scenes) - len(undrawn), len(book.scenes))
+            ctx.enqueue(session, TaskName.DRAW, book_id)
+            return
         unread = [] if narrated else unread_pages(book, ctx.settings)
         if unread:
             hand_on(book)
@@ -50,7 +57,9 @@ def render_stage(ctx: Context, book_id: str, narrated: bool = False) -> None:
         title, age = book.display_title, book.age
         # The date the family sees on the cover is their local day, not UTC's.
         made_on = book.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo(ctx.settings.TALES_TIMEZONE)).date()
-        scenes = [(scene.index, scene.image_name, scene.text or "") for scene in book.scenes]
+        # Each page prints its drawing in the book's style, or its photo (`photo` books, pages set back, failed drawings).
+        scenes = [(scene.index, scene.printed_picture, scene.text or "") for scene in book.scenes]
+        dedication = book.dedication
         pdf_name, epub_name = ctx.storage.pdf_name(book_id), ctx.storage.epub_name(book_id)
         audio = {scene.index: scene.audio for scene in book.scenes}
         narrator_label = book.narrator_label if any(audio.values()) else None
@@ -72,6 +81,7 @@ def render_stage(ctx: Context, book_id: str, narrated: bool = False) -> None:
                 age=age,
                 made_on=made_on,
                 pages=[pdf.Page(index=index, image_path=photo_paths[index], text=text) for index, _, text in scenes],
+                dedication=dedication,
             )
             pdf.render_book(spec, tmp, print_dir, font_path=ctx.settings.TALES_FONT, page_size=ctx.settings.TALES_PAGE_SIZE)
             epub_bytes = _build_epub(ctx, files, book_id, spec, photo_paths, print_dir, audio, narrator_label, tmp_epub)

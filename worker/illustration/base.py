@@ -1,0 +1,29 @@
+"""What every illustrator backend takes and gives: pages in, drawn pictures out, one call per book."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+from shared.styles import Style
+
+
+@dataclass(frozen=True)
+class PageToDraw:
+    """One page: its photo (RGB, upright, already reduced to the size drawn), what it shows, its seed."""
+
+    picture: Image.Image
+    caption: str  # the page's English caption ("" when there is none): what the drawing model is told
+    seed: int  # the book's seed mixed with the page and how often it was redrawn
+
+
+class Illustrator(Protocol):
+    name: str  # "filter", "diffusers", "openai": stored with each drawn picture
+    # Said in the book's notes when the pictures come from a model that draws nothing real
+    # (the tiny random-weight pipeline of the tests), as tiny-model books already say of their text.
+    note: str | None
+
+    def draw(self, pages: list[PageToDraw], style: Style) -> list[Image.Image]:
+        """The pages drawn in `style`, in order, each the size of its photo; raises StageError on failure."""
+        ...
