@@ -341,12 +341,12 @@ def test_hostile_text_is_escaped_kept_whole_and_the_book_still_passes_epubcheck(
     assert "".join(cover.find(".//x:h1", NS).itertext()) == '<i>"해적" & 🏴‍☠️</i>'  # the NUL is gone
     assert "서연 & <지우>" in "".join(cover.itertext())
     assert meta(package(hostile_book), "media:narrator") == {None: '"로봇" & <목소리>'}
-    # The 5,000-letter page and the page with a 1,120-letter word flow onto text-only pages, in order, whole.
+    # The 5,000-letter page and the page with a 1,120-letter word flow onto following pages, in order, whole.
     for scene in (2, 3):  # (a word split between pages has no space in it; pages are joined with one)
         assert "".join(page_text(hostile_book, scene).split()) == "".join(hostile_pages[scene - 1].text.split())
     assert len([h for h in spine(hostile_book) if h.startswith("page-2")]) >= 4
     assert len([h for h in spine(hostile_book) if h.startswith("page-3")]) >= 2
-    assert spine(hostile_book)[-1] == "page-4.xhtml" and spans(hostile_book, "page-4.xhtml") == {}
+    assert spine(hostile_book)[-2:] == ["page-4.xhtml", "end.xhtml"] and spans(hostile_book, "page-4.xhtml") == {}
     assert xml(hostile_book, "page-4.xhtml").find(".//x:img", NS) is not None
 
 
@@ -369,7 +369,7 @@ def test_a_long_narrated_page_has_one_overlay_per_page_covering_all_its_audio(ho
 
 
 def test_the_cover_and_the_page_order_follow_the_spec(plain_book: Path, photos: list[Path]):
-    assert spine(plain_book) == ["cover.xhtml", "page-1.xhtml", "page-2.xhtml", "page-3.xhtml"]
+    assert spine(plain_book) == ["cover.xhtml", "page-1.xhtml", "page-2.xhtml", "page-3.xhtml", "end.xhtml"]
     cover = xml(plain_book, "cover.xhtml")
     words = " ".join("".join(cover.itertext()).split())
     assert "우주로 간 아저씨" in words and "민준" in words and "2025년 5월 3일" in words
@@ -386,7 +386,7 @@ def test_the_cover_and_the_page_order_follow_the_spec(plain_book: Path, photos: 
         assert page.find(".//x:img", NS).get("src").startswith(f"images/page-{n}.")
         assert page_text(plain_book, n) == text
     titles = [a.text for a in xml(plain_book, "nav.xhtml").iterfind(".//x:nav[@epub:type='toc']//x:a", NS)]
-    assert titles == ["표지", "1쪽", "2쪽", "3쪽"]
+    assert titles == ["표지", "1쪽", "2쪽", "3쪽", "끝"]
 
 
 def test_the_package_is_a_fixed_layout_korean_book_with_a_stable_identifier(plain_book: Path, work: Path, photos):
@@ -402,7 +402,8 @@ def test_the_package_is_a_fixed_layout_korean_book_with_a_stable_identifier(plai
     assert meta(opf, "dcterms:modified") == {None: "2026-11-30T08:15:00Z"}
     assert meta(opf, "rendition:layout") == {None: "pre-paginated"}
     spreads = [ref.get("properties") for ref in opf.iterfind("opf:spine/opf:itemref", NS)]
-    assert spreads == ["rendition:page-spread-center", "page-spread-left", "page-spread-right", "page-spread-left"]
+    assert spreads == ["rendition:page-spread-center", "page-spread-left", "page-spread-right", "page-spread-left",
+                       "page-spread-right"]
     for name in spine(plain_book):
         viewport = xml(plain_book, name).find(".//x:meta[@name='viewport']", NS)
         assert viewport.get("content") == "width=1000, height=1414"

@@ -122,7 +122,7 @@ def _build_epub(ctx: Context, files: ExitStack, book_id: str, spec: pdf.BookSpec
                                        audio_path=audio_path, audio=narration))
         epub.build_epub(
             epub.EpubSpec(title=spec.title, protagonist=spec.protagonist, made_on=spec.made_on, pages=pages,
-                          book_id=book_id, narrator_label=narrator_label),
+                          book_id=book_id, narrator_label=narrator_label, age=spec.age, dedication=spec.dedication),
             out, font_path=ctx.settings.TALES_FONT,
         )
         return out.stat().st_size

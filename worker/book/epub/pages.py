@@ -1,16 +1,21 @@
-"""Page layout and the XHTML pages: the page geometry, measuring a paragraph with the book's font
-(`_Measure`), laying a scene's spans out on its page and on text-only continuation pages
-(`_lay_out`, `_split`), the cover's layout, the photos as they go in the book (`_image`,
-`_fit_box`), and the templates of the cover and story pages.
+"""Story pages: the page geometry, type by the reader's age, measuring a paragraph with the book's font
+(`_Measure`), laying a scene's spans out on its page and on the pages it runs on to (`_lay_out`,
+`_split`), the pictures as they go in the book (`_image`, cut to their boxes by `_cover_crop`), and
+the story page's template.
 
-A paragraph too long for its page at the smallest body size continues on text-only pages (as in the
-PDF), split between sentences; a sentence longer than a whole page is split between words (or
-characters) and its audio clip divided in proportion to the letters on each side. Each continuation
-page has its own overlay, since an overlay document belongs to one page.
+A story page is a picture book's, as the PDF draws it: the picture edge to edge across the top of the
+page (70% of its height for a line or two, down to 58% for a long paragraph), the paragraph below on
+a calm band of paper whose soft top edge reaches a little into the picture, never over it. The type
+is as large as the reader's age wants (`TYPES`); a paragraph too long for its page shrinks only a
+little (through its type's sizes) and then continues on pages with a strip of the same picture,
+split between sentences; a sentence longer than a whole page is split between words (or
+characters) and its audio clip divided in proportion to the letters on each side. Each page of a
+scene has its own overlay, since an overlay document belongs to one page.
 """
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections import deque
 from collections.abc import Callable
@@ -24,35 +29,63 @@ from reportlab.platypus import Paragraph
 from worker.book import pdf
 from worker.book.epub.overlays import _Piece, _clip, _ms
 
-# Page geometry in CSS pixels of the viewport.
+# Page geometry in CSS pixels of the viewport (the A5 shape of the PDF: 1 pt is about 2.4 px).
 WIDTH, HEIGHT = 1000, 1414
-MARGIN = 72
-TEXT_WIDTH = WIDTH - 2 * MARGIN
-PHOTO_TOP, PHOTO_HEIGHT = 72, 760
-TEXT_TOP = PHOTO_TOP + PHOTO_HEIGHT + 56
-TEXT_BOTTOM = 96
-CONTINUED_TOP = 120  # text-only continuation pages
-BODY_SIZES = (40, 38, 36, 34, 32, 30, 28)  # px; 40 px on a 1000 px page is the PDF's 16 pt on A5
-TITLE_SIZES = (76, 70, 64, 58, 52, 46, 40)
-LEADING = 1.65
+PICTURE_MAX, PICTURE_MIN, PICTURE_STEP = 990, 820, 57  # 70% and 58% of the page, in steps of 4%
+CONTINUED_PICTURE = 424  # a page the paragraph runs on to shows a 30% strip of the same picture
+WAVE = 34  # how far the paper band's soft edge reaches into the picture
+PAD_TOP = 64  # from the picture's edge to the band's first line
+FOLIO = 100  # the room under the text, the page number in its middle
 # Readers lay text out with their own engines; measuring with reportlab is close, not exact.
 FIT_SHARE = 0.86
-CONVERTED_MAX_SIDE = 1800  # photos we re-encode (not JPEG/PNG) are capped at about 2x the frame
+FOCUS_Y = 0.4  # a picture cut to a wider box keeps more of its top than its bottom (faces, heads)
+CONVERTED_MAX_SIDE = 1800  # photos we re-encode (not JPEG/PNG) are capped at about 2x the page width
 JPEG_QUALITY = 85
+
+
+@dataclass(frozen=True)
+class _Type:
+    """The paragraph's type for one age band, in px of the 1000 px page."""
+
+    sizes: tuple[int, ...]  # largest first: a long paragraph shrinks through these before running on
+    measure: int  # the line length: short lines, wide margins
+    leading: float  # line height as a multiple of the size
+    centred: bool  # short picture-book text is centred; older readers' longer paragraphs ragged right
+
+
+DEFAULT_AGE = "초등 저학년"
+# As Korean picture books set them (and the PDF on A5): 유아 about 22 pt, 초등 저학년 17, 초등 고학년 14.
+TYPES = {
+    "유아": _Type((55, 54, 53, 52, 51), 720, 1.5, True),
+    "초등 저학년": _Type((42, 41, 40, 39), 760, 1.6, True),
+    "초등 고학년": _Type((35, 34, 33, 32), 800, 1.65, False),
+}
+
+
+def type_for(age: str | None) -> _Type:
+    """The type of an age band; 초등 저학년's for None or a band this book does not know."""
+    return TYPES.get(age or DEFAULT_AGE, TYPES[DEFAULT_AGE])
 
 
 @dataclass
 class _Doc:
-    """One XHTML page of the spine and what goes on it."""
+    """One story page of the spine (a scene's page or a page its paragraph runs on to) and what goes on it."""
 
-    name: str  # "page-3" -> page-3.xhtml, page-3.smil
+    name: str  # "page-3" -> page-3.xhtml, page-3.smil; "page-3-2" for the page it runs on to
     scene: int
     pieces: list[_Piece] = field(default_factory=list)
+    picture: int = PICTURE_MAX  # the height of the picture across the top (HEIGHT: a page without text)
+    body_size: int = TYPES[DEFAULT_AGE].sizes[0]
+    text_top: int = PICTURE_MAX + PAD_TOP
+    breaks: bool = False  # a line per sentence (short centred text, each sentence fitting one line)
     image: str | None = None
-    image_box: tuple[int, int, int, int] | None = None  # left, top, width, height
-    body_size: int = BODY_SIZES[0]
-    text_top: int = TEXT_TOP
+    crop: tuple[int, int, int, int] | None = None  # the picture in its box: left, top, width, height
+    number: int = 0  # the page number printed at its foot
     audio_href: str | None = None
+
+    @property
+    def continued(self) -> bool:
+        return self.name != f"page-{self.scene}"
 
     @property
     def clips(self) -> list[tuple[_Piece, tuple[float, float]]]:
@@ -75,14 +108,14 @@ class _Image:
 class _Measure:
     """How tall a paragraph sets at a size, measured with the book's font by reportlab (as the PDF sets it)."""
 
-    def __init__(self, font: str):
-        self.font = font
+    def __init__(self, font: str, kind: _Type = TYPES[DEFAULT_AGE]):
+        self.font, self.kind = font, kind
 
-    def height(self, text: str, size: int, width: float = TEXT_WIDTH) -> float:
+    def height(self, text: str, size: float, width: float | None = None, leading: float | None = None) -> float:
         # Characters beyond the BMP (emoji) are dropped by to_markup; count each as a Hangul-wide one.
         text = "".join("가" if ord(ch) > 0xFFFF else ch for ch in text)
-        style = ParagraphStyle("measure", fontName=self.font, fontSize=size, leading=size * LEADING)
-        _, used = Paragraph(pdf.to_markup(text), style).wrap(width * 0.97, 10**7)
+        style = ParagraphStyle("measure", fontName=self.font, fontSize=size, leading=size * (leading or self.kind.leading))
+        _, used = Paragraph(pdf.to_markup(text), style).wrap((width or self.kind.measure) * 0.97, 10**7)
         return used
 
     def fits(self, pieces: list[_Piece], size: int, room: float) -> bool:
@@ -93,19 +126,47 @@ def _joined(pieces: list[_Piece]) -> str:
     return "".join((piece.sep if i else "") + piece.text for i, piece in enumerate(pieces))
 
 
+def _room(picture: int) -> int:
+    """The height left for text under a picture `picture` px tall."""
+    return HEIGHT - picture - PAD_TOP - FOLIO
+
+
+def _picture_height(text_height: float, lowest: int = PICTURE_MIN) -> int:
+    """The tallest picture, in steps down from PICTURE_MAX, that leaves room for the text; never below `lowest`."""
+    wanted = HEIGHT - text_height / FIT_SHARE - PAD_TOP - FOLIO
+    steps = max(0, math.ceil((PICTURE_MAX - wanted) / PICTURE_STEP - 1e-6))
+    return max(lowest, PICTURE_MAX - steps * PICTURE_STEP)
+
+
+def _text_top(picture: int, used: float) -> int:
+    """Where the text starts: in the band under the picture, a little above its middle when there is room to spare."""
+    return picture + PAD_TOP + int(max(0.0, _room(picture) - used) * 0.42)
+
+
+def _line_per_sentence(pieces: list[_Piece], size: int, measure: _Measure) -> bool:
+    """Short centred text reads best a sentence to a line, when each sentence fits on one."""
+    kind = measure.kind
+    if not kind.centred or not 1 < len(pieces) <= 4 or any("\n" in piece.sep for piece in pieces[1:]):
+        return False
+    one_line = size * kind.leading * 1.01
+    return all(measure.height(piece.text, size, kind.measure * 0.92) <= one_line for piece in pieces)
+
+
 def _lay_out(scene: int, pieces: list[_Piece], measure: _Measure) -> list[_Doc]:
-    """The scene's page, and text-only pages after it when its paragraph does not fit at the smallest size."""
-    scene_room = HEIGHT - TEXT_TOP - TEXT_BOTTOM
-    for size in BODY_SIZES:
-        if measure.fits(pieces, size, scene_room):
-            used = measure.height(_joined(pieces), size)
-            # Short text sits in the upper part of its space, the way picture books (and the PDF) set it.
-            return [_Doc(f"page-{scene}", scene, pieces, body_size=size, text_top=TEXT_TOP + int((scene_room - used) * 0.3))]
-    size = BODY_SIZES[-1]
-    continued_room = HEIGHT - CONTINUED_TOP - TEXT_BOTTOM
+    """The scene's page, and pages after it when its paragraph does not fit at the type's smallest size."""
+    kind, name = measure.kind, f"page-{scene}"
+    if not pieces:  # nothing to read: the picture takes the whole page
+        return [_Doc(name, scene, [], HEIGHT, kind.sizes[0], HEIGHT - FOLIO)]
+    for size in kind.sizes:
+        breaks = _line_per_sentence(pieces, size, measure)
+        used = len(pieces) * size * kind.leading if breaks else measure.height(_joined(pieces), size)
+        picture = _picture_height(used)
+        if used <= _room(picture) * FIT_SHARE:
+            return [_Doc(name, scene, pieces, picture, size, _text_top(picture, used), breaks)]
+    size = kind.sizes[-1]
     pages: list[list[_Piece]] = []
     current: list[_Piece] = []
-    room = scene_room
+    room = _room(PICTURE_MIN)
     queue = deque(pieces)
     while queue:
         piece = queue.popleft()
@@ -119,11 +180,15 @@ def _lay_out(scene: int, pieces: list[_Piece], measure: _Measure) -> list[_Doc]:
         else:
             queue.appendleft(piece)
         pages.append(current)
-        current, room = [], continued_room
+        current, room = [], _room(CONTINUED_PICTURE)
     if current or not pages:
         pages.append(current)
-    docs = [_Doc(f"page-{scene}", scene, pages[0], body_size=size)]
-    docs += [_Doc(f"page-{scene}-{n}", scene, part, body_size=size, text_top=CONTINUED_TOP) for n, part in enumerate(pages[1:], start=2)]
+    docs = []
+    for n, part in enumerate(pages, start=1):
+        used = measure.height(_joined(part), size)
+        # A page it runs on to shows as much of the same picture as its text leaves room for.
+        picture = PICTURE_MIN if n == 1 else _picture_height(used, CONTINUED_PICTURE)
+        docs.append(_Doc(name if n == 1 else f"{name}-{n}", scene, part, picture, size, _text_top(picture, used)))
     return docs
 
 
@@ -161,31 +226,16 @@ def _longest(upper: int, ok: Callable[[int], bool]) -> int:
     return low
 
 
-def _fit_box(size: tuple[int, int], left: int, top: int, width: int, height: int) -> tuple[int, int, int, int]:
-    """The photo scaled to fit the frame, centred in it (left, top, width, height in px)."""
-    scale = min(width / size[0], height / size[1])
-    w, h = max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
-    return left + (width - w) // 2, top + (height - h) // 2, w, h
+def _cover_crop(size: tuple[int, int], width: int, height: int, focus_y: float = FOCUS_Y) -> tuple[int, int, int, int]:
+    """The picture scaled to cover a width x height box, centred across and a little high (left, top, width, height in px).
 
-
-@dataclass(frozen=True)
-class _Cover:
-    title_size: int
-    title_top: int
-    image: _Image | None
-    image_box: tuple[int, int, int, int] | None
-
-
-def _cover_layout(title: str, image: _Image | None, measure: _Measure) -> _Cover:
-    title_top, title_room = 130, 330
-    size = next((s for s in TITLE_SIZES if measure.height(title, s, TEXT_WIDTH - 40) <= title_room * FIT_SHARE), TITLE_SIZES[-1])
-    used = min(title_room, measure.height(title, size, TEXT_WIDTH - 40))
-    photo_top = title_top + int(used) + 60
-    photo_bottom = HEIGHT - 300  # the protagonist and the date sit below
-    box = None
-    if image is not None and photo_bottom - photo_top > 200:
-        box = _fit_box(image.size, MARGIN + 40, photo_top, TEXT_WIDTH - 80, photo_bottom - photo_top)
-    return _Cover(size, title_top, image, box)
+    The picture keeps its bytes; the box (overflow hidden) cuts what lies outside it, in every reader
+    (object-fit is not in older ones).
+    """
+    scale = max(width / size[0], height / size[1])
+    w, h = max(width, math.ceil(size[0] * scale)), max(height, math.ceil(size[1] * scale))
+    top = min(0, max(height - h, round(height / 2 - focus_y * h)))
+    return (width - w) // 2, top, w, h
 
 
 def _image(path: Path, stem: str) -> _Image:
@@ -219,26 +269,23 @@ _XHTML_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 </head>
 """
 
+# The picture (cut to its box) across the top, the paper band's wave over its lower edge, the
+# paragraph in the band, the page number in a coloured dot at the foot.
 _PAGE_TEMPLATES = {
-    "cover.xhtml": _XHTML_HEAD + """<body class="cover" epub:type="cover">
+    "page.xhtml": _XHTML_HEAD + """<body class="scene">
 <div class="page">
-<h1 class="title" style="top: {{ cover.title_top }}px; font-size: {{ cover.title_size }}px;">{{ book.title|html }}</h1>
-{% if cover.image_box %}
-<img class="photo" src="{{ cover.image.href }}" alt="표지 사진" style="left: {{ cover.image_box[0] }}px; top: {{ cover.image_box[1] }}px; width: {{ cover.image_box[2] }}px; height: {{ cover.image_box[3] }}px;"/>
-{% endif %}
-<p class="byline">{% if book.protagonist %}{{ book.protagonist|html }}<br/>{% endif %}{{ book.made_on_text }}</p>
+{% if doc.image %}
+<div class="picture" style="top: 0; height: {{ doc.picture }}px;">
+<img src="{{ doc.image }}" alt="{{ '' if doc.continued else doc.scene ~ '번째 장면 그림' }}" style="left: {{ doc.crop[0] }}px; top: {{ doc.crop[1] }}px; width: {{ doc.crop[2] }}px; height: {{ doc.crop[3] }}px;"/>
 </div>
-</body>
-</html>
-""",
-    "page.xhtml": _XHTML_HEAD + """<body>
-<div class="page">
-{% if doc.image_box %}
-<img class="photo" src="{{ doc.image }}" alt="{{ doc.scene }}번째 장면 사진" style="left: {{ doc.image_box[0] }}px; top: {{ doc.image_box[1] }}px; width: {{ doc.image_box[2] }}px; height: {{ doc.image_box[3] }}px;"/>
+{% if doc.picture < book.height %}
+<img class="wave{{ ' mirror' if doc.number is even else '' }}" src="images/wave.svg" alt="" style="top: {{ doc.picture - book.wave }}px;"/>
+{% endif %}
 {% endif %}
 <p class="story" id="story" style="top: {{ doc.text_top }}px; font-size: {{ doc.body_size }}px;">
-{%- for piece in doc.pieces %}{% if not loop.first %}{{ piece.sep|html }}{% endif %}<span id="{{ piece.id }}">{{ piece.text|html }}</span>{% endfor -%}
+{%- for piece in doc.pieces %}{% if not loop.first %}{% if doc.breaks %} <br/>{% else %}{{ piece.sep|html }}{% endif %}{% endif %}<span id="{{ piece.id }}">{{ piece.text|html }}</span>{% endfor -%}
 </p>
+<div class="folio dot-{{ (doc.number - 1) % 4 }}" aria-hidden="true">{{ doc.number }}</div>
 </div>
 </body>
 </html>
