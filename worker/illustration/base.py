@@ -24,6 +24,7 @@ class Illustrator(Protocol):
     # (the tiny random-weight pipeline of the tests), as tiny-model books already say of their text.
     note: str | None
 
-    def draw(self, pages: list[PageToDraw], style: Style) -> list[Image.Image]:
-        """The pages drawn in `style`, in order, each the size of its photo; raises StageError on failure."""
+    def draw(self, pages: list[PageToDraw], style: Style) -> list[Image.Image | None]:
+        """The pages drawn in `style`, in order, each the size of its photo; None for a page the model's
+        safety checker refused (it keeps its photo); raises StageError on failure."""
         ...

@@ -167,7 +167,7 @@ def _record(ctx: Context, book: Book, jobs: list[_Job], stored: dict[int, str], 
         drop_notes(book, DRAWING_FAILED)
     note = getattr(illustrator, "note", None)
     if stored and note:
-        add_note(book, f"시험용 모델이 그린 그림이에요 (pictures by a test model: {note}).")
+        add_note(book, f"시험용 모델이 그린 그림이에요 ({note}).")
     if book.status is BookStatus.RENDERING and book.stage == Stage.DRAW.value:
         set_progress(book, Stage.DRAW, sum(1 for scene in book.scenes if not scene.needs_picture), len(book.scenes))
 
