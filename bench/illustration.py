@@ -1,6 +1,6 @@
 """Pages drawn per second by the offline `filter` illustrator, per style, from 12-megapixel phone photos.
 
-    .venv/bin/python bench/illustration.py [--photos 10] [--repeat 3] [--threads N]
+    .venv/bin/python bench/illustration.py [--photos 10] [--repeat 3] [--threads N] [--diffusers [ARGS...]]
 
 The photos are generated (shared.synthetic): 4000x3000 JPEGs with sensor-like noise, some of them
 portraits stored sideways with an EXIF orientation, as a phone held upright stores them.
@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=10, help="pages in the book (default 10)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per style; the figures are over all of them")
     parser.add_argument("--threads", type=int, default=None, help="cv2.setNumThreads (default: OpenCV's own)")
+    parser.add_argument("--diffusers", nargs=argparse.REMAINDER, default=None, metavar="ARGS",
+                        help="then, in the same run, bench/illustration_diffusers.py with ARGS (full-size SD 1.5 shapes, "
+                             "batched against one page at a time); its ratio= line comes last")
     args = parser.parse_args()
     if args.threads is not None:
         cv2.setNumThreads(args.threads)
@@ -101,6 +104,11 @@ def main() -> None:
         # Korean labels are two columns wide in a terminal: pad by characters, not by width.
         print(f"{label:<{22 - sum(1 for c in label if ord(c) > 0x1100)}}{rate:>9.2f}{median:>10.3f}{slowest:>11.3f}{cpu:>12.3f}")
     print("\ngoal: under 1 s a page at print size on 2 cores")
+    if args.diffusers is not None:
+        import illustration_diffusers  # bench/ is on the path as this script's own folder
+
+        print("\ndiffusers (random weights, CPU), side by side in this run:", flush=True)
+        illustration_diffusers.main(args.diffusers)
 
 
 if __name__ == "__main__":

@@ -232,3 +232,15 @@ def test_the_style_picker_previews_the_first_photo_in_each_drawn_style(client, a
     refused = pages.post("/books/new/preview", data={"style": "pencil", "photo": (io.BytesIO(big.getvalue()), "p.jpg")},
                          content_type="multipart/form-data", page="/books/new")
     assert refused.status_code == 400
+
+
+def test_a_book_waiting_for_pictures_whose_draw_message_was_lost_is_sent_to_the_draw_task_again(client, api, ctx, service_env):
+    from datetime import timedelta
+
+    book_id = _create(client, api.user())
+    pipeline.caption_stage(ctx, book_id)
+    pipeline.write_stage(ctx, book_id)  # waits at stage `draw`; pretend Redis lost both draw messages
+    eager = pipeline.Context(settings=Settings(**{**service_env, "TALES_LOST_GRACE_S": "0"}), sessions=ctx.sessions,
+                             storage=ctx.storage, enqueue=Recorder())
+    assert pipeline.reconcile(eager, timedelta(hours=1), queued=set()) == [book_id]
+    assert eager.enqueue.sent == [(TaskName.DRAW.value, book_id)]
