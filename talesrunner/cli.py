@@ -1,4 +1,4 @@
-"""`talesrunner db upgrade | web | worker | demo | make-tiny-models | dataset | train | evaluate`."""
+"""`talesrunner db upgrade | web | worker | demo | make-tiny-models | dataset | train | evaluate | models`."""
 from __future__ import annotations
 
 import argparse
@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     from training.commands import add_commands  # argparse only; each command imports its models late
 
     add_commands(commands)
+
+    from talesrunner.models_cli import add_commands as add_model_commands
+
+    models = commands.add_parser("models", help="model folders: import a training checkpoint, fetch the hub models")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    add_model_commands(model_commands)  # `models import`, `models fetch`
     return parser
 
 

@@ -143,8 +143,11 @@ def test_without_a_translator_captions_stay_english_and_the_book_says_so(client,
 
 
 def test_a_failing_translator_keeps_english_and_says_why(client, api, db, service_env, tiny_models, fresh_models, tmp_path):
+    broken = tmp_path / "broken"  # there but unloadable (a model not there at all: tests/test_model_fallback.py)
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
     ctx = _ctx(db, service_env, TALES_CAPTIONER="blip", TALES_TRANSLATOR="hf", TALES_DEVICE="cpu",
-               TALES_BLIP_MODEL=str(tiny_models / "blip"), TALES_TRANSLATOR_MODEL=str(tmp_path / "missing"))
+               TALES_BLIP_MODEL=str(tiny_models / "blip"), TALES_TRANSLATOR_MODEL=str(broken))
     book_id = _create(client, api)
     pipeline.caption_stage(ctx, book_id)
     book = _book(ctx, book_id)
@@ -164,7 +167,7 @@ def test_the_captioner_sees_photos_upright(client, api, db, service_env, monkeyp
             assert all(image.mode == "RGB" for image in images)
             return [Caption(text="사진", lang="ko", source="recorder") for _ in images]
 
-    monkeypatch.setattr(pipeline, "get_captioner", lambda settings: Recorder())
+    monkeypatch.setattr(pipeline.caption, "get_captioner", lambda settings: Recorder())
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
     book_id = _create(client, api, [_jpeg((64, 48), exif)])

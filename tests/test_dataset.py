@@ -13,7 +13,7 @@ from tests.training_helpers import caption_flags
 from training import aihub
 from training.build import CAPTIONS_FILE
 from training.fixtures import write_fixtures
-from training.rows import Ratios, clean_target, read_rows, split_of
+from training.rows import SPLITS, Ratios, book_of, clean_target, read_rows, split_of
 
 
 def test_reader_takes_every_field_from_the_ai_hub_json_layout(tmp_path):
@@ -72,6 +72,41 @@ def test_split_is_a_function_of_the_id_alone_and_follows_the_ratios():
         Ratios.parse("8:x:1")
 
 
+def test_the_book_of_a_page_is_the_isbn_like_part_of_its_id():
+    assert book_of("03_01T_01S_9788959991051_57122") == "9788959991051"
+    assert book_of("01_02T_02S_8959991051_3") == "8959991051"  # an ISBN-10
+    assert book_of("01_02T_02S_895999105X_3") == "895999105X"
+    assert book_of("a_01S_1") == "a_01S_1"  # no ISBN: a book of its own
+
+
+def test_build_splits_by_book_and_reports_books_and_pages_per_split(tmp_path, capsys):
+    root = write_fixtures(tmp_path / "aihub", rows=48, bad=False, pages_per_book=4)
+    out = tmp_path / "data"
+    assert main(["dataset", "build", str(root), str(out), "--captioner", "none", "--no-captions"]) == 0
+    splits_of_book: dict[str, set[str]] = {}
+    pages_of_book: Counter = Counter()
+    for split in SPLITS:
+        for row in read_rows(out, split):
+            splits_of_book.setdefault(book_of(row.id), set()).add(split)
+            pages_of_book[book_of(row.id)] += 1
+    assert len(splits_of_book) == 12 and set(pages_of_book.values()) == {4}
+    assert all(len(splits) == 1 for splits in splits_of_book.values()), splits_of_book
+    # The fixture means something: split page by page, some book would have pages in two splits.
+    assert any(len({split_of(row_id) for row_id in (row.id for split in SPLITS for row in read_rows(out, split)
+                                                      if book_of(row.id) == book)}) > 1 for book in splits_of_book)
+
+    report = json.loads((out / "build_report.json").read_text())
+    expected = {split: {"books": sum(1 for splits in splits_of_book.values() if splits == {split}),
+                        "pages": len(read_rows(out, split))} for split in SPLITS}
+    assert report["split_sizes"] == expected
+    assert (report["books"], report["rows"]) == (12, 48)
+    assert sum(1 for size in expected.values() if size["books"]) >= 2  # more than one split holds books
+    assert report["splits"] == {split: size["pages"] for split, size in expected.items()}
+    printed = capsys.readouterr().out
+    assert "48 rows of 12 books" in printed
+    assert f"train {expected['train']['pages']} in {expected['train']['books']} books" in printed
+
+
 @pytest.mark.models
 def test_build_captions_with_the_worker_models_counts_bad_pages_and_resumes(tiny_models, tmp_path, capsys):
     from worker.ml.captioner import get_captioner
@@ -87,7 +122,7 @@ def test_build_captions_with_the_worker_models_counts_bad_pages_and_resumes(tiny
     assert report["rows"] == 10 and sum(report["splits"].values()) == 10 and report["synthetic_fixtures"]
     assert "10 rows" in capsys.readouterr().out
     rows = [row for split in ("train", "validation", "test") for row in read_rows(out, split)]
-    assert all(split_of(row.id) == split for split in ("train", "validation", "test") for row in read_rows(out, split))
+    assert all(split_of(book_of(row.id)) == split for split in ("train", "validation", "test") for row in read_rows(out, split))
     assert {row.age_band for row in rows} == {"유아", "초등 저학년", "초등 고학년"}
 
     # The caption of a row is what the service's caption stage would give the same photo.

@@ -1,5 +1,8 @@
 """`talesrunner dataset build AIHUB_DIR OUT`: caption every page with the worker's own models, join, clean, split.
 
+The split is by book (the ISBN-like part of the id, `training.rows.book_of`): every page of a book
+lands in the same split, and the report counts the books and pages of each.
+
 OUT gets `train.jsonl`, `validation.jsonl`, `test.jsonl` (DatasetRow lines), `captions.jsonl`
 (the caption of every image made so far: a rerun captions only the rest) and `build_report.json`.
 Bad pages (broken JSON, missing field, missing or unreadable image, empty text) are counted in
@@ -19,7 +22,7 @@ from PIL import Image
 
 from shared.config import Settings
 from training import aihub
-from training.rows import SPLITS, DatasetRow, Ratios, clean_target, split_of, write_rows
+from training.rows import SPLITS, DatasetRow, Ratios, book_of, clean_target, split_of, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,10 @@ class BuildReport:
     captions_reused: int = 0
     captions_english: int = 0
     captions_missing: int = 0
-    splits: dict[str, int] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)  # rows (pages) per split
+    books: int = 0
+    # Per split, its books and pages: a book's pages all go to one split (split by book, not by page).
+    split_sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     age_bands: dict[str, int] = field(default_factory=dict)
     synthetic_fixtures: bool = False
     notes: list[str] = field(default_factory=list)
@@ -230,13 +236,18 @@ def build_dataset(
             classification=page.classification, target=target, image=str(page.image.relative_to(aihub_dir)),
             **{name: page.optional.get(name, "") for name in aihub.OPTIONAL_FIELDS},
         )
-        rows[split_of(row.id, ratios)].append(row)
+        # By book: pages of one book share characters, places and sentences, so a page of a training
+        # book in the test split would let the model be scored on what it has as good as seen.
+        rows[split_of(book_of(row.id), ratios)].append(row)
         report.captions_english += row.caption_lang == "en"
         report.captions_missing += not row.caption
 
     for split in SPLITS:
         report.splits[split] = write_rows(out / f"{split}.jsonl", sorted(rows[split], key=lambda row: row.id))
     report.rows = sum(report.splits.values())
+    report.split_sizes = {split: {"books": len({book_of(row.id) for row in rows[split]}), "pages": len(rows[split])}
+                          for split in SPLITS}
+    report.books = sum(size["books"] for size in report.split_sizes.values())
     report.bad = dict(Counter(item.reason.split(" (")[0] for item in bad).most_common())
     report.bad_examples = [{"id": item.id, "reason": item.reason} for item in bad[:20]]
     report.age_bands = dict(Counter(row.age_band or "unknown" for split in rows.values() for row in split).most_common())

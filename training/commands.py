@@ -28,8 +28,9 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202
 def _fixtures(args: argparse.Namespace) -> int:
     from training.fixtures import write_fixtures
 
-    root = write_fixtures(args.directory, rows=args.rows, bad=not args.no_bad)
-    print(f"wrote {args.rows} synthetic AI Hub pages{'' if args.no_bad else ' and 5 bad ones'} to {root}")
+    root = write_fixtures(args.directory, rows=args.rows, bad=not args.no_bad, pages_per_book=args.pages_per_book)
+    books = -(-args.rows // max(1, args.pages_per_book))
+    print(f"wrote {args.rows} synthetic AI Hub pages of {books} books{'' if args.no_bad else ' and 5 bad ones'} to {root}")
     return 0
 
 
@@ -46,9 +47,10 @@ def _build(args: argparse.Namespace) -> int:
     except (BuildError, StageError, ValueError) as exc:
         print(f"dataset build: {exc}", file=sys.stderr)
         return 2
-    splits = ", ".join(f"{name} {count}" for name, count in report.splits.items())
+    splits = ", ".join(f"{name} {size['pages']} in {size['books']} books" for name, size in report.split_sizes.items())
     bad = ", ".join(f"{reason} {count}" for reason, count in report.bad.items()) or "none"
-    print(f"{report.rows} rows ({splits}) from {report.pages} pages in {report.seconds:.1f} s; bad pages: {bad}")
+    print(f"{report.rows} rows of {report.books} books ({splits}) from {report.pages} pages in {report.seconds:.1f} s; "
+          f"bad pages: {bad}")
     print(f"captions: {report.captions_made} made, {report.captions_reused} reused "
           f"(captioner {report.captioner}, translator {report.translator})")
     for note in report.notes:
@@ -133,6 +135,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fixtures.add_argument("directory")
     fixtures.add_argument("--rows", type=int, default=40)
     fixtures.add_argument("--no-bad", action="store_true", help="leave out the five deliberately bad pages")
+    fixtures.add_argument("--pages-per-book", type=int, default=1, help="pages that share a book (an ISBN) (default %(default)s)")
     fixtures.set_defaults(func=_fixtures)
 
     defaults = TrainOptions()

@@ -82,11 +82,13 @@ def paragraph(name: str, friend: str, scene: Scene, rng: random.Random) -> str:
     return " ".join(part for part in (decoration + first, why, then, ending) if part)
 
 
-def page_id(number: int) -> str:
-    """A file id shaped like the real ones: series_type_ageband_ISBN_page."""
-    series = 1 + number % 5
-    isbn = f"97889{(5999105 + number * 7919) % 10**7:07d}{number % 10}"
-    return f"{series:02d}_01T_{AGE_CODES[number % 3]}_{isbn}_{57000 + number * 3}"
+def page_id(number: int, pages_per_book: int = 1) -> str:
+    """A file id shaped like the real ones: series_type_ageband_ISBN_page; pages `pages_per_book` at a
+    time share a book (its ISBN, series and age band)."""
+    book = number // max(1, pages_per_book)
+    series = 1 + book % 5
+    isbn = f"97889{(5999105 + book * 7919) % 10**7:07d}{book % 10}"
+    return f"{series:02d}_01T_{AGE_CODES[book % 3]}_{isbn}_{57000 + number * 3}"
 
 
 def annotation(page: str, name: str, friend: str, scene: Scene, text: str) -> dict:
@@ -116,8 +118,11 @@ def _jpeg(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def write_fixtures(directory: str | Path, rows: int = 40, bad: bool = True, seed: int = 7) -> Path:
-    """Write `rows` good pages (and, with `bad`, one page of each bad kind) under DIR/; returns DIR."""
+def write_fixtures(directory: str | Path, rows: int = 40, bad: bool = True, seed: int = 7, pages_per_book: int = 1) -> Path:
+    """Write `rows` good pages (and, with `bad`, one page of each bad kind) under DIR/; returns DIR.
+
+    `pages_per_book` consecutive pages share a book (an ISBN in their ids), as in the real data set;
+    1 (the default) makes every page a book of its own."""
     root = Path(directory)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(parents=True, exist_ok=True)
@@ -127,22 +132,23 @@ def write_fixtures(directory: str | Path, rows: int = 40, bad: bool = True, seed
         name = PROTAGONISTS[number % len(PROTAGONISTS)]
         scene = SCENES[(number * 3 + number // len(SCENES)) % len(SCENES)]
         friend = next(f for f in rng.sample(FRIENDS, 2) if f != name)
-        page = page_id(number)
+        page = page_id(number, pages_per_book)
         text = paragraph(name, friend, scene, rng)
         (root / "images" / f"{page}.jpg").write_bytes(_jpeg(number))
         (root / "labels" / f"{page}.json").write_text(
             json.dumps(annotation(page, name, friend, scene, text), ensure_ascii=False, indent=1), encoding="utf-8"
         )
     if bad:
-        _write_bad(root, rows, rng)
+        _write_bad(root, rows, rng, pages_per_book)
     return root
 
 
-def _write_bad(root: Path, start: int, rng: random.Random) -> None:
+def _write_bad(root: Path, start: int, rng: random.Random, pages_per_book: int = 1) -> None:
     """One page of each kind the builder must count and skip."""
     scene = SCENES[0]
-    good = lambda number: annotation(page_id(number), "토끼", "엄마", scene, paragraph("토끼", "엄마", scene, rng))  # noqa: E731
-    broken, nameless, unreadable, imageless, textless = (page_id(start + i) for i in range(5))
+    good = lambda number: annotation(page_id(number, pages_per_book), "토끼", "엄마", scene,  # noqa: E731
+                                     paragraph("토끼", "엄마", scene, rng))
+    broken, nameless, unreadable, imageless, textless = (page_id(start + i, pages_per_book) for i in range(5))
     (root / "labels" / f"{broken}.json").write_text('{"imageInfo": [{"srcText": "끝나지 않은', encoding="utf-8")
     (root / "images" / f"{broken}.jpg").write_bytes(_jpeg(1))
     missing_name = good(start + 1)

@@ -40,10 +40,21 @@ class Ratios:
         return ":".join(f"{value:g}" for value in (self.train, self.validation, self.test))
 
 
-def split_of(row_id: str, ratios: Ratios = Ratios()) -> str:
-    """train, validation or test for an id: a hash of the id alone, so a row never changes split
-    when rows are added, removed or built again."""
-    position = int(hashlib.sha256(row_id.encode("utf-8")).hexdigest()[:12], 16) / 16**12
+# The ISBN-like part of an AI Hub id (`03_01T_01S_9788959991051_57122` -> `9788959991051`): 10 to 13
+# digits (an ISBN-10 may end in X) between underscores.
+_BOOK = re.compile(r"(?:^|_)(\d{9}[\dXx]|\d{13}|\d{11,12})(?=_|$)")
+
+
+def book_of(row_id: str) -> str:
+    """The book a page belongs to: the ISBN-like part of its id; an id without one is a book of its own."""
+    match = _BOOK.search(row_id)
+    return match.group(1).upper() if match else row_id
+
+
+def split_of(key: str, ratios: Ratios = Ratios()) -> str:
+    """train, validation or test for a key (`dataset build` passes the book, `book_of(row id)`): a hash
+    of the key alone, so a book never changes split when rows are added, removed or built again."""
+    position = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:12], 16) / 16**12
     total = ratios.train + ratios.validation + ratios.test
     if position < ratios.train / total:
         return "train"

@@ -153,6 +153,29 @@ def _reconcile_on_start(sender=None, **_kwargs) -> None:
         log.exception("could not schedule the start-up reconcile")
 
 
+@worker_ready.connect
+def _report_missing_models(sender=None, **_kwargs) -> None:
+    # A first start with an empty models folder still makes books (each part falls back to its offline
+    # backend); the operator learns here, one line per model, which setting names nothing and the fix.
+    queues = _queues_of(sender)
+    if queues is not None and "gpu" not in queues:
+        return  # the models run on the gpu queue only
+    from worker.ml import presence
+
+    try:
+        presence.report_missing(get_settings())
+    except Exception:
+        log.warning("could not check which models are present", exc_info=True)
+
+
+def _queues_of(consumer) -> set[str] | None:
+    """The queues a starting worker consumes from, or None when its consumer does not say."""
+    try:
+        return {queue.name for queue in consumer.task_consumer.queues}
+    except AttributeError:
+        return None
+
+
 @worker_shutdown.connect
 def _forget(**_kwargs) -> None:
     if _watch is None:

@@ -15,8 +15,8 @@ from shared.lifecycle import (
 )
 from shared.status import BookStatus, Stage
 from worker.errors import StageError
-from worker.ml import keywords
-from worker.ml.captioner import Caption, get_captioner
+from worker.ml import keywords, presence
+from worker.ml.captioner import Caption, Captioner, NoCaptioner, get_captioner
 from worker.ml.translator import get_translator
 from worker.pipeline.context import Context, load_book, open_rgb, take_book
 
@@ -34,7 +34,7 @@ def caption_stage(ctx: Context, book_id: str) -> None:
         paths = [(scene.id, scene.image_name) for scene in todo]
 
     if paths:
-        captioner = get_captioner(ctx.settings)
+        captioner, fallback = _captioner(ctx.settings)
         images = [open_rgb(ctx.storage, name) for _, name in paths]  # one at a time: one full decode in memory at most
         captions = captioner.caption(images)
         english = [caption.text if caption.lang == "en" else None for caption in captions]
@@ -49,7 +49,9 @@ def caption_stage(ctx: Context, book_id: str) -> None:
                 scene.caption, scene.caption_lang, scene.caption_source = caption.text, caption.lang, caption.source
                 scene.caption_en = words
             set_progress(book, Stage.CAPTION, len(book.scenes), len(book.scenes))
-            if captioner.name == "none":
+            if fallback:
+                add_note(book, fallback)
+            elif captioner.name == "none":
                 add_note(book, "사진 설명 없이 힌트만으로 썼어요 (captioning is off: TALES_CAPTIONER=none).")
             elif untranslated:
                 add_note(book, f"번역을 쓸 수 없어 사진 설명을 영어로 두었어요 (captions kept in English: {untranslated}).")
@@ -73,11 +75,25 @@ def caption_stage(ctx: Context, book_id: str) -> None:
             ctx.enqueue(session, TaskName.SUGGEST, book_id)
 
 
+def _captioner(settings: Settings) -> tuple[Captioner, str | None]:
+    """The captioner TALES_CAPTIONER names, or none and the note saying why when its model is absent
+    (worker/ml/presence.py; a model that is there but cannot be loaded still fails the book)."""
+    gone = presence.missing(settings, "blip")
+    if gone is not None:
+        log.warning("captioning nothing: %s", gone.detail)
+        return NoCaptioner(), gone.note
+    return get_captioner(settings), None
+
+
 def _to_korean(settings: Settings, captions: list[Caption]) -> tuple[list[Caption], str | None]:
     """Translate English captions to Korean; on no translator or a failed one, keep English and say why."""
     english = [i for i, caption in enumerate(captions) if caption.lang == "en" and caption.text]
     if not english:
         return captions, None
+    gone = presence.missing(settings, "translator")
+    if gone is not None:  # not there at all: no traceback in the log, the fix in the note
+        log.warning("keeping English captions: %s", gone.detail)
+        return captions, gone.detail
     try:
         translator = get_translator(settings)
         if translator is None:

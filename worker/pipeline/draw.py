@@ -25,6 +25,7 @@ from shared.styles import STYLES
 from worker.errors import StageError
 from worker.illustration.backends import drawing_side, get_illustrator
 from worker.illustration.base import PageToDraw
+from worker.ml import presence
 from worker.pipeline.context import Context, load_book, take_book
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ def _draw(ctx: Context, book_id: str, style_id: str, jobs: list[_Job]) -> None:
     flagged: list[int] = []
     illustrator = None
     try:
+        presence.require(ctx.settings, "illustrator")  # no model there: the photos stay, with a note and the fix
         illustrator = get_illustrator(ctx.settings)
         if illustrator is None or style is None:
             raise StageError(f"이 서버는 그림을 그리지 않아요 (TALES_ILLUSTRATOR={ctx.settings.TALES_ILLUSTRATOR}, style {style_id})")
@@ -133,7 +135,10 @@ def _draw(ctx: Context, book_id: str, style_id: str, jobs: list[_Job]) -> None:
             ctx.storage.write_bytes(name, _jpeg(picture))
             stored[job.scene_id] = name
     except Exception as exc:
-        log.exception("drawing book %s failed; its pages keep their photos", book_id)
+        if isinstance(exc, presence.ModelMissing):
+            log.warning("book %s keeps its photos: %s", book_id, exc.missing.detail)
+        else:
+            log.exception("drawing book %s failed; its pages keep their photos", book_id)
         why = str(exc) if isinstance(exc, StageError) else "예상하지 못한 문제가 생겼어요"
         with ctx.sessions.begin() as session:
             book = load_book(session, book_id)

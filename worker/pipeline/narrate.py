@@ -16,6 +16,7 @@ from shared.models import utcnow
 from shared.status import BookStatus, Stage
 from worker.audio.narrators import get_narrator
 from worker.errors import StageError
+from worker.ml import presence
 from worker.pipeline.context import Context, load_book, take_book
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ NARRATION_FAILED = "읽어 주기 소리는 만들지 못했어요"
 def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]], started: datetime) -> None:
     """Read aloud the pages whose audio does not read their text now; a failure is a note, never the book's end."""
     try:
+        presence.require(ctx.settings, "mms")  # no model there: a note with the fix, the book goes on without audio
         narrator = get_narrator(ctx.settings)
         if narrator is None:
             return
@@ -68,7 +70,10 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]], started:
             ctx.storage.write_bytes(name, narration.data)
             stored.append((index, text, name, narration))
     except Exception as exc:
-        log.exception("narration of book %s failed; the book goes on without it", book_id)
+        if isinstance(exc, presence.ModelMissing):
+            log.warning("book %s goes on without audio: %s", book_id, exc.missing.detail)
+        else:
+            log.exception("narration of book %s failed; the book goes on without it", book_id)
         why = str(exc) if isinstance(exc, StageError) else "예상하지 못한 문제가 생겼어요"
         with ctx.sessions.begin() as session:
             book = load_book(session, book_id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from shared.config import Settings
 from shared.jobs import TaskName
 from shared.lifecycle import (
     add_note,
@@ -12,8 +13,8 @@ from shared.lifecycle import (
     to_rendering,
 )
 from shared.status import BookStatus, Stage
-from worker.ml import story
-from worker.ml.writer import SceneInput, get_writer, make_plan
+from worker.ml import presence, story
+from worker.ml.writer import SceneInput, TemplateWriter, Writer, get_writer, make_plan
 from worker.pipeline.context import Context, load_book, take_book
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def write_stage(ctx: Context, book_id: str) -> None:
         title, age = book.shown_title, book.age
 
     if inputs:
-        writer = get_writer(ctx.settings)
+        writer, fallback = _writer(ctx.settings, inputs)
         # The plan (names, arc, connecting words, title) sees the whole book, pages already written included.
         draft = story.write_book(writer, inputs, make_plan(inputs, title=title, age=age))
         with ctx.sessions.begin() as session:
@@ -60,7 +61,9 @@ def write_stage(ctx: Context, book_id: str) -> None:
                 book.generated_title = draft.title
             for note in draft.notes:
                 add_note(book, note)
-            if writer.name == "template":
+            if fallback:
+                add_note(book, fallback)
+            elif writer.name == "template":
                 add_note(book, "모델 없이 규칙 기반 문장으로 썼어요 (offline template writer).")
             test_writer = getattr(writer, "test_model", None)
             if test_writer:
@@ -73,3 +76,24 @@ def write_stage(ctx: Context, book_id: str) -> None:
         stage, task, total = to_rendering(book, ctx.settings)
         set_progress(book, stage, 0, total)
         ctx.enqueue(session, task, book_id)
+
+
+def _writer(settings: Settings, inputs: list[SceneInput]) -> tuple[Writer, str | None]:
+    """The writer TALES_WRITER names, or the template writer and the note saying why when its model is absent.
+
+    Only a model that is not there falls back (worker/ml/presence.py): one that is there but cannot
+    be loaded, or fails while writing, still fails the book with the setting to fix.
+    """
+    if settings.TALES_WRITER == "kot5":
+        gone = presence.missing(settings, "kot5")
+        if gone is not None:
+            log.warning("writing with the template writer: %s", gone.detail)
+            return TemplateWriter(), gone.note
+        uncaptioned = [scene.index for scene in inputs if not (scene.caption or "").strip()]
+        blip = presence.missing(settings, "blip") if uncaptioned else None
+        if blip is not None:
+            # The captions are missing because the captioning model is: KoT5 cannot write without them.
+            log.warning("writing with the template writer (no captions for KoT5): %s", blip.detail)
+            return TemplateWriter(), (f"사진 설명 모델이 아직 없어 이야기 모델 대신 규칙 기반 문장으로 썼어요 "
+                                      f"(the kot5 writer needs captions; {blip.detail}).")
+    return get_writer(settings), None
