@@ -1,6 +1,7 @@
 """What every stage is given (settings, sessions, storage, the enqueue function) and how a stage claims its book."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,7 +14,11 @@ from shared.lifecycle import take
 from shared.models import Book
 from shared.status import BookStatus
 from shared.storage import Storage
+from worker.errors import StageError
+from worker.ml import presence
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 Enqueue = Callable[..., None]  # (session, task, book or request id, *more arguments)
 
@@ -56,3 +61,13 @@ def open_rgb(storage: Storage, name: str) -> Image.Image:
     # One photo at a time on disk (a temporary copy when the store is S3).
     with storage.local_copy(name) as path:
         return open_for_captioning(path)
+
+
+def reason_for_parents(exc: Exception, outcome: str) -> str:
+    """Log why a drawing or narration failed (a missing model in one line, anything else with its
+    traceback) and return what the book's note tells parents: a StageError's words, else a plain sentence."""
+    if isinstance(exc, presence.ModelMissing):
+        log.warning("%s: %s", outcome, exc.missing.detail)
+    else:
+        log.exception("%s: the stage failed", outcome)
+    return str(exc) if isinstance(exc, StageError) else "예상하지 못한 문제가 생겼어요"

@@ -26,7 +26,7 @@ from worker.errors import StageError
 from worker.illustration.backends import drawing_side, get_illustrator
 from worker.illustration.base import PageToDraw
 from worker.ml import presence
-from worker.pipeline.context import Context, load_book, take_book
+from worker.pipeline.context import Context, load_book, reason_for_parents, take_book
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +135,7 @@ def _draw(ctx: Context, book_id: str, style_id: str, jobs: list[_Job]) -> None:
             ctx.storage.write_bytes(name, _jpeg(picture))
             stored[job.scene_id] = name
     except Exception as exc:
-        if isinstance(exc, presence.ModelMissing):
-            log.warning("book %s keeps its photos: %s", book_id, exc.missing.detail)
-        else:
-            log.exception("drawing book %s failed; its pages keep their photos", book_id)
-        why = str(exc) if isinstance(exc, StageError) else "예상하지 못한 문제가 생겼어요"
+        why = reason_for_parents(exc, f"book {book_id} keeps its photos")
         with ctx.sessions.begin() as session:
             book = load_book(session, book_id)
             if book is not None:

@@ -15,9 +15,8 @@ from shared.lifecycle import (
 from shared.models import utcnow
 from shared.status import BookStatus, Stage
 from worker.audio.narrators import get_narrator
-from worker.errors import StageError
 from worker.ml import presence
-from worker.pipeline.context import Context, load_book, take_book
+from worker.pipeline.context import Context, load_book, reason_for_parents, take_book
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +69,7 @@ def _narrate(ctx: Context, book_id: str, unread: list[tuple[int, str]], started:
             ctx.storage.write_bytes(name, narration.data)
             stored.append((index, text, name, narration))
     except Exception as exc:
-        if isinstance(exc, presence.ModelMissing):
-            log.warning("book %s goes on without audio: %s", book_id, exc.missing.detail)
-        else:
-            log.exception("narration of book %s failed; the book goes on without it", book_id)
-        why = str(exc) if isinstance(exc, StageError) else "예상하지 못한 문제가 생겼어요"
+        why = reason_for_parents(exc, f"book {book_id} goes on without audio")
         with ctx.sessions.begin() as session:
             book = load_book(session, book_id)
             if book is not None:
