@@ -194,6 +194,14 @@ class Scene(Base):
     # The text a rewrite ("N쪽 새로 쓰기") replaced, kept so the parent can go back to it; cleared
     # when the page is edited by hand or the rewrite is undone.
     previous_text: Mapped[str | None] = mapped_column(Text)
+    # After a rewrite: the writer's other candidates for the page, offered beside it ("다른 글 보기");
+    # every text the page has shown or offered, none of which a rewrite may give again; how many
+    # times it was rewritten (with the page, what seeds the template writer's wording); and whether
+    # the last rewrite found nothing new (the page says so instead of pretending).
+    alternatives: Mapped[list[str] | None] = mapped_column(JSON)
+    shown_texts: Mapped[list[str] | None] = mapped_column(JSON)
+    rewrites: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    nothing_new: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The page read aloud (worker/audio): the stored file, the text it reads (a page whose text
     # changed is narrated again), its length and per-sentence timings [[text, start, end], ...].
     audio_name: Mapped[str | None] = mapped_column(String(255))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from shared.reading import ends_in_consonant
 from shared.status import BookStatus, EmailStatus, Stage
 
 # The five story classifications of the training data, spelled exactly as the model saw them.
@@ -108,30 +109,20 @@ def default_title(protagonist: str | None) -> str:
     return f"{protagonist}의 이야기" if protagonist else "우리의 그림책"
 
 
-# Particles: Korean picks 은/는, 이/가, 을/를, 과/와 by whether the word before ends in a consonant.
-_HANGUL_FIRST, _HANGUL_LAST = 0xAC00, 0xD7A3
-# Digits and Latin letters read aloud in Korean: does the reading end in a consonant?
-_DIGIT_HAS_FINAL = {"0": True, "1": True, "2": False, "3": True, "4": False,
-                    "5": False, "6": True, "7": True, "8": True, "9": False}
-_LATIN_HAS_FINAL = set("lmnr")  # 엘, 엠, 엔, 알
+# Particles: Korean picks 은/는, 이/가, 을/를, 과/와 by whether the word before ends in a consonant
+# when read aloud (shared/reading.py: Tom은, list.txt는, 10은); both, 은(는), where that is not known.
 
 
 def has_final_consonant(word: str) -> bool:
-    """True when the last sound of `word` is a consonant (받침)."""
-    stripped = word.rstrip(" \t\n.,!?~\"')]}")
-    if not stripped:
-        return False
-    last = stripped[-1]
-    code = ord(last)
-    if _HANGUL_FIRST <= code <= _HANGUL_LAST:
-        return (code - _HANGUL_FIRST) % 28 != 0
-    if last.isdigit():
-        return _DIGIT_HAS_FINAL.get(last, False)
-    return last.lower() in _LATIN_HAS_FINAL
+    """True when the last sound of `word` is a consonant (받침); False when it is not or is not known."""
+    return bool(ends_in_consonant(word))
 
 
 def _particle(word: str, after_consonant: str, after_vowel: str) -> str:
-    return word + (after_consonant if has_final_consonant(word) else after_vowel)
+    final = ends_in_consonant(word)
+    if final is None:
+        return f"{word}{after_consonant}({after_vowel})"
+    return word + (after_consonant if final else after_vowel)
 
 
 def topic(word: str) -> str:

@@ -7,10 +7,13 @@ Per sentence (Kiwi's sentence split):
 - `noun_end`: it ends on a bare noun (토끼는 마음이 배고픔);
 - `comma_splice`: a final ending inside the sentence before its end (아팠어요, 슬펐어요);
 - `name_repeat`: the protagonist (full or short name) named in this sentence and the one before;
-- `photo`: a sentence about the photo (사진 속…, …보여요).
+- `photo`: a sentence about the photo (사진 속…, …보여요);
+- `two_topics`: two topic markers (은/는) in one clause (이번에는 하은이는 …).
+A refrain of one sound word said twice (깡충깡충, 깡충깡충!) is a picture book's, not an unfinished sentence.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from worker.ml.kiwi import get_kiwi
@@ -50,13 +53,25 @@ def check(paragraph: str, names: tuple[str, ...] = (), report: Report | None = N
         if not tokens:
             continue
         report.sentences += 1
+        if re.fullmatch(r"(\S+), \1!", text):
+            previous_named = False
+            continue  # a refrain: 깡충깡충, 깡충깡충!
+        topics, clause_topics = 0, []
+        for token in tokens:
+            if token.tag == "JX" and token.form in ("은", "는"):
+                topics += 1
+            if token.tag == "EC" or token.tag == "EF":
+                clause_topics.append(topics)
+                topics = 0
+        if any(count >= 2 for count in clause_topics):
+            report.add("two_topics", text)
         last = tokens[-1]
         if last.tag.startswith(_NOUNS):
             report.add("noun_end", text)
         elif last.tag != "EF":
             report.add("unfinished", text)
-        elif not last.form.endswith("요") or (last.form == "요" and len(tokens) > 1 and tokens[-2].tag == "ETM"):
-            report.add("register" if not last.form.endswith("요") else "unfinished", text)
+        elif not last.form.endswith(("요", "죠")) or (last.form == "요" and len(tokens) > 1 and tokens[-2].tag == "ETM"):
+            report.add("register" if not last.form.endswith(("요", "죠")) else "unfinished", text)
         raw = list(sentence.tokens)
         # Kiwi reads 아팠어요, 슬펐어요 as 어요/EC + comma: a finished ending before a comma is a splice too.
         spliced = any(t.form.endswith("요") and t.tag in ("EF", "EC") and after.form == "," for t, after in zip(raw, raw[1:]))

@@ -48,11 +48,16 @@ def books(db_url: str, data_dir: Path, owner: int) -> dict[str, str]:
         "book-failed": make_book(db_url, data_dir, owner, BookStatus.FAILED, stage="render",
                                  error="PDF 만들기 (rendering the PDF) failed: OSError: No space left on device"),
         "book-remaking": make_book(db_url, data_dir, owner, title="다시 만드는 책"),
+        "book-rewritten": make_book(db_url, data_dir, owner, title="다시 쓴 책"),
     }
     with session_factory(db_url)() as session:  # a finished book being made again after a rewrite: undo and the last PDF
         book = session.get(Book, made["book-remaking"])
         book.status = BookStatus.RENDERING
         book.scenes[0].previous_text = "예전에 쓴 1쪽 글이에요."
+        book = session.get(Book, made["book-rewritten"])  # a rewrite's other texts to pick from, and one with nothing new
+        book.scenes[0].previous_text = "예전에 쓴 1쪽 글이에요."
+        book.scenes[0].alternatives = ["다르게 쓴 1쪽 글이에요.", "또 다르게 쓴 1쪽 글이에요."]
+        book.scenes[1].nothing_new = True
         session.commit()
     return made
 
@@ -99,6 +104,11 @@ def test_no_axe_violations_on_any_page_at_either_width(browser, still_server, pg
         check("book-edit-refused")
         page.locator("#reload-notice").evaluate("notice => { notice.hidden = false; }")
         check("book-reload-notice")
+        # A rewrite's alternatives opened: a tap on one puts it on the page.
+        visit.go(f"/books/{made['book-rewritten']}")
+        page.locator("#alternatives-1 summary").click()
+        page.get_by_role("button", name="1쪽에 다른 글 2 싣기").wait_for()
+        check("book-alternatives")
         # A form's answer beside the form: a new title, the book made again with it.
         visit.go(f"/books/{made['book-failed']}")
         page.locator("#title-form summary").click()
@@ -117,4 +127,4 @@ def test_no_axe_violations_on_any_page_at_either_width(browser, still_server, pg
 
     broken = {state: items for state, items in found.items() if items}
     assert not broken, "axe-core found violations:\n" + readable(broken)
-    assert len(found) == 2 * 16
+    assert len(found) == 2 * 18

@@ -1,6 +1,7 @@
 """Book operations shared by the JSON API and the pages: create, annotate, generate, edit."""
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -214,6 +215,8 @@ def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
     for scene, annotation in zip(book.scenes, scenes, strict=True):
         scene.annotations = annotation.as_fields()
         scene.text = None
+        # New hints, a new page: what the old hints' rewrites showed no longer matters.
+        scene.alternatives, scene.shown_texts, scene.previous_text, scene.rewrites = None, None, None, 0
     book.generated_title = None  # new hints, new story: the writer names it again
     get_session().commit()
 
@@ -277,10 +280,43 @@ def regenerate_scene(book: Book, index: int) -> None:
     """Write one scene again, then rebuild the PDF (the book's row claimed first, then the scene changed)."""
     scene = scene_of(book, index)
     claim_book(book, [BookStatus.DONE], BookStatus.WRITING)
-    # Kept for "이전 글로 되돌리기"; a second rewrite keeps the text it replaces, the newest one.
-    scene.previous_text, scene.text, scene.text_source = scene.text, None, None
+    # Every text the page has shown or offered: the writer gives none of them again.
+    scene.shown_texts = list(dict.fromkeys([*(scene.shown_texts or []), *(scene.alternatives or []),
+                                            *([scene.text] if scene.text else [])]))
+    # Kept for "이전 글로 되돌리기"; a second rewrite keeps the text it replaces, the newest one. The
+    # source stays until the new text comes: a rewrite with nothing new keeps the page as it was.
+    scene.previous_text, scene.text, scene.nothing_new = scene.text, None, False
+    scene.rewrites = (scene.rewrites or 0) + 1
     # The writer counts the pages it writes this time (worker/pipeline/write.py): one here.
     start_stage(book, Stage.WRITE, TaskName.WRITE, total=sum(1 for s in book.scenes if s.text is None))
+
+
+def choose_alternative(book: Book, index: int, choice: int, shown: str | None = None) -> None:
+    """Put one of the rewrite's other texts on page `index` (one tap), the text it replaces kept for undo.
+
+    The text taken off the page joins the alternatives, so the parent can go back and forth; `shown`
+    is what the page showed as that alternative (its digest), refused when the list has changed since.
+    """
+    scene = scene_of(book, index)
+    offered = list(scene.alternatives or [])
+    if not 0 <= choice < len(offered):
+        raise ApiError(404, "not_found", f"page {index} has no alternative {choice} (it has {len(offered)})", "alternative")
+    picked = offered[choice]
+    if shown is not None and shown != text_digest(picked):
+        raise ApiError(409, "alternatives_changed", f"page {index}'s alternatives changed; look at them again", "alternative")
+    claim_book(book, [BookStatus.DONE], BookStatus.RENDERING)
+    current = scene.text
+    scene.alternatives = [text for text in offered if text != picked] + ([current] if current and current not in offered else [])
+    scene.previous_text, scene.text = current, picked
+    if scene.text_source == "user":
+        scene.text_source = current_settings().TALES_WRITER  # the alternatives are the writer's, not the parent's
+    scene.nothing_new = False
+    start_stage(book, *to_rendering(book, current_settings()))
+
+
+def text_digest(text: str | None) -> str:
+    """A short hash of a text, for a form to say which text it showed (an edit, an alternative)."""
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
 
 
 def retry_book(book: Book) -> None:

@@ -48,6 +48,7 @@ KOREAN: dict[str, str] = {
     "unavailable": "잠시 서비스를 쓸 수 없어요. 조금 뒤에 다시 해 주세요.",
     "unsafe_text": "아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요.",
     "nothing_to_undo": "되돌릴 이전 글이 없어요. 이미 되돌렸거나 글을 직접 고친 뒤예요.",
+    "alternatives_changed": "다른 글 목록이 그사이 바뀌었어요. 페이지를 새로 고쳐 다시 골라 주세요.",
 }
 
 PAGE_MESSAGES: dict[int, tuple[str, str]] = {

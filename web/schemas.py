@@ -163,6 +163,14 @@ class TextEdit(BaseModel):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=TEXT_PATTERN), LineBreaks]
 
 
+class AlternativeChoice(BaseModel):
+    """POST .../scenes/{index}/choose: which of the page's alternatives (0-based) to put on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alternative: Annotated[int, Field(ge=0, le=20)]
+
+
 Password = Annotated[str, _line(min_length=8, max_length=200)]
 
 

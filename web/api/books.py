@@ -16,7 +16,7 @@ from web.downloads import send_stored
 from web.images import MEDIA_TYPES
 from web.errors import ApiError
 from web.poll import poll
-from web.schemas import BookUpdate, EmailBook, ScenesUpdate, TextEdit
+from web.schemas import AlternativeChoice, BookUpdate, EmailBook, ScenesUpdate, TextEdit
 
 
 def book_json(book: Book, detail: bool = True) -> dict:
@@ -64,6 +64,10 @@ def book_json(book: Book, detail: bool = True) -> dict:
                 "text_source": scene.text_source,
                 # the text the last rewrite replaced: POST .../undo puts it back
                 "previous_text": scene.previous_text,
+                # after a regenerate: the writer's other candidates; POST .../choose {"alternative": i} puts one on the page
+                "alternatives": list(scene.alternatives or []),
+                # true when the last regenerate found no text the page had not shown: the page kept its text
+                "nothing_new": scene.nothing_new,
                 **_audio_json(book, scene),
             }
             for scene in book.scenes
@@ -148,6 +152,15 @@ def regenerate(book_id: str, index: int):
     """Write one scene again; the PDF is rebuilt."""
     book = service.owned_book(current_user(), book_id)
     service.regenerate_scene(book, index)
+    return jsonify(book_json(book)), 202
+
+
+@api.post("/books/<book_id>/scenes/<int:index>/choose")
+@token_required
+def choose(book_id: str, index: int):
+    """Put one of the rewrite's alternatives on the page (the text it replaces kept for undo); the PDF is rebuilt."""
+    book = service.owned_book(current_user(), book_id)
+    service.choose_alternative(book, index, AlternativeChoice.model_validate(json_body()).alternative)
     return jsonify(book_json(book)), 202
 
 

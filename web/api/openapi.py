@@ -6,7 +6,17 @@ from flask import jsonify
 from shared.status import BookStatus
 from shared.vocabulary import AGE_BANDS
 from web.api.blueprint import api
-from web.schemas import BookRequest, BookUpdate, Credentials, EmailBook, PasswordCheck, PictureChoice, ScenesUpdate, TextEdit
+from web.schemas import (
+    AlternativeChoice,
+    BookRequest,
+    BookUpdate,
+    Credentials,
+    EmailBook,
+    PasswordCheck,
+    PictureChoice,
+    ScenesUpdate,
+    TextEdit,
+)
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _BOOK = {"$ref": "#/components/schemas/Book"}
@@ -64,7 +74,8 @@ def _id_param(*extra: str) -> list[dict]:
 def build_spec() -> dict:
     """The OpenAPI 3.1 document."""
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-               for model in (Credentials, PasswordCheck, BookRequest, BookUpdate, ScenesUpdate, TextEdit, EmailBook, PictureChoice)}
+               for model in (Credentials, PasswordCheck, BookRequest, BookUpdate, ScenesUpdate, TextEdit, EmailBook, PictureChoice,
+                             AlternativeChoice)}
     for model_schema in list(schemas.values()):
         schemas.update(model_schema.pop("$defs", {}))
     schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
@@ -103,6 +114,9 @@ def build_spec() -> dict:
         scene: {"parameters": _id_param("index"), "patch": _op("Edit a paragraph", "202", "TextEdit")},
         scene + "/regenerate": {"parameters": _id_param("index"), "post": _op("Regenerate a scene", "202")},
         scene + "/undo": {"parameters": _id_param("index"), "post": _op("Undo the last regeneration of a scene", "202")},
+        scene + "/choose": {"parameters": _id_param("index"),
+                            "post": _op("Put one of the scene's alternatives (scenes[].alternatives) on the page", "202",
+                                        "AlternativeChoice")},
         book + "/epub": {"parameters": _id_param(), "get": _op("Download the read-along e-book (EPUB 3)", "200", ok_schema=None)},
         scene + "/image": {"parameters": _id_param("index"), "get": _op("The scene's photo", "200", ok_schema=None)},
         scene + "/audio": {"parameters": _id_param("index"), "get": _op("The page read aloud (MP3)", "200", ok_schema=None)},

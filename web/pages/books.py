@@ -1,7 +1,6 @@
 """The book page and its forms: hints, edit, regenerate, redraw, retry, email, delete."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -108,7 +107,7 @@ def _settle_retry_flash(book: Book) -> None:
 def _anchor() -> str | None:
     """The part of the book page the form being posted sits in, where its message is shown."""
     endpoint = (request.endpoint or "").removeprefix("books.")
-    if endpoint in ("edit_text", "regenerate", "undo"):
+    if endpoint in ("edit_text", "regenerate", "undo", "choose"):
         return f"scene-{request.view_args['index']}"
     return {"email": "email-form", "rename": "title-form"}.get(endpoint)
 
@@ -189,7 +188,7 @@ EDIT_STALE = ("{index}쪽 글이 이 페이지를 연 뒤에 다른 창이나 �
 
 def text_digest(text: str | None) -> str:
     """What an edit form says it showed: a short hash of the page's text, to notice an edit made elsewhere meanwhile."""
-    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()[:16]
+    return service.text_digest(text)
 
 
 def picture_version(scene) -> str:
@@ -237,7 +236,20 @@ def regenerate(book_id: str, index: int):
     """Write one scene again; the PDF is rebuilt."""
     book = _mine(book_id)
     service.regenerate_scene(book, index)
-    return _back(book, f"{index}쪽 글을 새로 쓰고 있어요. 마음에 들지 않으면 이전 글로 되돌릴 수 있어요.", anchor=f"scene-{index}")
+    return _back(book, f"{index}쪽 글을 새로 쓰고 있어요. 다른 글도 골라 볼 수 있고, 이전 글로 되돌릴 수도 있어요.",
+                 anchor=f"scene-{index}")
+
+
+@bp.post("/scenes/<int:index>/choose")
+@login_required
+def choose(book_id: str, index: int):
+    """Put one of the rewrite's other texts on the page in one tap (the text it replaces can be put back)."""
+    book = _mine(book_id)
+    choice = request.form.get("alternative", type=int)
+    if choice is None:
+        raise ApiError(400, "invalid", "which alternative?", "alternative")
+    service.choose_alternative(book, index, choice, request.form.get("shown"))
+    return _back(book, f"{index}쪽을 고른 글로 바꿨어요. 마음이 바뀌면 이전 글로 되돌릴 수 있어요.", anchor=f"scene-{index}")
 
 
 @bp.post("/scenes/<int:index>/undo")

@@ -9,7 +9,7 @@ A noun that names no action (당근 as an action) gives no clause, so it is left
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from shared.vocabulary import has_final_consonant, obj
@@ -20,6 +20,12 @@ _ENDINGS = ("EP", "EF", "EC", "ETM", "ETN")
 _NOUNS = ("NNG", "NNP", "NNB", "NR", "NP", "XSN", "SL", "SH", "SN")
 _PUNCT = ("SF", "SP", "SS", "SE", "SO", "SW")
 Morph = tuple[str, str]
+
+
+# Honorific stems: 할머니가 계셨어요, 드셨어요, 주무셨어요 (not 있으셨어요, 먹으셨어요).
+_HONORIFIC_STEMS = {"있": ("계시", "VV"), "먹": ("드시", "VV"), "마시": ("드시", "VV"), "자": ("주무시", "VV")}
+# Who a picture book speaks of with honorifics (할머니가 가셨어요).
+ELDERS = ("할머니", "할아버지", "선생님", "임금님", "어르신", "원장님", "할미", "증조할머니")
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,16 @@ class Clause:
     negated: bool = False  # 울지 않았다, 찾지 못했다: no sound word fits
     verb_at: int = 0  # where the word holding the predicate starts, for an added sound word
     lemma: str = ""  # the stem's dictionary form, for the lexicons (뛰어놀, 기쁘)
+    honor: bool = False  # said with 시 (할머니가 가셨어요)
 
     def _join(self, endings: list[Morph]) -> str:
-        return self.head + get_kiwi().join(list(self.stem) + endings)
+        stem = list(self.stem)
+        if self.honor:
+            if len(stem) == 1 and stem[0][0] in _HONORIFIC_STEMS:
+                stem = [_HONORIFIC_STEMS[stem[0][0]]]
+            elif not stem[-1][0].endswith("시"):
+                stem.append(("시", "EP"))
+        return self.head + get_kiwi().join(stem + endings)
 
     def polite_past(self) -> str:
         """뛰었어요; a guess stays a guess (떠날지도 몰라요), a plan stays a plan (갈 거예요)."""
@@ -73,26 +86,73 @@ class Clause:
         """무서우면서도."""
         return self._join([("면서도", "EC")])
 
+    def but_(self) -> str:
+        """무서웠지만: two feelings that pull apart, the one that stays told last."""
+        return self._join([("었", "EP"), ("지만", "EC")])
+
     def so(self) -> str:
         """붙어서."""
         return self._join([("어서", "EC")])
+
+    def then_(self) -> str:
+        """던지자: what set the next clause off, said first."""
+        return self._join([("자", "EC")])
+
+    def on_the_way(self) -> str:
+        """쫓아가다가: doing this when the next clause happened."""
+        return self._join([("다가", "EC")])
 
     def because(self) -> str:
         """붙었거든요: a reason told after what it explains, the way picture books do."""
         return self._join([("었", "EP"), ("거든요", "EF")])
 
+    def question(self) -> str:
+        """돌아올까요."""
+        return self._join([("ᆯ까요", "EF")])
+
+    def likely(self) -> str:
+        """올 것 같았어요."""
+        return self._join([("ᆯ", "ETM")]) + " 것 같았어요"
+
+    def can_question(self) -> str:
+        """찾을 수 있을까요."""
+        return self._join([("ᆯ", "ETM")]) + " 수 있을까요"
+
+    def hearsay(self) -> str:
+        """돌아온대요 / 좋대요: what the hero was told will happen."""
+        return self._join([("ᆫ대요" if self.kind == "verb" else "대요", "EF")])
+
+    def worry(self) -> str:
+        """무너지면 어쩌죠."""
+        return self._join([("면", "EC")]) + " 어쩌죠"
+
+    def become(self) -> str:
+        """따뜻해졌어요: an adjective as a change."""
+        return self._join([("어", "EC"), ("지", "VX"), ("었", "EP"), ("어요", "EF")])
+
+    def as_adverb(self) -> str:
+        """신나게, 즐겁게."""
+        return self._join([("게", "EC")])
+
     def adnominal(self) -> str:
         """신나는 / 기쁜, for a title."""
         return self._join([("는" if self.kind == "verb" else "ᆫ", "ETM")])
 
+    @property
+    def key(self) -> str:
+        """The dictionary stem the lexicons are keyed by: 따뜻하, 궁금하, 배고프, 뛰어놀."""
+        lemma = self.lemma.replace(" ", "")
+        if self.stem and self.stem[-1] in (("하", "XSA"), ("하", "XSV")) and not lemma.endswith("하"):
+            return lemma + "하"
+        return lemma
+
+    def without_head(self) -> Clause:
+        return replace(self, head="", verb_at=0, has_adverb=False, has_subject=False)
+
     def with_sound(self, word: str) -> Clause:
         """The clause with a sound or motion word (콩콩, 훨훨) just before its verb."""
         at = self.verb_at
-        return Clause(
-            head=self.head[:at] + word + " " + self.head[at:], stem=self.stem, kind=self.kind, past=self.past,
-            mood=self.mood, has_subject=self.has_subject, has_adverb=True, negated=self.negated, verb_at=at + len(word) + 1,
-            lemma=self.lemma,
-        )
+        return replace(self, head=self.head[:at] + word + " " + self.head[at:], has_adverb=True, verb_at=at + len(word) + 1)
 
 
 def clean(text: str) -> str:
@@ -135,17 +195,21 @@ def _parse_tokens(phrase: str, tokens) -> Clause | None:
         return None
     # Walk back over endings to the last predicate stem.
     at = len(tokens) - 1
-    past = guess = False
+    past = guess = honor = False
     while at >= 0 and (tokens[at].tag in _ENDINGS or (tokens[at].tag == "JX" and tokens[at].form == "요")):
         if tokens[at].tag == "EP" and tokens[at].form in ("었", "았", "였", "ᆻ"):
             past = True
+        if tokens[at].tag == "EP" and tokens[at].form in ("시", "으시"):
+            honor = True
         if tokens[at].tag == "EP" and tokens[at].form == "겠":
             guess = True
         at -= 1
     if at < 0:
         return None
     if tokens[at].tag == "XR":  # 심심, 깨끗: a 하다 adjective's root
-        return _make(phrase, tokens, at + 1, (("하", "XSA"),), "adjective", past, "guess" if guess else "plain", head_end=len(phrase))
+        clause = _make(phrase, tokens, at + 1, (("하", "XSA"),), "adjective", past, "guess" if guess else "plain",
+                       head_end=len(phrase))
+        return replace(clause, honor=honor)
     if not _is_predicate(tokens[at].tag):
         return None
     mood = "guess" if guess else "plain"
@@ -167,7 +231,7 @@ def _parse_tokens(phrase: str, tokens) -> Clause | None:
         prev = tokens[at - 1]
         stem.insert(0, (prev.form, prev.tag))
         head_end = prev.start
-    return _make(phrase, tokens, at, tuple(stem), kind, past, mood, head_end=head_end)
+    return replace(_make(phrase, tokens, at, tuple(stem), kind, past, mood, head_end=head_end), honor=honor)
 
 
 # A bare noun right before a verb gets the particle the verb asks for (모래성 쌓기 -> 모래성을 쌓았어요).

@@ -2,20 +2,21 @@
 
 - The cast: each protagonist's name as given, and how the story calls them after the first
   mention (하은 -> 하은이, 우주인 아저씨 -> 아저씨, 고양이 첼시 -> 첼시).
-- The arc: the ordered pages as beginning, middle and end, and a connecting word for each page,
-  chosen by its place and theme and never used twice in one book.
+- The arc (worker/ml/arc.py): the ordered pages as beginning, middle and end, and each page's
+  opening words chosen for a reason (a turn, a later time, someone awaited back), never used twice
+  in one book, with the other words that fit for a rewrite; the closing of the last page.
 - The title: the user's, the one already generated for this book, or one made from the hints
   and captions (the openai writer asks its model for one instead).
 - The reader: the age band's sentence length and vocabulary (`AgeStyle`).
 
 The plan is made from the scenes being written; when only some pages are written again, the
-other pages' texts (`SceneInput.neighbours`) tell it the book's length, which connecting words
-are taken and who was already introduced. The kot5 writer's trained input is never touched:
-`shape` works on what the model wrote (names after the first mention, the connecting word).
+other pages' texts and hints (`SceneInput.neighbours`, `SceneInput.others`) tell it the book's
+length, the page before, which connecting words are taken and who was already introduced.
+The kot5 writer's trained input is never touched: `shape` works on what the model wrote (names
+after the first mention, the connecting word).
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,11 +36,21 @@ class SceneInput:
     caption_lang: str | None = None
     # Paragraphs already written for the other scenes, for writers that keep a story coherent.
     neighbours: dict[int, str] = field(default_factory=dict)
+    # The other scenes' hints, so a page written alone knows the page before it (its connecting word).
+    others: dict[int, dict[str, str]] = field(default_factory=dict)
     # Written again because the last text could not be used (a safety rewrite): find a new one.
     again: bool = False
     # What seeds the shuffle of the KoT5 input: training rows use their data set id; None is the
     # service's own key (caption + name + i_action).
     seed_key: str | None = None
+    # A rewrite ("N쪽 새로 쓰기"): the texts this page has shown or offered, none of which may come
+    # back, and how many times it was rewritten (with the page, what seeds the template's wording).
+    shown: tuple[str, ...] = ()
+    rewrites: int = 0
+
+    @property
+    def rewriting(self) -> bool:
+        return bool(self.shown) or self.rewrites > 0
 
 
 @dataclass(frozen=True)
@@ -48,51 +59,32 @@ class AgeStyle:
 
     band: str
     join_actions: int  # actions joined into one sentence with -고 (1: one sentence each)
-    merge_cause: bool  # the reason folded into the main sentence (붙어서 날아올랐어요)
-    friends_inline: bool  # companions inside the main sentence (동생과 함께 공원에서 …)
+    merge_cause: bool  # the reason folded into the main sentence (불이 붙어서 날아올랐어요)
     sounds: int  # sound and motion words (의성어·의태어) per page at most
+    refrain: bool  # a sound word said again as a refrain (깡충깡충, 깡충깡충!)
+    rich: bool  # the wider words of older readers (호기심이 생겼어요 for 궁금했어요); no baby words (냠냠)
     brief: str  # what the openai writer is told about sentences and words
 
 
 AGE_STYLES: dict[str, AgeStyle] = {
-    "유아": AgeStyle("유아", 1, False, False, 2,
-                   "3~5세 유아: 한 문장에 어절 3~5개, 짧고 쉬운 낱말, 의성어·의태어를 자주, 한 장에 2~4문장."),
-    "초등 저학년": AgeStyle("초등 저학년", 2, False, False, 1,
+    "유아": AgeStyle("유아", 1, False, 3, True, False,
+                   "3~5세 유아: 한 문장에 어절 3~5개, 짧고 쉬운 낱말, 의성어·의태어와 되풀이를 자주, 한 장에 2~4문장, "
+                   "영어 이름은 한글로(Tom -> 톰)."),
+    "초등 저학년": AgeStyle("초등 저학년", 2, True, 2, False, False,
                        "초등 1~3학년: 한 문장에 어절 5~8개, 쉬운 낱말, 의성어·의태어를 가끔, 한 장에 3~5문장."),
-    "초등 고학년": AgeStyle("초등 고학년", 3, True, True, 1,
-                       "초등 4~6학년: 한 문장에 어절 7~12개, 이어진 문장과 풍부한 표현, 한 장에 3~6문장."),
+    "초등 고학년": AgeStyle("초등 고학년", 3, True, 1, False, True,
+                       "초등 4~6학년: 한 문장에 어절 7~12개, 까닭과 때로 이어진 문장, 폭넓은 낱말, 아기 말(냠냠) 없이, "
+                       "한 장에 3~6문장."),
 }
 DEFAULT_AGE = "초등 저학년"
 
-# Words that start a page. Essay connectives (그다음에는, 마지막으로) are left out on purpose.
-_OPENINGS = {"plain": ("어느 날,",), "fair": ("어느 맑은 날,", "햇살이 반짝이는 날,", "어느 날,")}
-_MIDDLES = {
-    "유아": ("그때,", "조금 뒤,", "이번에는", "그러다가", "얼마 뒤,", "잠시 후,", "또"),
-    "초등 저학년": ("그때,", "조금 뒤,", "그러다가", "얼마 뒤,", "이번에는", "잠시 후,", "한참 뒤,", "그러자"),
-    "초등 고학년": ("그때,", "그 순간,", "얼마 뒤,", "그러다가", "한참 뒤,", "이번에는", "잠시 후,", "그러자"),
-}
-_TROUBLE = "그런데"  # a middle page with a reason and a hard feeling: the story's turn
-_ENDINGS = {"outcome": ("마침내", "드디어"), "plain": ("어느새", "그렇게")}
-_CLOSINGS = {
-    "happy": {
-        "유아": ("정말 즐거운 하루였어요.", "참 행복한 하루였어요."),
-        "초등 저학년": ("정말 즐거운 하루였어요.", "모두의 얼굴에 웃음꽃이 활짝 피었어요.", "참 행복한 하루였어요."),
-        "초등 고학년": ("오래오래 기억에 남을 하루였어요.", "모두의 얼굴에 웃음꽃이 활짝 피었어요."),
-    },
-    "open": {
-        "유아": ("내일은 또 무슨 일이 있을까요?",),
-        "초등 저학년": ("내일은 또 어떤 일이 기다리고 있을까요?",),
-        "초등 고학년": ("내일은 또 어떤 일이 기다리고 있을까요?",),
-    },
-}
-_BAD_WEATHER = re.compile(r"비|눈|밤|저녁|흐림|흐린|태풍|천둥|번개|어둠|어두")
-# Kinship and title words: 우주인 아저씨 is 아저씨 after the first mention.
-_TITLES = {"아저씨", "아주머니", "아줌마", "할머니", "할아버지", "선생님", "언니", "오빠", "누나", "형", "아빠", "엄마",
-           "동생", "공주", "왕자", "박사", "선장", "이모", "삼촌", "고모"}
 POSITIVE = {"기쁘", "즐겁", "신나", "행복", "설레", "뿌듯", "편안", "좋", "재미있", "고맙", "반갑", "든든", "따뜻", "흐뭇",
             "상쾌", "자랑스럽", "감사", "사랑", "신기", "궁금", "놀랍", "평화롭", "포근"}
 NEGATIVE = {"슬프", "무섭", "두렵", "외롭", "화나", "화가", "속상", "아프", "불안", "걱정", "심심", "우울", "서운", "섭섭",
-            "억울", "짜증", "답답", "배고프", "피곤", "졸리", "춥", "창피", "부끄럽", "긴장", "미안", "겁", "괴롭"}
+            "억울", "짜증", "답답", "배고프", "피곤", "졸리", "춥", "창피", "부끄럽", "긴장", "미안", "겁", "괴롭", "지루", "떨리"}
+# Kinship and title words: 우주인 아저씨 is 아저씨 after the first mention.
+_TITLES = {"아저씨", "아주머니", "아줌마", "할머니", "할아버지", "선생님", "언니", "오빠", "누나", "형", "아빠", "엄마",
+           "동생", "공주", "왕자", "박사", "선장", "이모", "삼촌", "고모"}
 _THEME_WORDS = {"자연탐구": "신기한", "사회관계": "다정한", "신체운동_건강": "씩씩한", "예술경험": "알록달록", "의사소통": "재잘재잘"}
 _PLACES = {"공원", "바다", "바닷가", "해변", "숲", "산", "강", "들판", "정원", "마당", "거실", "부엌", "학교", "놀이터", "유치원",
            "동물원", "수족관", "박물관", "도서관", "시장", "호수", "계곡", "캠핑장", "농장", "우주", "하늘", "집", "방"}
@@ -106,16 +98,26 @@ class Draft:
     title: str
     sources: list[str] = field(default_factory=list)  # the writer of each page, when they differ
     notes: list[str] = field(default_factory=list)  # for the book's record (Korean, operator detail in parentheses)
+    # The writer's other candidates for each page (a rewrite offers them beside the new text).
+    alternatives: list[list[str]] = field(default_factory=list)
+    # Pages (scene indices) rewritten where the writer had nothing new to give: they keep their text.
+    stale: list[int] = field(default_factory=list)
+
+    def others(self, position: int) -> list[str]:
+        return list(self.alternatives[position]) if position < len(self.alternatives) else []
 
 
 def polarity(words: str) -> int:
-    """+1 for a happy feeling, -1 for a hard one, 0 when unknown (화가 나다 is hard, 신나다 happy)."""
+    """+1 for a happy feeling, -1 for a hard one, 0 when unknown (화가 나다 is hard, 신나다 and 즐겁다 happy)."""
     compact = words.replace(" ", "")
+    happy = False
+    for word in sorted(POSITIVE, key=len, reverse=True):
+        if word in compact:
+            happy = True
+            compact = compact.replace(word, "·")  # 즐겁 holds 겁 (fear): the happy word is taken out first
     if any(word in compact for word in NEGATIVE):
         return -1
-    if any(word in compact for word in POSITIVE):
-        return 1
-    return 0
+    return 1 if happy else 0
 
 
 def feeling_polarity(clause) -> int:
@@ -155,9 +157,14 @@ def short_name(name: str) -> str:
 
 
 def _common_noun(word: str) -> bool:
-    """토끼, 로켓, 선생님, 친구들: common nouns in Kiwi's dictionary (하은 and 첼시 are not)."""
-    tokens = get_kiwi().tokenize(word)
-    return bool(tokens) and tokens[0].tag in ("NNG", "NNB", "NP") and all(t.tag in ("NNG", "NNB", "NP", "XSN") for t in tokens)
+    """토끼, 로켓, 선생님, 친구들: common nouns in Kiwi's dictionary (하은, 첼시, 다은, 예준 are not).
+
+    Kiwi tags a word it does not know as a noun too, with a low score: 다은 and 예준 score below -15,
+    the dictionary's 토끼, 기린, 물개 above -14.
+    """
+    tokens = get_kiwi().analyze(word, top_n=1)[0][0]
+    return bool(tokens) and tokens[0].tag in ("NNG", "NNB", "NP") and all(t.tag in ("NNG", "NNB", "NP", "XSN") for t in tokens) \
+        and min(t.score for t in tokens) > -15
 
 
 def names_in(scene: SceneInput) -> list[str]:
@@ -179,6 +186,9 @@ class BookPlan:
     first_page: dict[str, int] = field(default_factory=dict)  # name -> the page that introduces it
     connectives: dict[int, str] = field(default_factory=dict)  # page -> its first words
     closings: dict[int, str] = field(default_factory=dict)  # the last page -> its closing line
+    # Every connecting word and closing that fits, best first (worker/ml/arc.py): a rewrite picks among them.
+    connective_options: dict[int, list[str]] = field(default_factory=dict)
+    closing_options: dict[int, list[str]] = field(default_factory=dict)
 
     def beat(self, index: int) -> str:
         """"beginning", "middle" or "end" ("whole" for a one-page book)."""
@@ -198,7 +208,7 @@ class BookPlan:
         return {
             "title": None if self.title_is_new else self.title,
             "reader": {"age": self.age, "style": self.style.brief},
-            "cast": [{"name": c.name, "after_first_mention": c.short} for c in self.cast.values()],
+            "cast": [{"name": c.name, "after_first_mention": c.short} for c in dict.fromkeys(self.cast.values())],
             "arc": {str(i): self.beat(i) for i in range(1, self.total + 1)},
         }
 
@@ -224,15 +234,26 @@ def make_plan(scenes: list[SceneInput], title: str | None = None, age: str | Non
         written.update(scene.neighbours)
     own = {scene.index for scene in scenes}
     written = {i: t for i, t in written.items() if i not in own}
-    total = max([*own, *written, 1])
+    context: dict[int, SceneInput] = {}
+    for scene in scenes:
+        for index, fields in scene.others.items():
+            if index not in own and fields:
+                context[index] = SceneInput(index=index, fields=dict(fields))
+    total = max([*own, *written, *context, 1])
     band = age if age in AGE_STYLES else DEFAULT_AGE
     style = AGE_STYLES[band]
     ordered = sorted(scenes, key=lambda s: s.index)
+    whole = sorted([*ordered, *context.values()], key=lambda s: s.index)
 
     cast: dict[str, Character] = {}
     first_page: dict[str, int] = {}
-    for scene in ordered:
+    for scene in whole:
         for name in names_in(scene):
+            # 콩이 after 강아지 콩이 (or 하은이 after 하은) is the same one, already introduced.
+            known = next((other for other, c in cast.items() if name != other and short_name(name) == c.short
+                          and name in (c.short, c.name, hints.add_i(c.name))), None)
+            if known is not None and name not in cast:
+                cast[name], first_page[name] = cast[known], first_page[known]
             cast.setdefault(name, Character(name, short_name(name)))
             first_page.setdefault(name, scene.index)
     # A page already written that names someone earlier than the pages being written introduced them there.
@@ -241,65 +262,12 @@ def make_plan(scenes: list[SceneInput], title: str | None = None, age: str | Non
             if index < first_page[name] and any(form in text for form in character.forms()):
                 first_page[name] = index
 
-    plan = BookPlan(total=total, title=title or derive_title(ordered, cast), title_is_new=not title, age=band,
+    plan = BookPlan(total=total, title=title or derive_title(whole, cast), title_is_new=not title, age=band,
                     style=style, cast=cast, first_page=first_page)
-    used = {_first_words(text) for text in written.values()}
-    for scene in ordered:
-        plan.connectives[scene.index] = _connective(plan, scene, used)
-        used.add(plan.connectives[scene.index])
-        if plan.beat(scene.index) in ("end", "whole"):
-            plan.closings[scene.index] = _closing(plan, scene)
+    from worker.ml.arc import plan_arc  # the arc reads the pages' meaning, which reads the plan
+
+    plan_arc(plan, ordered, written, whole)
     return plan
-
-
-def _seed(*parts: str) -> int:
-    return int(hashlib.md5("|".join(parts).encode("utf-8")).hexdigest(), 16)
-
-
-def _rotate(pool: tuple[str, ...], seed: int) -> list[str]:
-    start = seed % len(pool)
-    return list(pool[start:] + pool[:start])
-
-
-def _first_words(text: str) -> str:
-    words = text.split()
-    return " ".join(words[:2]) if words[:1] and words[0] in ("어느", "햇살이", "그", "잠시", "한참", "얼마", "조금") else (words[0] if words else "")
-
-
-def _feelings(scene: SceneInput) -> list[int]:
-    marks = []
-    for item in items(scene.fields.get("feeling")):
-        clause = hints.parse(item) or hints.adjective_from_noun(item)
-        marks.append(feeling_polarity(clause) if clause else polarity(item))
-    return marks
-
-
-def _connective(plan: BookPlan, scene: SceneInput, used: set[str]) -> str:
-    beat = plan.beat(scene.index)
-    seed = _seed(str(scene.fields.get("name", "")), str(scene.fields.get("i_action", "")), str(scene.index))
-    if beat in ("beginning", "whole"):
-        everything = " ".join(str(v) for v in scene.fields.values())
-        fair = scene.fields.get("classification") in ("자연탐구", "신체운동_건강") and not _BAD_WEATHER.search(everything)
-        pool = _OPENINGS["fair" if fair and plan.age != "유아" else "plain"]
-    elif beat == "end":
-        pool = _ENDINGS["outcome" if scene.fields.get("outcomeResolution") else "plain"]
-    else:
-        pool = _MIDDLES[plan.age]
-        if scene.fields.get("causalRelationship") and -1 in _feelings(scene) and _TROUBLE not in used:
-            return _TROUBLE
-    for candidate in _rotate(pool, seed):
-        if candidate not in used and _first_words(candidate) not in used:
-            return candidate
-    return _rotate(pool, seed)[0]
-
-
-def _closing(plan: BookPlan, scene: SceneInput) -> str:
-    marks = _feelings(scene)
-    mood = "open" if (-1 in marks and 1 not in marks) else "happy"
-    if not marks and not scene.fields.get("outcomeResolution"):
-        mood = "open"
-    pool = _CLOSINGS[mood][plan.age]
-    return _rotate(pool, _seed(str(scene.fields.get("i_action", "")), "closing"))[0]
 
 
 def derive_title(scenes: list[SceneInput], cast: dict[str, Character] | None = None) -> str:
@@ -373,9 +341,8 @@ def _shorten(text: str, character: Character, keep_first: bool) -> str:
     return re.sub(f"({names})" + _PARTICLE_RE, swap, text)
 
 
-_OPENERS = tuple({"옛날", "어느", "그날", "오늘", "이튿날", "다음", "그러던", "한편", "그때", "그러자",
-                  *(words.split()[0].rstrip(",") for pool in (*_OPENINGS.values(), *_MIDDLES.values(), *_ENDINGS.values())
-                    for words in pool)})
+_OPENERS = ("옛날", "어느", "그날", "오늘", "이튿날", "다음", "그러던", "한편", "그때", "그러자", "그런데", "그러다가", "마침내",
+            "드디어", "어느새", "조금", "잠시", "얼마", "한참", "이번에는", "하루는", "햇살이", "시간이")
 
 
 def _starts_with_connective(text: str) -> bool:

@@ -1,6 +1,8 @@
 """A book's pages from any writer, with the plan in view and every page checked for child safety.
 
-A page whose text has a word a children's book must not carry (shared/safety.py) is written
+A page being rewritten ("N쪽 새로 쓰기") gets the best of the writer's candidates that the page has
+not shown before (worker/ml/rank.py), and the others are offered beside it; when there is none,
+the page is named in `Draft.stale` and keeps its text. A page whose text has a word a children's book must not carry (shared/safety.py) is written
 once more by the same writer (knowing the other pages, and asked for a new text); if it is
 still unsafe, or the second try fails, the template writer's page takes its place. The book's
 notes say which pages, in Korean with the operator detail in parentheses.
@@ -12,8 +14,11 @@ from dataclasses import replace
 
 from shared.safety import find_unsafe, is_safe
 from worker.errors import StageError
+from worker.ml import rank
 from worker.ml.plan import BookPlan, Draft, make_plan
 from worker.ml.template import TemplateWriter
+
+OFFERED = 3  # alternatives offered beside a rewritten page at most
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +32,23 @@ def write_book(writer, scenes: list, plan: BookPlan | None = None) -> Draft:
     plan = plan or make_plan(scenes)
     draft = writer.write_book(scenes, plan)
     texts, sources = list(draft.texts), [writer.name] * len(scenes)
+    alternatives = [draft.others(i) for i in range(len(scenes))]
+    stale = set(draft.stale)
+    for i, scene in enumerate(scenes):
+        if not scene.rewriting:
+            continue
+        offered = alternatives[i] if scene.index in stale else [texts[i], *alternatives[i]]
+        ranked = rank.choose(offered, scene.fields, scene.shown)
+        if ranked:
+            texts[i], alternatives[i] = ranked[0], ranked[1 : OFFERED + 1]
+            stale.discard(scene.index)
+        else:
+            texts[i], alternatives[i] = "", []  # nothing new: the page keeps the text it has
+            stale.add(scene.index)
     title = draft.title if is_safe(draft.title) else plan.title
     unsafe = [i for i, text in enumerate(texts) if not is_safe(text)]
     if not unsafe:
-        return Draft(texts=texts, title=title, sources=sources)
+        return Draft(texts=texts, title=title, sources=sources, alternatives=alternatives, stale=sorted(stale))
 
     found = {scenes[i].index: find_unsafe(texts[i]) for i in unsafe}
     log.warning("unsafe words in the %s writer's pages %s: %s", writer.name, [scenes[i].index for i in unsafe],
@@ -61,4 +79,4 @@ def write_book(writer, scenes: list, plan: BookPlan | None = None) -> Draft:
         notes.append(f"아이 책에 맞지 않는 말이 있어 {_pages(replaced)}쪽은 규칙 기반 문장으로 바꿨어요 "
                      f"(unsafe words ({categories}) in the {writer.name} writer's text twice: page(s) {replaced} "
                      "replaced by the template writer).")
-    return Draft(texts=texts, title=title, sources=sources, notes=notes)
+    return Draft(texts=texts, title=title, sources=sources, notes=notes, alternatives=alternatives, stale=sorted(stale))

@@ -2,7 +2,9 @@
 
 Interface: `texts = writer.write(scenes, plan)` with one `SceneInput` per scene, in book order,
 and the book plan (worker/ml/plan.py; made from the scenes when not given). `write_book` gives
-the title with the texts. `worker/ml/story.py` adds the child-safety check around any writer.
+the title with the texts and, for a page being rewritten (`SceneInput.shown`, `.rewrites`), the
+writer's other candidates (`Draft.alternatives`). `worker/ml/story.py` picks among them (never a
+text the page has shown) and adds the child-safety check around any writer.
 """
 from __future__ import annotations
 
@@ -111,9 +113,14 @@ def load_kot5(name: str, placement: loading.Placement) -> Kot5Parts:
 
 
 class KoT5Writer:
-    """TALES_WRITER=kot5: the fine-tuned KoT5 story model; every scene of a book in one generate call."""
+    """TALES_WRITER=kot5: the fine-tuned KoT5 story model; every scene of a book in one generate call.
+
+    A page being rewritten is sampled (beam search would give back the text it has) with
+    REWRITE_CANDIDATES sequences per page in the same call; worker/ml/story.py ranks them.
+    """
 
     name = "kot5"
+    REWRITE_CANDIDATES = 6
 
     def __init__(self, parts: Kot5Parts, decoding: Kot5Decoding | None = None):
         self.parts = parts
@@ -162,30 +169,49 @@ class KoT5Writer:
     def write_book(self, scenes: list[SceneInput], plan: BookPlan | None = None) -> Draft:
         """The model's paragraphs, fitted to the plan around them (names, connecting words); the input stays as trained."""
         plan = plan or make_plan(scenes)
-        texts = self.generate(scenes)
-        return Draft(texts=[plan.shape(scene.index, text) for scene, text in zip(scenes, texts, strict=True)], title=plan.title)
+        groups = self.generate_candidates(scenes)
+        shaped = [[plan.shape(scene.index, text) for text in group] for scene, group in zip(scenes, groups, strict=True)]
+        return Draft(texts=[group[0] for group in shaped], title=plan.title,
+                     alternatives=[list(dict.fromkeys(group[1:])) for group in shaped])
 
     def generate(self, scenes: list[SceneInput]) -> list[str]:
         """The model's own paragraphs, one batched generate call for all scenes."""
+        return [group[0] for group in self._sampled(scenes)]
+
+    def generate_candidates(self, scenes: list[SceneInput]) -> list[list[str]]:
+        """Each scene's paragraphs: one (beam search) for a first writing, several samples for a page written again.
+
+        A subclass that runs the model its own way (CTranslate2) and has only `generate` gives one a page.
+        """
+        if type(self).generate is not KoT5Writer.generate:
+            return [[text] for text in self.generate(scenes)]
+        return self._sampled(scenes)
+
+    def _sampled(self, scenes: list[SceneInput]) -> list[list[str]]:
         if not scenes:
             return []
         import torch
 
         batch = self.encode([self.input_text(scene) for scene in scenes])
         kwargs = self.decoding.generate_kwargs()
-        if any(scene.neighbours or scene.again for scene in scenes):
+        per_scene = 1
+        if any(scene.neighbours or scene.again or scene.rewriting for scene in scenes):
             # Other pages are already written, so this is a page being written again: beam search
-            # would give back the very same paragraph, so sample a new one instead.
-            kwargs.update(do_sample=True, top_p=0.92)
+            # would give back the very same paragraph, so sample new ones instead, several a page.
+            per_scene = self.REWRITE_CANDIDATES if any(scene.rewriting for scene in scenes) else 1
+            kwargs.update(do_sample=True, top_p=0.92, num_return_sequences=per_scene)
+            if per_scene > 1:
+                kwargs.update(num_beams=1, early_stopping=False)  # independent samples, not one beam's neighbours
         with torch.inference_mode():
             output = self.parts.model.generate(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs
             )
         texts = [" ".join(text.split()) for text in self.parts.tokenizer.batch_decode(output, skip_special_tokens=True)]
-        empty = [scene.index for scene, text in zip(scenes, texts, strict=True) if not text]
+        groups = [texts[i * per_scene : (i + 1) * per_scene] for i in range(len(scenes))]
+        empty = [scene.index for scene, group in zip(scenes, groups, strict=True) if not any(group)]
         if empty:
             raise StageError(f"the KoT5 model wrote nothing for scene(s) {empty}")
-        return texts
+        return [[text for text in group if text] for group in groups]
 
 
 WRITE_PROMPT = """당신은 어린이를 위한 한국어 그림책 작가입니다.
@@ -198,13 +224,16 @@ setting=배경, action=행동, feeling=감정, causalRelationship=원인, outcom
 장면 사이를 자연스러운 이음말로 잇고, 힌트를 자연스럽게 녹이세요. 모든 문장은 해요체(~했어요)로 끝내고,
 사진 이야기는 하지 마세요. 아이에게 맞지 않는 말(욕설, 폭력, 무서운 말)은 쓰지 마세요.
 이미 쓰인 장면(written)은 고치지 말고 그 흐름에 맞추세요. plan.title이 null이면 책 제목도 지어 주세요(15자 안팎).
-JSON으로만 답하세요: {"title": "제목", "paragraphs": [{"index": 장면 번호, "text": "문단"}, ...]}"""
+장면에 rewrite가 있으면 다시 쓰는 장면입니다: rewrite.avoid에 있는 글과 다른 새 문단을 text에 쓰고,
+서로 다른 문단을 rewrite.alternatives 개수만큼 더 써서 "alternatives" 목록으로 주세요(낱말만 바꾸지 말고 문장을 달리).
+JSON으로만 답하세요: {"title": "제목", "paragraphs": [{"index": 장면 번호, "text": "문단", "alternatives": ["문단", ...]}, ...]}"""
 
 
 class OpenAIWriter:
     """TALES_WRITER=openai: the whole book in one chat call, so the scenes tell one story."""
 
     name = "openai"
+    ALTERNATIVES = 3  # asked for beside each page being rewritten
 
     def __init__(self, settings: Settings):
         from worker.ml.openai_chat import OpenAIChat
@@ -222,7 +251,8 @@ class OpenAIWriter:
             "protagonist": str(scenes[0].fields.get("name", "")).strip(),
             "plan": plan.brief(),
             "scenes": [
-                {"index": scene.index, "caption": scene.caption, "hints": {k: v for k, v in scene.fields.items() if v}}
+                {"index": scene.index, "caption": scene.caption, "hints": {k: v for k, v in scene.fields.items() if v},
+                 **({"rewrite": {"avoid": list(scene.shown), "alternatives": OpenAIWriter.ALTERNATIVES}} if scene.rewriting else {})}
                 for scene in scenes
             ],
             "written": {str(index): text for index, text in sorted(written.items())},
@@ -241,7 +271,20 @@ class OpenAIWriter:
             {"role": "user", "content": json.dumps(self.request(scenes, plan), ensure_ascii=False)},
         ]
         answer = self.chat.complete_json(messages)
-        return Draft(texts=self.paragraphs(answer, scenes), title=self.title(answer, plan))
+        return Draft(texts=self.paragraphs(answer, scenes), title=self.title(answer, plan),
+                     alternatives=self.alternatives(answer, scenes))
+
+    @staticmethod
+    def alternatives(answer: dict[str, Any], scenes: list[SceneInput]) -> list[list[str]]:
+        """The other paragraphs the model gave for each page (asked for on a rewrite), in scene order."""
+        by_index: dict[int, list[str]] = {}
+        for item in answer.get("paragraphs") or []:
+            if isinstance(item, dict) and isinstance(item.get("alternatives"), list):
+                try:
+                    by_index[int(item.get("index"))] = [" ".join(t.split()) for t in item["alternatives"] if isinstance(t, str)]
+                except (TypeError, ValueError):
+                    continue
+        return [[t for t in by_index.get(scene.index, []) if t] for scene in scenes]
 
     @staticmethod
     def title(answer: dict[str, Any], plan: BookPlan) -> str:

@@ -36,6 +36,10 @@ def write_stage(ctx: Context, book_id: str) -> None:
                 caption=scene.caption,
                 caption_lang=scene.caption_lang,
                 neighbours={other.index: other.text for other in book.scenes if other.text},
+                others={other.index: dict(other.annotations or {}) for other in book.scenes if other.index != scene.index},
+                # A page rewritten: every text it has shown or offered (its last among them), never given again.
+                shown=tuple(scene.shown_texts or ()) + ((scene.previous_text,) if scene.previous_text else ()),
+                rewrites=scene.rewrites or 0,
             )
             for scene in book.scenes
             if scene.text is None
@@ -53,10 +57,10 @@ def write_stage(ctx: Context, book_id: str) -> None:
             if book is None or book.status is not BookStatus.WRITING:
                 return
             by_index = {scene.index: scene for scene in book.scenes}
-            for scene_input, text, source in zip(inputs, draft.texts, draft.sources, strict=True):
+            for position, (scene_input, text, source) in enumerate(zip(inputs, draft.texts, draft.sources, strict=True)):
                 scene = by_index[scene_input.index]
                 if scene.text is None:
-                    scene.text, scene.text_source = text, source
+                    _store(scene, scene_input, text, source, draft.others(position), scene_input.index in draft.stale)
             if book.shown_title is None:
                 book.generated_title = draft.title
             for note in draft.notes:
@@ -76,6 +80,22 @@ def write_stage(ctx: Context, book_id: str) -> None:
         stage, task, total = to_rendering(book, ctx.settings)
         set_progress(book, stage, 0, total)
         ctx.enqueue(session, task, book_id)
+
+
+def _store(scene, given: SceneInput, text: str, source: str, alternatives: list[str], stale: bool) -> None:
+    """A page's new text, with the alternatives offered beside it; a rewrite with nothing new keeps the text it had."""
+    if stale and not text and given.shown:
+        text = given.shown[-1]
+    if stale and scene.previous_text is not None:
+        # Nothing new to give: the page keeps its text (the same text is nothing to undo) and says so.
+        scene.text, scene.previous_text, scene.nothing_new = scene.previous_text, None, True
+        if scene.text_source is None:
+            scene.text_source = source
+        return
+    scene.text, scene.text_source, scene.nothing_new = text, source, False
+    if given.rewriting:
+        scene.alternatives = alternatives
+    scene.shown_texts = list(dict.fromkeys([*(scene.shown_texts or []), *given.shown, text, *alternatives]))
 
 
 def _writer(settings: Settings, inputs: list[SceneInput]) -> tuple[Writer, str | None]:
