@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="model folders: import a training checkpoint, fetch the hub models")
     model_commands = models.add_subparsers(dest="models_command", required=True)
     add_model_commands(model_commands)  # `models import`, `models fetch`
+    from talesrunner.ct2_cli import add_command as add_convert_command
+
+    add_convert_command(model_commands)  # `models convert` (CTranslate2)
     return parser
 
 

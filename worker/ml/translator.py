@@ -48,6 +48,10 @@ class HfTranslator:
     @classmethod
     def from_settings(cls, settings: Settings) -> HfTranslator:
         """The process-wide translation model for these settings, loaded on first use."""
+        from worker.ml import ctranslate
+
+        if ctranslate.is_ct2_dir(settings.TALES_TRANSLATOR_MODEL):  # a `talesrunner models convert` directory
+            return ctranslate.Ct2Translator.from_settings(settings)
         where = loading.placement(settings.TALES_DEVICE, cpu_dtype=settings.TALES_CPU_DTYPE)
         name = settings.TALES_TRANSLATOR_MODEL
         parts = loading.cached(("translator", name, where), lambda: load_seq2seq(name, where))

@@ -129,6 +129,10 @@ class KoT5Writer:
     @classmethod
     def from_settings(cls, settings: Settings) -> KoT5Writer:
         """The process-wide KoT5 model for these settings, loaded on first use."""
+        from worker.ml import ctranslate
+
+        if ctranslate.is_ct2_dir(settings.TALES_KOT5_DIR):  # a `talesrunner models convert` directory
+            return ctranslate.Ct2KoT5Writer.from_settings(settings)
         # T5's activations overflow fp16, so on GPUs without bf16 it stays fp32.
         where = loading.placement(settings.TALES_DEVICE, half_safe=False, cpu_dtype=settings.TALES_CPU_DTYPE)
         name = settings.TALES_KOT5_DIR
