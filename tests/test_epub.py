@@ -267,6 +267,7 @@ def page_text(book: Path, scene: int) -> str:
 # --- tests -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # EPUBCheck starts a Java VM (seconds a book): the full run, not the fast lane
 def test_a_book_without_audio_passes_epubcheck_with_no_errors_or_warnings(plain_book: Path):
     report = epubcheck(plain_book)
     assert problems(report) == []
@@ -279,6 +280,7 @@ def test_a_book_without_audio_passes_epubcheck_with_no_errors_or_warnings(plain_
         assert not [name for name in archive.namelist() if name.endswith((".smil", ".mp3"))]
 
 
+@pytest.mark.e2e
 def test_a_narrated_book_passes_epubcheck_with_its_media_overlays(audio_book: Path):
     report = epubcheck(audio_book)
     assert problems(report) == []
@@ -332,6 +334,7 @@ def test_sentences_the_narrator_spoke_differently_stay_on_the_page_without_audio
     assert b"<br/>" in read(audio_book, "page-3.xhtml")  # the parent's line break is kept
 
 
+@pytest.mark.e2e
 def test_hostile_text_is_escaped_kept_whole_and_the_book_still_passes_epubcheck(hostile_book: Path, hostile_pages):
     assert problems(epubcheck(hostile_book)) == []
     first = xml(hostile_book, "page-1.xhtml")

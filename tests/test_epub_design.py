@@ -79,6 +79,7 @@ def body_size(book: Path, page: str = "page-1.xhtml") -> int:
     return px(style(xml(book, page).find(".//x:p[@class='story']", NS))["font-size"])
 
 
+@pytest.mark.e2e  # EPUBCheck starts a Java VM: the full run, not the fast lane
 def test_a_narrated_book_with_a_dedication_passes_epubcheck(young_book: Path):
     report = epubcheck(young_book)
     assert problems(report) == []

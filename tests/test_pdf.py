@@ -246,6 +246,7 @@ def test_odd_image_modes_render(tmp_path):
     assert ramp_left[0] < 60 and ramp_right[0] > 190  # 16-bit tones kept, not clipped to white
 
 
+@pytest.mark.e2e  # ten 12-megapixel photos made and printed (seconds): the full run, not the fast lane
 def test_ten_scenes_of_12_megapixel_photos_stay_small_sharp_and_upright(phone_photos, tmp_path):
     out = tmp_path / "phone.pdf"
     texts = [f"{i}번째 장면이에요. 첼시는 오늘도 신나게 놀았어요." for i in range(1, 11)]
@@ -276,11 +277,11 @@ def test_ten_scenes_of_12_megapixel_photos_stay_small_sharp_and_upright(phone_ph
             assert red > 0.1, (path.name, red)
 
 
-def test_rebuild_after_a_page_edit_reuses_the_scaled_photos(phone_photos, tmp_path, monkeypatch):
+def test_rebuild_after_a_page_edit_reuses_the_scaled_photos(sample_photos, tmp_path, monkeypatch):
     cache = tmp_path / "print"
-    texts = ["첫 장면이에요."] * 10
-    first = render_book(sample_spec(phone_photos, texts), tmp_path / "first.pdf", cache)
-    assert first.photos_made == 10 and first.photos_reused == 0  # the cover and the end share the scenes' copies
+    texts = ["첫 장면이에요."] * len(sample_photos)
+    first = render_book(sample_spec(sample_photos, texts), tmp_path / "first.pdf", cache)
+    assert first.photos_made == len(sample_photos) and first.photos_reused == 0  # the cover and the end share the scenes' copies
     stamps = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
 
     def no_decoding(*_args, **_kwargs):
@@ -288,8 +289,8 @@ def test_rebuild_after_a_page_edit_reuses_the_scaled_photos(phone_photos, tmp_pa
 
     monkeypatch.setattr(photos, "_decode_scaled", no_decoding)
     edited = [*texts[:3], "고친 문장: 첼시가 별을 셌어요.", *texts[4:]]
-    again = render_book(sample_spec(phone_photos, edited), tmp_path / "again.pdf", cache)
-    assert again.photos_made == 0 and again.photos_reused == 10
+    again = render_book(sample_spec(sample_photos, edited), tmp_path / "again.pdf", cache)
+    assert again.photos_made == 0 and again.photos_reused == len(sample_photos)
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
     assert "고친 문장: 첼시가 별을 셌어요." in flat(page_text(tmp_path / "again.pdf", 5))
 

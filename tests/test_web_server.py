@@ -38,6 +38,7 @@ def _worker_pids(server: WebProcess) -> set[int]:
     return {int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", server.output())}
 
 
+@pytest.mark.e2e  # real gunicorn processes (seconds each): the full run, not the fast lane
 def test_web_runs_gunicorn_logs_json_and_reloads_and_stops_gracefully(service_env, tmp_path):
     server = WebProcess(service_env, tmp_path / "web.log", "--workers", "2")
     try:
@@ -70,6 +71,7 @@ def test_web_runs_gunicorn_logs_json_and_reloads_and_stops_gracefully(service_en
     assert "Shutting down: Master" in server.output()
 
 
+@pytest.mark.e2e
 def test_requests_gunicorn_cannot_parse_get_the_api_error_shape_and_the_server_stays_up(service_env, tmp_path):
     server = WebProcess(service_env, tmp_path / "web.log", "--workers", "1")
     try:
@@ -88,6 +90,7 @@ def test_requests_gunicorn_cannot_parse_get_the_api_error_shape_and_the_server_s
         assert server.stop() == 0
 
 
+@pytest.mark.e2e
 def test_metrics_add_up_every_worker_and_show_books_and_queues(service_env, spare_redis_url, tmp_path, pg_url, db):
     # No worker reads this Redis database, so the book's first message stays in the gpu queue.
     server = WebProcess({**service_env, "REDIS_URL": spare_redis_url}, tmp_path / "web.log", "--workers", "2")
@@ -121,6 +124,7 @@ def test_metrics_add_up_every_worker_and_show_books_and_queues(service_env, spar
         server.stop()
 
 
+@pytest.mark.e2e
 def test_dev_flag_runs_the_werkzeug_server(service_env, tmp_path):
     server = WebProcess(service_env, tmp_path / "web.log", "--dev")
     try:
@@ -129,6 +133,7 @@ def test_dev_flag_runs_the_werkzeug_server(service_env, tmp_path):
         server.stop()
 
 
+@pytest.mark.e2e  # starts `talesrunner db upgrade` (about a second of imports each)
 @pytest.mark.parametrize("scheme", ["postgresql://", "postgres://"])
 def test_database_urls_as_people_write_them_use_the_installed_driver(pg_url, scheme):
     written = pg_url.replace("postgresql+psycopg://", scheme, 1)
@@ -176,6 +181,7 @@ def test_compose_requires_its_secrets_and_keeps_admin_ports_on_this_host():
         assert "healthcheck" in services[name], name
 
 
+@pytest.mark.e2e  # starts a `talesrunner` process per case
 @pytest.mark.parametrize("command", [["web", "--port", "1"], ["worker", "--queues", "cpu"]])
 @pytest.mark.parametrize("key", [None, "dev-only-change-me"])
 def test_servers_refuse_to_start_without_a_secret_key_of_their_own(service_env, command, key):
