@@ -297,7 +297,8 @@ def test_a_photo_the_browser_has_no_canvas_for_is_sent_as_it_is_and_the_rest_go_
 
 
 def test_a_finger_drags_a_photo_to_the_front_on_a_phone(browser, server, small_photos):
-    phone = Visit(browser, server, "upload-phone", viewport={"width": 390, "height": 2400}, is_mobile=True, has_touch=True)
+    # Tall enough for the style picker above the photos and all three cards on one screen.
+    phone = Visit(browser, server, "upload-phone", viewport={"width": 390, "height": 3600}, is_mobile=True, has_touch=True)
     page = phone.page
     sign_up(phone, f"touch-{uuid.uuid4().hex[:8]}@example.com")
     page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()  # short cards: all on one screen

@@ -43,8 +43,9 @@ def _hooked(stage: str, function):
 def install() -> None:
     from worker import mailer, pipeline
 
-    for name, stage in (("get_captioner", "caption"), ("get_writer", "write")):
-        original = getattr(pipeline, name)
+    # Each stage module looks its backend up by name: hooked where the stage reads it.
+    for module, name, stage in ((pipeline.caption, "get_captioner", "caption"), (pipeline.write, "get_writer", "write")):
+        original = getattr(module, name)
 
         def factory(settings, _original=original, _stage=stage):
             backend = _original(settings)
@@ -52,7 +53,7 @@ def install() -> None:
             setattr(backend, method, _hooked(_stage, getattr(backend, method)))
             return backend
 
-        setattr(pipeline, name, factory)
+        setattr(module, name, factory)
     original_suggester = pipeline.caption.keywords.get_suggester
 
     def suggester(settings):
