@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
@@ -48,7 +49,9 @@ def test_the_api_keeps_to_its_openapi_document(fault_app):
 
             try:
                 run()
-            except (Exception, BaseExceptionGroup) as exc:  # one operation's failure is reported with the others
+            except (Exception, BaseExceptionGroup) as exc:
+                if isinstance(exc, Unsatisfiable) and mode is GenerationMode.NEGATIVE:
+                    continue  # an operation with no parameters and no body (GET /styles) has no wrong input to make  # one operation's failure is reported with the others
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {str(exc)[:1500]}")
     print(f"\nschemathesis: {calls} calls, {len(failures)} failing operations")
     assert failures == [], "\n\n".join(failures)
