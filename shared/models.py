@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import (
@@ -232,6 +233,11 @@ class Scene(Base):
         """The stored file printed on the page: the drawing in the book's style, else the photo."""
         drawn = not self.use_photo and self.picture_name and self.picture_style == self.book.style
         return self.picture_name if drawn else self.image_name
+
+    @property
+    def picture_version(self) -> str:
+        """Names the printed picture in its URLs: a redraw or the photo chosen is a new URL, so browsers may keep each."""
+        return PurePosixPath(self.printed_picture).stem
 
     @property
     def picture_seed(self) -> int:

@@ -250,7 +250,7 @@ def audio_url(book: Book, index: int, audio) -> str:
 
 def picture_url(book: Book, scene) -> str:
     """The page's picture as printed (web/api/pictures.py), versioned by the stored file (a redraw gets a new URL)."""
-    return url_for("api.get_picture", book_id=book.id, index=scene.index, v=PurePosixPath(scene.printed_picture).stem)
+    return url_for("api.get_picture", book_id=book.id, index=scene.index, v=scene.picture_version)
 
 
 def _picture_json(book: Book, scene) -> dict:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from flask import Blueprint, abort, flash, get_flashed_messages, redirect, render_template, request, session, url_for
 from PIL import Image
@@ -191,15 +190,9 @@ def text_digest(text: str | None) -> str:
     return service.text_digest(text)
 
 
-def picture_version(scene) -> str:
-    """The page's picture URL changes with the picture (a redraw, the photo chosen), so browsers may keep each."""
-    return PurePosixPath(scene.printed_picture).stem[-12:]
-
-
 @bp.record_once
 def _text_digest_global(state) -> None:
     state.app.jinja_env.globals["text_digest"] = text_digest
-    state.app.jinja_env.globals["picture_version"] = picture_version
 
 
 @bp.post("/scenes/<int:index>/text")

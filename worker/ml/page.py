@@ -165,15 +165,19 @@ class PageWriter:
         if self.refrain:
             self.out.add([f"{self.refrain}, {self.refrain}!", ""] if not self.choices.first else [f"{self.refrain}, {self.refrain}!"])
 
+    def _adverb(self, clause: Clause, words: list[str] | tuple[str, ...]) -> str:
+        """One of `words` for the clause, or "": a rewrite may also pick none."""
+        if self.choices.first and clause.key in _RESTRAINED:
+            return ""  # 기차역에 갔어요, not 씩씩하게: a manner the hints do not say waits for a rewrite
+        return self.choices.pick(words if self.choices.first else [*words, ""])
+
     def weather(self, clause: Clause) -> Clause:
         """비가 주룩주룩 왔어요: the weather's own sound, for the younger readers."""
         subject_ = _subject_of(clause)
         words = WEATHER.get((subject_ or "", clause.lemma), ())
         if not words or self.style.rich or clause.has_adverb or self.sounds <= 0:
             return clause
-        if self.choices.first and clause.key in _RESTRAINED:
-            return clause  # 기차역에 갔어요, not 씩씩하게: a manner the hints do not say waits for a rewrite
-        word = self.choices.pick(words if self.choices.first else [*words, ""])
+        word = self._adverb(clause, words)
         if not word:
             return clause
         self.sounds -= 1
@@ -262,9 +266,7 @@ class PageWriter:
             words = [w for w in words if not is_sound(w)]
         if not words:
             return clause
-        if self.choices.first and clause.key in _RESTRAINED:
-            return clause  # 기차역에 갔어요, not 씩씩하게: a manner the hints do not say waits for a rewrite
-        word = self.choices.pick(words if self.choices.first else [*words, ""])
+        word = self._adverb(clause, words)
         if not word:
             return clause
         self.manners.add(word)

@@ -65,11 +65,12 @@ def draw_stage(ctx: Context, book_id: str) -> None:
             log.error("drawing book %s stopped its worker %d times; its pages keep their photos", book_id, book.lost_runs)
             _settle_as_photos(book, {job.scene_id for job in jobs}, f"그리는 동안 작업이 {book.lost_runs}번 멈췄어요")
             jobs = []
+        drawing = {job.scene_id for job in jobs}
         for scene in book.scenes:
-            if scene.id in {job.scene_id for job in jobs}:
+            if scene.id in drawing:
                 scene.drawing_by = ctx.worker_id
         if waiting:
-            set_progress(book, Stage.DRAW, sum(1 for scene in book.scenes if not scene.needs_picture), len(book.scenes))
+            _progress(book)
 
     if jobs:
         _draw(ctx, book_id, style, jobs)
@@ -170,7 +171,12 @@ def _record(ctx: Context, book: Book, jobs: list[_Job], stored: dict[int, str], 
     if stored and note:
         add_note(book, f"시험용 모델이 그린 그림이에요 ({note}).")
     if book.status is BookStatus.RENDERING and book.stage == Stage.DRAW.value:
-        set_progress(book, Stage.DRAW, sum(1 for scene in book.scenes if not scene.needs_picture), len(book.scenes))
+        _progress(book)
+
+
+def _progress(book: Book) -> None:
+    """Stage `draw`: the pages settled (drawn, or kept as photos) of all the book's pages."""
+    set_progress(book, Stage.DRAW, sum(1 for scene in book.scenes if not scene.needs_picture), len(book.scenes))
 
 
 def _settle_as_photos(book: Book, scene_ids: set[int], why: str) -> None:
