@@ -5,35 +5,17 @@ import io
 import subprocess
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from shared.config import Settings
-from shared.db import session_factory
 from shared.jobs import TaskName
 from shared.models import Book
 from shared.status import BookStatus, Stage
-from shared.storage import LocalStorage
 from talesrunner import samples
 from tests.helpers import book_form
-from tests.test_pipeline import Recorder
+from tests.test_pipeline import Recorder, _book, client, ctx  # noqa: F401 (client, ctx: fixtures)
 from worker import pipeline
 from worker.pipeline import draw
-
-
-@pytest.fixture
-def client(db, service_env, spare_redis_url):
-    """An app whose messages go to a Redis database no worker reads, so only the test runs stages."""
-    from web import create_app
-
-    return create_app({**service_env, "REDIS_URL": spare_redis_url}).test_client()
-
-
-@pytest.fixture
-def ctx(db, service_env) -> pipeline.Context:
-    settings = Settings(**service_env)
-    return pipeline.Context(settings=settings, sessions=session_factory(db), storage=LocalStorage(settings.DATA_DIR),
-                            enqueue=Recorder())
 
 
 def _create(client, headers, style: str = "watercolor", **book) -> str:
@@ -42,13 +24,6 @@ def _create(client, headers, style: str = "watercolor", **book) -> str:
     response = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=form)
     assert response.status_code == 202, response.json
     return response.json["id"]
-
-
-def _book(ctx, book_id) -> Book:
-    with ctx.sessions() as session:
-        book = session.get(Book, book_id)
-        _ = book.scenes
-        return book
 
 
 def _grey(data: bytes, size: int = 64) -> np.ndarray:
