@@ -74,6 +74,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When the owner proved the address is theirs (the link in the confirmation mail); until then
+    # the account mails nobody but itself.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
     books: Mapped[list[Book]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -145,6 +148,7 @@ class Book(Base):
         back_populates="book", cascade="all, delete-orphan", order_by="Scene.index"
     )
     emails: Mapped[list[EmailRequest]] = relationship(back_populates="book", cascade="all, delete-orphan")
+    links: Mapped[list[ShareLink]] = relationship(back_populates="book", cascade="all, delete-orphan")
 
     @property
     def shown_title(self) -> str | None:
@@ -283,6 +287,64 @@ class EmailRequest(Base):
     def message_id(self) -> str:
         """The mail's Message-ID, the same on every attempt, so a resent copy is known as the same mail."""
         return f"<talesrunner-email-{self.id}.{self.book_id}@talesrunner>"
+
+
+def new_link_token() -> str:
+    """The secret part of a share link's address (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+class ShareLink(Base):
+    """A link that opens one book read-only without an account, until it expires or is revoked.
+
+    Revoking deletes the row, so the address answers 404 at once; a password reset and deleting
+    the book end every link of the account or book.
+    """
+
+    __tablename__ = "share_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    book_id: Mapped[str] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_link_token)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+    book: Mapped[Book] = relationship(back_populates="links")
+
+
+class TranscriptionStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Transcription(Base):
+    """One spoken hint: the audio until it is transcribed (then deleted), the text and the hints parsed from it."""
+
+    __tablename__ = "transcriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[TranscriptionStatus] = mapped_column(
+        Enum(TranscriptionStatus, native_enum=False, length=16, values_callable=_values),
+        default=TranscriptionStatus.QUEUED,
+        index=True,
+    )
+    # The stored audio (as uploaded) while it waits; None once transcribed or given up on.
+    audio_name: Mapped[str | None] = mapped_column(String(255))
+    audio_format: Mapped[str | None] = mapped_column(String(16))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+    hints: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What transcribed it ("whisper:<model>", "openai:<model>"), for the logs and the API.
+    source: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)  # a Korean sentence for the parent
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # The worker process transcribing it now, and how many workers died doing so (as books).
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    lost_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WorkerProcess(Base):

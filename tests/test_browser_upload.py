@@ -160,13 +160,13 @@ def test_the_books_in_progress_refusal_comes_before_the_upload_and_keeps_every_h
     page.locator("#scene-0-i_action").fill("모래성을 쌓아요")
     page.locator("#scene-1-i_action").fill("공을 쫓아가요")
     before = hint_values(page)
-    posts: list[str] = []
-    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    uploads: list[str] = []  # the style picker's preview posts a thumbnail; only the book's upload counts here
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" and r.url.endswith("/books/new") else None)
     page.get_by_role("button", name="그림책 만들기").click()
     alert = page.locator("#form-alert")
     alert.wait_for(state="visible")
     assert "만들고 있는 책이 너무 많아요" in alert.inner_text()
-    assert posts == []  # refused before a byte of the photos was sent
+    assert uploads == []  # refused before a byte of the photos was sent
     assert hint_values(page) == before
     assert file_names(page) == ["photo1.jpg", "photo2.jpg"]
     assert page.get_by_role("button", name="그림책 만들기").is_enabled()
