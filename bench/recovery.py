@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -152,7 +153,7 @@ def main() -> int:
         upgrade(db_url)
         base = {
             "DATABASE_URL": db_url, "REDIS_URL": redis_server.url, "DATA_DIR": str(folder / "data"),
-            "SECRET_KEY": "bench", "TALES_CAPTIONER": "none", "TALES_WRITER": "template", "TALES_TRANSLATOR": "none",
+            "SECRET_KEY": secrets.token_hex(32), "TALES_CAPTIONER": "none", "TALES_WRITER": "template", "TALES_TRANSLATOR": "none",
             "TALES_RATELIMIT_ENABLED": "false",
         }
         old = {**base, "TALES_LEASES": "false", "TALES_STALE_AFTER_S": str(args.stale)}

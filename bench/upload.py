@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import secrets
 import socket
 import sys
 import tempfile
@@ -109,7 +110,7 @@ def main() -> None:
             path.write_bytes(camera_jpeg(4000, 3000, seed))
             photos.append(str(path))
         originals = sum(Path(p).stat().st_size for p in photos)
-        env = {"DATABASE_URL": db, "REDIS_URL": redis_url, "DATA_DIR": str(Path(folder) / "data"), "SECRET_KEY": "bench",
+        env = {"DATABASE_URL": db, "REDIS_URL": redis_url, "DATA_DIR": str(Path(folder) / "data"), "SECRET_KEY": secrets.token_hex(32),
                # No worker runs: only the upload is timed. "blip" makes the page offer hints after the
                # captions (it does where photos are captioned), so no hint needs typing.
                "TALES_CAPTIONER": "blip", "TALES_WRITER": "template", "TALES_TRANSLATOR": "none",

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(poppler-utils fonts-nanum fonts-dejavu-core chromium chromium-driver wrk espeak-ng epubcheck)
+SYSTEM_PACKAGES=(poppler-utils fonts-nanum fonts-dejavu-core chromium chromium-driver wrk espeak-ng epubcheck ffmpeg nginx)
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,10 +10,14 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.audio_input import MAX_AUDIO_BYTES, MAX_AUDIO_SECONDS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = REPO_ROOT / "instance"
-# Good for tests and `--dev` only: anyone who knows it can forge sessions, CSRF tokens and signed links.
+# The default, which every entry point refuses: anyone who knows it can forge sessions, CSRF tokens and
+# signed links. Keys shorter than SECRET_KEY_MIN_LENGTH are refused too.
 DEV_SECRET_KEY = "dev-only-change-me"
+SECRET_KEY_MIN_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -55,6 +60,8 @@ class Settings(BaseSettings):
     # Workers serve Prometheus metrics on this port (0: off); the web tier serves them at /metrics.
     TALES_WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
     TALES_METRICS_ENABLED: bool = True
+    # The web tier answers /metrics only to `Authorization: Bearer <this>` (16+ characters); empty: never (404).
+    TALES_METRICS_TOKEN: str = Field(default="", pattern=r"^(|.{16,})$")
     # How often the beat runs the reconciler.
     TALES_RECONCILE_EVERY_S: float = Field(default=60.0, gt=0)
 
@@ -116,6 +123,20 @@ class Settings(BaseSettings):
     # StoryDiffusion-style consistent self-attention across a book's batch (0 turns it off).
     TALES_ILLUSTRATOR_CONSISTENCY: float = Field(default=0.5, ge=0, le=1)
     TALES_OPENAI_IMAGE_MODEL: str = "gpt-image-1"
+    # Spoken hints (docs/models.md, "Spoken hints (Whisper)"): who turns a recorded hint into text.
+    # none: no record button; whisper: Whisper on the GPU worker (transformers, or faster-whisper when
+    # TALES_WHISPER_MODEL is a CTranslate2 directory); openai: an OpenAI-compatible
+    # /v1/audio/transcriptions (the recording leaves the server). Off by default: a model to fetch first.
+    TALES_TRANSCRIBER: Literal["none", "whisper", "openai"] = "none"
+    TALES_WHISPER_MODEL: str = "openai/whisper-small"
+    # A PEFT LoRA adapter (directory or hub id) put on TALES_WHISPER_MODEL and merged, e.g. AI-Book's
+    # children's-speech adapter on whisper-large-v2 (transformers engine; merge before converting for faster-whisper).
+    TALES_WHISPER_ADAPTER: str | None = None
+    TALES_WHISPER_NUM_BEAMS: int = Field(default=1, ge=1, le=10)
+    TALES_OPENAI_TRANSCRIBE_MODEL: str = "gpt-4o-mini-transcribe"
+    # A recording is refused above this length (checked while decoding) and this size (checked on upload).
+    TALES_MAX_AUDIO_S: float = Field(default=MAX_AUDIO_SECONDS, gt=0, le=600)
+    TALES_MAX_AUDIO_BYTES: int = Field(default=MAX_AUDIO_BYTES, ge=1024)
     # Task retries for transient faults (timeouts, lost connections), with exponential backoff from the base.
     TALES_TASK_MAX_RETRIES: int = Field(default=5, ge=0)
     TALES_TASK_RETRY_BASE_S: float = Field(default=5.0, ge=0)
@@ -189,18 +210,33 @@ class Settings(BaseSettings):
     TALES_RATELIMIT_TOKENS: str = "20 per hour"  # API tokens created per user (or address)
     TALES_RATELIMIT_BOOKS: str = "30 per hour"  # book submissions per user
     TALES_RATELIMIT_EMAILS: str = "20 per hour"  # email requests per user
+    TALES_RATELIMIT_TRANSCRIPTIONS: str = "60 per hour;300 per day"  # spoken hints sent per user (a book: up to 12 fields, some said twice)
     # Password-reset mails asked for, per client address and per address mailed to.
     TALES_RATELIMIT_RESET: str = "5 per hour"
     TALES_BOOKS_PER_PAGE: int = Field(default=10, ge=1, le=100)
     # Times are stored in UTC; the pages show them in this zone.
     TALES_TIMEZONE: str = "Asia/Seoul"
 
-    # Email: PDFs up to this size are attached; larger ones are sent as a signed link
-    # (needs TALES_PUBLIC_URL) that expires after TALES_LINK_MAX_AGE_S.
+    # Email: PDFs up to this size are attached; larger ones are sent as a share link to the book's
+    # page (needs TALES_PUBLIC_URL), open for TALES_LINK_MAX_AGE_S.
     TALES_EMAIL_ATTACH_MAX_BYTES: int = 8 * 1024 * 1024
     TALES_LINK_MAX_AGE_S: int = 7 * 24 * 3600
+    # Share links (docs/web-app.md, "Sharing"): a book opened read-only without an account. A new
+    # link stays open this many days by default (to the end of that day), an owner may choose up to
+    # TALES_SHARE_MAX_DAYS, and a book has at most TALES_SHARE_MAX_LINKS live links at once.
+    TALES_SHARE_DAYS: int = Field(default=30, ge=1)
+    TALES_SHARE_MAX_DAYS: int = Field(default=365, ge=1)
+    TALES_SHARE_MAX_LINKS: int = Field(default=20, ge=1)
+    # Requests to shared pages and their files (pictures, audio, PDF) per client address.
+    TALES_RATELIMIT_SHARED: str = "120 per minute;2000 per hour"
     # A password-reset link works this long, and only until the password changes.
     TALES_RESET_MAX_AGE_S: int = Field(default=3600, ge=1)
+    # An account mails no one but itself until it opens the link in its confirmation mail, which
+    # works this long; confirmation mails asked for again, per account.
+    TALES_CONFIRM_MAX_AGE_S: int = Field(default=3 * 24 * 3600, ge=1)
+    TALES_RATELIMIT_CONFIRM: str = "3 per hour;10 per day"
+    # Mails to other people's addresses an account may ask for in any 24 hours (its own address is not counted).
+    TALES_MAIL_PER_DAY: int = Field(default=20, ge=0)
     # First retry delay after an SMTP failure; doubles each attempt (capped at 10 minutes).
     TALES_EMAIL_RETRY_BASE_S: float = Field(default=5.0, ge=0)
 
@@ -233,11 +269,24 @@ def database_url(url: str) -> str:
 
 
 def secret_key_refusal(settings: Settings) -> str | None:
-    """Why a server must not start with these settings' SECRET_KEY (the development value, or none), else None."""
+    """Why a server must not start with these settings' SECRET_KEY (none, the development value, or short), else None."""
     if settings.SECRET_KEY in ("", DEV_SECRET_KEY):
         return ("SECRET_KEY is not set (or is the development value): set it to a long random string, "
                 "the same for the web tier and every worker")
+    if len(settings.SECRET_KEY) < SECRET_KEY_MIN_LENGTH:
+        # A short key can be guessed offline from one signed cookie, and then every session forged.
+        return (f"SECRET_KEY is shorter than {SECRET_KEY_MIN_LENGTH} characters: "
+                "set it to a long random string (python3 -c 'import secrets; print(secrets.token_hex(32))'), "
+                "the same for the web tier and every worker")
     return None
+
+
+def refuse_weak_secret_key(settings: Settings, program: str, exit_code: int) -> None:
+    """Stop this process, after one line on stderr naming the setting, when secret_key_refusal has a reason."""
+    reason = secret_key_refusal(settings)
+    if reason is not None:
+        print(f"{program}: {reason}", file=sys.stderr, flush=True)
+        raise SystemExit(exit_code)
 
 
 def cpu_count() -> int:

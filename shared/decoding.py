@@ -3,8 +3,11 @@
 Pillow holds most decoded images at 4 bytes per pixel (RGB is stored as RGBX), so a 60 MP PNG
 takes 240 MB however small its file is (an all-zero PNG compresses 1000:1). JPEG can shrink by
 1/2, 1/4 or 1/8 while decoding (`draft`); PNG, WEBP, GIF, BMP and TIFF cannot, so they cost their
-full size. The upload check refuses a photo whose cost is over the budget, from its header, before
-anything is decoded (docs/architecture.md, "Memory").
+full size. A JPEG of several scans (progressive, or sequential with one scan per colour) cannot
+shrink all of it: libjpeg keeps every DCT coefficient of the whole image, 2 bytes each, until the
+last scan is in, whatever the draft size (a 7700x7700 progressive JPEG: 178 MB at 4:2:0, 356 MB at
+4:4:4, beside its 59 MB of reduced pixels). The upload check refuses a photo whose cost is over the
+budget, from its header, before anything is decoded (docs/architecture.md, "Memory").
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from pathlib import Path
 
 import pillow_heif
 from PIL import Image, ImageOps
+
+from shared.image_files import jpeg_coefficient_bytes
 
 # HEIC/HEIF (iPhones' default) opens like any other format, upright: pillow-heif applies the
 # file's rotation and mirroring while decoding and reports EXIF orientation 1.
@@ -33,13 +38,19 @@ def draft_scale(size: tuple[int, int], box: tuple[int, int]) -> int:
     return next((d for d in (8, 4, 2, 1) if fits >= d), 1)
 
 
-def decode_bytes(fmt: str, size: tuple[int, int], side: int = WORK_SIDE) -> int:
-    """Bytes the decoded photo takes when opened for a `side` x `side` derivative."""
+def decode_bytes(fmt: str, size: tuple[int, int], side: int = WORK_SIDE, head: bytes = b"") -> int:
+    """Bytes decoding the photo takes when opened for a `side` x `side` derivative.
+
+    `head` is the start of the file (through its first scan header): a JPEG of several scans
+    costs its whole-image coefficients on top of the pixels.
+    """
     width, height = size
+    coefficients = 0
     if fmt in DRAFT_FORMATS:
         scale = draft_scale(size, (side, side))
         width, height = math.ceil(width / scale), math.ceil(height / scale)
-    return width * height * BYTES_PER_PIXEL
+        coefficients = jpeg_coefficient_bytes(head)
+    return width * height * BYTES_PER_PIXEL + coefficients
 
 
 def load_reduced(image: Image.Image, box: tuple[int, int]) -> Image.Image:
@@ -76,6 +87,7 @@ def open_upright(path: Path, side: int) -> Image.Image:
     """A photo decoded reduced, turned upright (EXIF), RGB, at most `side` px on its long side."""
     with Image.open(path) as image:
         small = ImageOps.exif_transpose(load_reduced(image, (side, side))).convert("RGB")
+    small.info.clear()  # pixels only: a copy saved from it must not carry the photo's comment or EXIF
     small.thumbnail((side, side))
     return small
 

@@ -29,7 +29,9 @@ class TaskName(str, enum.Enum):
     RENDER = "worker.tasks.render_pdf"
     EMAIL = "worker.tasks.send_email"
     PASSWORD_RESET = "worker.tasks.send_password_reset"
+    CONFIRM_EMAIL = "worker.tasks.send_email_confirmation"
     RECONCILE = "worker.tasks.reconcile"
+    TRANSCRIBE = "worker.tasks.transcribe_audio"
 
 
 ROUTES: dict[TaskName, Queue] = {
@@ -40,10 +42,13 @@ ROUTES: dict[TaskName, Queue] = {
     TaskName.NARRATE: Queue.GPU,
     # Drawing runs where the drawing model is (diffusers); the OpenCV filter costs a GPU worker seconds.
     TaskName.DRAW: Queue.GPU,
+    # Spoken hints: Whisper runs where the models are (a speech server costs a GPU worker little).
+    TaskName.TRANSCRIBE: Queue.GPU,
     TaskName.SUGGEST: Queue.CPU,
     TaskName.RENDER: Queue.CPU,
     TaskName.EMAIL: Queue.CPU,
     TaskName.PASSWORD_RESET: Queue.CPU,
+    TaskName.CONFIRM_EMAIL: Queue.CPU,
     TaskName.RECONCILE: Queue.CPU,
 }
 

@@ -1,15 +1,21 @@
-"""Signed, expiring links: a finished book's download and a password reset.
+"""Links: share links (rows, revocable), and signed expiring ones (a mailed download, a password reset).
 
-The worker signs them, the web tier reads them.
+A share link is a `ShareLink` row whose secret token is the address `/s/<token>`: deleting the row
+ends it at once. The web tier makes, lists and opens them (web/links_service.py); the worker may make
+one for a mail (`mail_share_link`). The signed tokens are made by the worker, read by the web tier.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from shared.config import Settings
+from shared.models import Book, ShareLink, utcnow
 
 _SALT = "pdf-link"
 _RESET_SALT = "password-reset"
@@ -30,13 +36,6 @@ def _serializer(settings: Settings, salt: str = _SALT) -> URLSafeTimedSerializer
 def sign_book(settings: Settings, book_id: str) -> str:
     """A token naming the book, signed with SECRET_KEY and stamped with the time."""
     return _serializer(settings).dumps(book_id)
-
-
-def book_link(settings: Settings, book_id: str) -> str | None:
-    """The absolute download link, or None when the server does not know its public address."""
-    if not settings.TALES_PUBLIC_URL:
-        return None
-    return f"{settings.TALES_PUBLIC_URL.rstrip('/')}/shared/{sign_book(settings, book_id)}.pdf"
 
 
 def read_book_token(settings: Settings, token: str) -> str:
@@ -83,3 +82,41 @@ def read_reset_token(settings: Settings, token: str) -> tuple[int, str]:
 def reset_matches(stamp: str, password_hash: str) -> bool:
     """Whether a token's stamp is of this password: once the password changes, every earlier link is dead."""
     return hmac.compare_digest(stamp, _password_stamp(password_hash))
+
+
+def share_path(token: str) -> str:
+    """Where a share link opens the book: `/s/<token>` (web/pages/shared_links.py serves it)."""
+    return f"/s/{token}"
+
+
+def add_share_link(session: Session, book_id: str, expires_at: datetime) -> ShareLink:
+    """A new link to the book, open until `expires_at` (naive UTC); the caller commits."""
+    link = ShareLink(book_id=book_id, expires_at=expires_at)
+    session.add(link)
+    session.flush()  # the token and id are set now, for the caller's answer
+    return link
+
+
+def mail_share_link(session: Session, settings: Settings, book_id: str) -> str | None:
+    """A share link for a mail whose PDF is too large to attach, as an absolute address; None without TALES_PUBLIC_URL.
+
+    Open TALES_LINK_MAX_AGE_S. Unlike the signed `/shared/<token>.pdf` links mailed before (`sign_book`), it is revocable: the owner sees it
+    among the book's links, and a password reset or deleting the book ends it. A retried mail reuses
+    the book's newest link that is still open for most of that time, so retries make no new links.
+    The caller commits (in the transaction that claims the mail).
+    """
+    if not settings.TALES_PUBLIC_URL:
+        return None
+    now = utcnow()
+    wanted = timedelta(seconds=settings.TALES_LINK_MAX_AGE_S)
+    link = session.scalar(select(ShareLink).where(ShareLink.book_id == book_id, ShareLink.expires_at >= now + wanted * 0.9)
+                          .order_by(ShareLink.expires_at.desc()).limit(1))
+    if link is None:
+        link = add_share_link(session, book_id, now + wanted)
+    return settings.TALES_PUBLIC_URL.rstrip("/") + share_path(link.token)
+
+
+def end_user_links(session: Session, user_id: int) -> None:
+    """Delete every share link to the user's books (a password reset or change); the caller commits."""
+    books = select(Book.id).where(Book.user_id == user_id)
+    session.execute(delete(ShareLink).where(ShareLink.book_id.in_(books)).execution_options(synchronize_session=False))

@@ -166,8 +166,9 @@ class Book(Base):
 
     @property
     def file_stem(self) -> str:
-        """The title as a file name (download and attachment): no path or reserved characters, at most 60 characters."""
+        """The title as a file name (download and attachment): no path, reserved or bidirectional control characters, at most 60."""
         stem = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', " ", self.display_title)
+        stem = re.sub("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", "", stem)  # U+202E + "fdp.exe" shows as "exe.pdf"
         return " ".join(stem.split())[:60].strip(" .") or "talesrunner"
 
     @property

@@ -28,12 +28,27 @@ def _refused(command: str) -> bool:
     return reason is not None
 
 
+def _random_key_for_this_run(command: str) -> None:
+    """Without a SECRET_KEY of its own, a development server signs with a random one, forgotten when it stops."""
+    import os
+    import secrets
+
+    from shared.config import get_settings, secret_key_refusal
+
+    if secret_key_refusal(get_settings()) is not None:
+        print(f"talesrunner {command}: no usable SECRET_KEY, so this run signs with a random one "
+              "(sessions end when it stops)", file=sys.stderr)
+        os.environ["SECRET_KEY"] = secrets.token_hex(32)
+        get_settings.cache_clear()
+
+
 def _web(args: argparse.Namespace) -> int:
     from shared.config import get_settings
 
     if args.dev:
         from web import create_app
 
+        _random_key_for_this_run("web --dev")
         # Werkzeug's development server: one process, for a laptop; never for real traffic.
         create_app().run(host=args.host, port=args.port, threaded=True, use_reloader=False)
         return 0
@@ -135,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the book")
     demo.set_defaults(func=_demo)
 
-    tiny = commands.add_parser("make-tiny-models", help="write small random-weight BLIP, KoT5, translator and VITS models (offline)")
+    tiny = commands.add_parser("make-tiny-models", help="write small random-weight BLIP, KoT5, translator, VITS, drawing and Whisper models (offline)")
     tiny.add_argument("directory")
     tiny.set_defaults(func=_tiny)
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -297,7 +297,7 @@ def service_env(pg_url, redis_url, data_dir) -> dict[str, str]:
         "DATABASE_URL": pg_url,
         "REDIS_URL": redis_url,
         "DATA_DIR": str(data_dir),
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": secrets.token_hex(32),  # every server refuses a key under 32 characters
         "TALES_CAPTIONER": "none",
         "TALES_WRITER": "template",
         "TALES_TRANSLATOR": "none",

@@ -11,6 +11,10 @@ from aiosmtpd.controller import Controller
 from talesrunner.processes import free_port
 
 
+# How the Message-ID of a confirmation mail starts (worker/account_mail.py).
+CONFIRMATION_ID = "<talesrunner-confirm-"
+
+
 class Mailbox:
     """An SMTP server's handler that keeps what it receives and can be told to refuse."""
 
@@ -20,6 +24,9 @@ class Mailbox:
 
     def reset(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        # Sign-up mails its confirmation link: kept apart, so a test counting the mails it caused
+        # (a book, a reset link) is not thrown by the sign-up it began with.
+        self.confirmations: list[email.message.EmailMessage] = []
         self.fail_next = 0  # answer DATA with 451 (try later) this many times
         self.refuse: set[str] = set()  # answer RCPT with 550 (no such user) for these
 
@@ -33,7 +40,9 @@ class Mailbox:
         if self.fail_next > 0:
             self.fail_next -= 1
             return "451 4.3.0 mailbox busy, try again later"
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        confirmation = str(message["Message-ID"] or "").strip().startswith(CONFIRMATION_ID)  # a long id is folded
+        (self.confirmations if confirmation else self.messages).append(message)
         return "250 OK"
 
 

@@ -9,6 +9,9 @@ an answer (sent as `b64_json`), or `Url(png)` to send a `url` the stub serves on
 by default `drawn_png(form["size"])`, a flat picture of the size asked for. Each form is kept in
 `stub.edit_requests`: its text fields as str, `image` as bytes with `image_filename` and
 `image_content_type`; its headers in `stub.edit_headers`.
+POST /v1/audio/transcriptions (multipart form) answers `stub.transcribe(form)` the same way, with the
+text for an answer (sent as `{"text": ...}`); by default TRANSCRIPT. Each form is kept in
+`stub.transcribe_requests`, `file` as bytes with `file_filename` and `file_content_type`.
 """
 from __future__ import annotations
 
@@ -48,6 +51,8 @@ SpeechReply = Callable[[dict[str, Any]], "bytes | tuple[int, dict] | Hang"]
 EditReply = Callable[[dict[str, Any]], "bytes | Url | tuple[int, dict] | Hang"]
 SPEECH_RATE = 24000  # OpenAI's WAV speech is 24 kHz, 16-bit mono
 SECONDS_PER_CHARACTER = 0.06
+TRANSCRIPT = "민호가 공원에서 자전거를 탔어요"
+TranscribeReply = Callable[[dict[str, Any]], "str | tuple[int, dict] | Hang"]
 
 
 def speech_wav(text: str, rate: int = SPEECH_RATE) -> bytes:
@@ -100,6 +105,8 @@ class ChatStub:
         self.edit_requests: list[dict[str, Any]] = []
         self.edit_headers: list[dict[str, str]] = []
         self.edit: EditReply = lambda form: drawn_png(form.get("size"))
+        self.transcribe_requests: list[dict[str, Any]] = []
+        self.transcribe: TranscribeReply = lambda form: TRANSCRIPT
         self._files: dict[str, bytes] = {}  # what Url answers point to
         self._file_numbers = itertools.count()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -142,6 +149,8 @@ class ChatStub:
                 raw = self.rfile.read(length)
                 if self.path.rstrip("/") == "/v1/images/edits":
                     return self._edit(raw)
+                if self.path.rstrip("/") == "/v1/audio/transcriptions":
+                    return self._transcribe(raw)
                 body = json.loads(raw or b"{}")
                 if self.path.rstrip("/") == "/v1/audio/speech":
                     return self._speech(body)
@@ -156,6 +165,17 @@ class ChatStub:
                 if isinstance(answer, tuple):
                     return self._send(*answer)
                 return self._send(200, _completion(body, answer))
+
+            def _transcribe(self, raw: bytes) -> None:
+                form = multipart_form(self.headers.get("Content-Type", ""), raw)
+                stub.transcribe_requests.append(form)
+                answer = stub.transcribe(form)
+                if isinstance(answer, Hang):
+                    time.sleep(answer.seconds)
+                    answer = "too late"
+                if isinstance(answer, tuple):
+                    return self._send(*answer)
+                return self._send(200, {"text": answer})
 
             def _speech(self, body: dict) -> None:
                 stub.speech_requests.append(body)

@@ -16,7 +16,7 @@ from shared.db import session_factory
 from shared.models import ApiToken, Base, DeadLetter, EmailRequest, LoginSession, User
 from shared.status import BookStatus
 from tests.mailbox import drain
-from tests.web_helpers import PASSWORD, Pages, make_book, user_id
+from tests.web_helpers import PASSWORD, Pages, confirm_email, make_book, user_id
 from worker import mailer
 
 PUBLIC_URL = "http://books.test"
@@ -61,15 +61,18 @@ def test_changing_the_password_refuses_the_old_one_and_signs_out_other_browsers(
     changed = pages.post("/settings/password", {"current_password": PASSWORD, "password": NEW_PASSWORD,
                                                 "password_confirm": NEW_PASSWORD}, page="/settings")
     assert changed.status_code == 303
-    assert "비밀번호를 바꿨어요" in client.get("/settings").text  # this browser stays signed in
+    settings_page = client.get("/settings").text  # this browser stays signed in, and is told what else ended
+    assert "비밀번호를 바꿨어요" in settings_page and "다른 기기의 로그인과 API 토큰은 모두 끝났어요" in settings_page
     assert laptop.client.get("/settings").status_code == 302  # the other one is signed out
     with session_factory(db)() as session:
         assert len(session.scalars(select(LoginSession).where(LoginSession.user_id == user_id(db, "parent@example.com"))).all()) == 1
 
     assert browser(app).login().status_code == 401
     assert browser(app).login(password=NEW_PASSWORD).status_code == 302
-    # A change made while signed in keeps the API tokens: the settings page lists them.
-    assert app.test_client().get("/api/v1/books", headers=script).status_code == 200
+    # Whoever knew the old password may have made a token with it: every token ends with the password.
+    assert app.test_client().get("/api/v1/books", headers=script).status_code == 401
+    with session_factory(db)() as session:
+        assert session.scalars(select(ApiToken)).all() == []
 
 
 def api_token(client) -> dict[str, str]:
@@ -111,6 +114,7 @@ def test_deleting_the_account_removes_every_row_and_file_and_leaves_others_alone
     other_browser = browser(app)
     other_browser.signup("neighbour@example.com")
     theirs = make_book(db, data_dir, user_id(db, "neighbour@example.com"), title="이웃 책")
+    confirm_email(db)
     # A thumbnail, a token, a mail request, a dead letter and a second session of mine.
     assert client.get(f"/books/{mine[0]}/scenes/1/photo-320.jpg").status_code == 200
     pages.post("/settings/tokens", {"name": "노트북"}, page="/settings")
@@ -222,8 +226,9 @@ def test_the_mailer_neutralises_a_name_that_reached_it_with_line_breaks(tmp_path
     raw = mailer.build_message(settings, outgoing).as_bytes()
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Bcc"] is None and len(parsed.get_all("From")) == 1
-    [address] = parsed["From"].addresses
-    assert address.display_name == "Evil Bcc: victim@example.com (TalesRunner)" and address.addr_spec == "books@talesrunner.test"
+    [address] = parsed["From"].addresses  # the service's own name: what was typed is in the body, cleaned
+    assert address.display_name == "TalesRunner" and address.addr_spec == "books@talesrunner.test"
+    assert "victim@example.com" not in raw.decode("ascii", "replace") and "Evil Bcc:님이" in parsed.get_body(("plain",)).get_content()
 
 
 # Password reset: pages without a worker -------------------------------------------------------
@@ -386,15 +391,18 @@ def _body(message) -> str:
 def test_the_sender_name_and_note_are_in_the_mail(mail_app, mail, db, data_dir):
     pages = browser(mail_app)
     pages.signup()
+    confirm_email(db)
     book = make_book(db, data_dir, user_id(db, "parent@example.com"), title="공원 나들이")
     note = "어머님, 지난 주말 공원에서 찍은 사진으로 만든 책이에요.\n민지가 많이 보고 싶어 해요."
     pages.post(f"/books/{book}/email", {"recipient": "other", "to": "grandma@example.com", "sender_name": "민지 엄마",
                                         "note": note}, page=f"/books/{book}")
     message = wait_mail(mail)
-    [sender] = message["From"].addresses
-    assert sender.display_name == "민지 엄마 (TalesRunner)" and sender.addr_spec == "books@talesrunner.test"
-    assert b"=?utf-8?" in message.as_bytes().split(b"\n\n", 1)[0].lower()  # the Korean name is encoded
-    assert _body(message).startswith(note + "\n\n")
+    [sender] = message["From"].addresses  # the service's name and address: the typed name is in the subject and body
+    assert sender.display_name == "TalesRunner 그림책" and sender.addr_spec == "books@talesrunner.test"
+    assert "민지 엄마님이 그림책을 보냈어요" in message["Subject"]
+    assert b"=?utf-8?" in message.as_bytes().split(b"\n\n", 1)[0].lower()  # the Korean subject is encoded
+    assert _body(message).startswith("민지 엄마님이 TalesRunner에서 만든 그림책을 보냈어요: ‘공원 나들이’\n\n")
+    assert "민지 엄마님이 남긴 말:\n" + note + "\n\n" in _body(message)  # the note after the service's words
 
     token = pages.client.post("/api/v1/tokens", json={"email": "parent@example.com", "password": PASSWORD}).json["token"]
     sent = pages.client.post(f"/api/v1/books/{book}/email", headers={"Authorization": f"Bearer {token}"},
@@ -402,9 +410,11 @@ def test_the_sender_name_and_note_are_in_the_mail(mail_app, mail, db, data_dir):
     assert sent.status_code == 202
     assert any(e["sender_name"] == "아빠" and e["note"] == "짧은 인사" for e in sent.json["emails"])
     plain = wait_mail(mail, 2)
-    assert plain["To"] == "parent@example.com" and plain["From"].addresses[0].display_name == "아빠 (TalesRunner)"
-    assert _body(plain).startswith("짧은 인사\n\n")
-    # Without a name the From header is the server's own, as before.
+    assert plain["To"] == "parent@example.com" and plain["From"].addresses[0].display_name == "TalesRunner 그림책"
+    assert _body(plain).startswith("아빠님이") and "아빠님이 남긴 말:\n짧은 인사\n\n" in _body(plain)
+    # Without a name: the same From, and the service's own sentence.
     pages.post(f"/books/{book}/email", {"recipient": "me"}, page=f"/books/{book}")
-    assert str(wait_mail(mail, 3)["From"]) == "books@talesrunner.test"
+    alone = wait_mail(mail, 3)
+    assert str(alone["From"]) == "TalesRunner 그림책 <books@talesrunner.test>"
+    assert _body(alone).startswith("‘공원 나들이’ 그림책이 완성되었어요.")
 

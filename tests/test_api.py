@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from shared.db import session_factory
 from shared.models import Book, Scene
 from shared.status import BookStatus
 from tests.helpers import book_form, jpeg, scene
-from tests.web_helpers import TEST_PDF, load, make_book, user_id
+from tests.web_helpers import TEST_PDF, confirm_email, load, make_book, user_id
 
 
 def test_signup_token_and_auth_required(client, api):
@@ -97,11 +98,11 @@ def test_book_hints_are_kept_for_hints_that_come_later(client, api, db):
         ([b"GIF89a not really"], None, "bad_image", "images[0]"),
         ([b"%PDF-1.4 pretending"], None, "bad_image", "images[0]"),
         ([jpeg()], {"scenes": [scene(), scene()]}, "scene_count", "book.scenes"),
-        ([jpeg()], {"scenes": [{"name": "토끼", "i_action": "뛰다", "classification": "놀이"}]}, "invalid", "book.scenes.0.classification"),
-        ([jpeg()], {"scenes": [{"name": "  ", "i_action": "뛰다", "classification": "자연탐구"}]}, "invalid", "book.scenes.0.name"),
-        ([jpeg()], {"colour": "red"}, "invalid", "book.colour"),
-        ([jpeg()], {"book_hints": {"name": "민지\u0000"}}, "invalid", "book.book_hints.name"),
-        ([jpeg()], {"book_hints": {"hero": "민지"}}, "invalid", "book.book_hints.hero"),
+        ([jpeg()], {"scenes": [{"name": "토끼", "i_action": "뛰다", "classification": "놀이"}]}, "not_a_choice", "book.scenes.0.classification"),
+        ([jpeg()], {"scenes": [{"name": "  ", "i_action": "뛰다", "classification": "자연탐구"}]}, "missing_field", "book.scenes.0.name"),
+        ([jpeg()], {"colour": "red"}, "unknown_field", "book.colour"),
+        ([jpeg()], {"book_hints": {"name": "민지\u0000"}}, "control_characters", "book.book_hints.name"),
+        ([jpeg()], {"book_hints": {"hero": "민지"}}, "unknown_field", "book.book_hints.hero"),
     ],
 )
 def test_bad_uploads_are_400_with_a_message_and_store_nothing(client, api, db, data_dir, images, book, code, field):
@@ -150,7 +151,7 @@ def test_too_large_request_is_413_json(client, api, app):
     headers = api.user()
     response = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=book_form([jpeg(400, 400)]))
     assert response.status_code == 413
-    assert "too large" in response.json["error"]["message"]
+    assert "사진이 너무 커요" in response.json["error"]["message"]
 
 
 def test_books_in_progress_are_capped(client, api, app):
@@ -210,7 +211,7 @@ def test_wrong_state_is_409(client, api):
     ]:
         response = getattr(client, method)(f"/api/v1/books/{book_id}/{path}", headers=headers, json=body)
         assert response.status_code == 409, path
-        assert "queued" in response.json["error"]["message"]
+        assert "차례를 기다려요" in response.json["error"]["message"]  # the state, as the pages name it
 
 
 def set_status(db_url: str, book_id: str, status: BookStatus, **scene_texts: str) -> None:
@@ -307,23 +308,24 @@ def test_openapi_lists_every_route(client, app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.rule.endswith("openapi.json"):
             continue
-        path = rule.rule.removeprefix("/api/v1").replace("<book_id>", "{book_id}").replace("<int:index>", "{index}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))  # <int:index> -> {index}
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, (path, method)
     assert "SceneAnnotation" in spec["components"]["schemas"]
 
 
-def test_renaming_a_book_being_drawn_is_409_rendering_in_english(client, api, db, data_dir):
+def test_renaming_a_book_being_drawn_is_409_rendering_in_korean(client, api, db, data_dir):
     headers = api.user()
     book_id = make_book(db, data_dir, user_id(db, "parent@example.com"), BookStatus.RENDERING)
     response = client.patch(f"/api/v1/books/{book_id}", headers=headers, json={"title": "새 제목"})
     assert response.status_code == 409
-    assert response.json["error"] == {"code": "rendering", "message": "the book is being drawn now; rename it once it is done",
+    assert response.json["error"] == {"code": "rendering", "message": "지금 책을 그리고 있어요. 다 되면 제목을 바꿔 주세요.",
                                       "field": "title"}
 
 
 def test_the_same_mail_asked_twice_is_one_request(client, api, db, data_dir):
     headers = api.user()
+    confirm_email(db)  # mail to someone else needs a confirmed address
     book_id = make_book(db, data_dir, user_id(db, "parent@example.com"))
     for _ in range(2):
         answer = client.post(f"/api/v1/books/{book_id}/email", headers=headers, json={"to": "grandma@example.com", "note": "안녕하세요"})

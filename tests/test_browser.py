@@ -149,11 +149,19 @@ def wait_photos_ready(page) -> None:
     )
 
 
+def open_scene(page, position: int):
+    """Tap a photo's row in the order strip: its hints open below the strip (the others close)."""
+    cards(page).nth(position).locator("[data-pick]").click()
+    panel = page.locator(f"#scene-{position}-panel")
+    panel.wait_for(state="visible")
+    return panel
+
+
 def fill_hints(page, position: int, hints: dict[str, str]) -> None:
-    card = cards(page).nth(position)
-    card.locator("summary").click()  # open the optional hints
+    panel = open_scene(page, position)
+    panel.locator("summary").click()  # open the optional hints
     for key, value in hints.items():
-        field = card.locator(f"[name='scenes-{position}-{key}']")
+        field = panel.locator(f"[name='scenes-{position}-{key}']")
         if key == "classification":
             field.select_option(value)
         else:
@@ -214,8 +222,11 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, d
     for position, hints in enumerate(samples.SCENES):
         fill_hints(page, position, hints)
     # Every hint field is named by its label for assistive technology.
+    # (One scene's hints are open at a time, the photo's row in the strip opens them.)
+    open_scene(page, 0)
     assert page.get_by_role("textbox", name="주인공 이름 (필수)", exact=True).first.input_value() == "우주인 아저씨"
-    assert page.get_by_role("combobox", name="이야기 분류 (선택)").nth(3).input_value() == "의사소통"
+    open_scene(page, 3)
+    assert page.get_by_role("combobox", name="이야기 분류 (선택)").first.input_value() == "의사소통"
     desk.shot("new-book-filled")
 
     page.get_by_role("button", name="그림책 만들기").click()
@@ -267,7 +278,7 @@ def test_make_a_book_in_the_browser(browser, server, photos, tmp_path, pg_url, d
     page.set_input_files("#images", [str(photos["chelsea"]), str(photos["rocket"])])
     wait_photos_ready(page)
     page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()
-    assert cards(page).first.locator(".scene-hints").is_hidden()
+    assert page.locator("#scene-panels .scene-hints").first.is_hidden()
     page.get_by_role("button", name="그림책 만들기").click()
     page.wait_for_selector("text=이야기 쓰기 시작", timeout=60_000)
     chip = page.locator("#scene-1 .chip[data-fill='scene-0-setting']").first

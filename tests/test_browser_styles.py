@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from tests.test_accessibility import AXE, readable, violations
-from tests.test_browser import Visit, browser, sign_up, wait_photos_ready  # noqa: F401 (browser: a fixture)
+from tests.test_browser import Visit, browser, open_scene, sign_up, wait_photos_ready  # noqa: F401 (browser: a fixture)
 from tests.test_browser_upload import book_id_of, server, small_photos  # noqa: F401 (fixtures)
 from tests.web_helpers import load
 
@@ -37,6 +37,7 @@ def test_the_style_picker_shows_the_first_photo_drawn_in_each_style_and_sends_th
     )
     page.get_by_label("수채화").check()
     for position in range(3):
+        open_scene(page, position)
         page.locator(f"#scene-{position}-name").fill("하은")
         page.locator(f"#scene-{position}-i_action").fill("그림을 그려요")
     if AXE.is_file():

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from shared.status import BookStatus
 from tests.conftest import claimed_redis_db
 from tests.helpers import camera_jpeg, jpeg
-from tests.test_browser import BOOK_PAGE, Visit, browser, cards, file_names, sign_up, wait_photos_ready  # noqa: F401 (browser: a fixture)
+from tests.test_browser import BOOK_PAGE, Visit, browser, cards, file_names, open_scene, sign_up, wait_photos_ready  # noqa: F401 (browser: a fixture)
 from tests.web_helpers import load, make_book, user_id
 
 pytestmark = pytest.mark.browser
@@ -129,20 +129,22 @@ def test_the_progress_bar_moves_while_the_photos_go_up(parent, tmp_path):
     assert page.locator("#upload-progress").is_visible()
 
 
-def test_a_photo_the_browser_cannot_read_is_sent_as_it_is_and_a_refusal_is_shown_beside_the_photos(parent, tmp_path):
+def test_a_file_neither_the_browser_nor_the_server_can_read_is_refused_on_its_own_row(parent, tmp_path):
+    """Named .heic, but no HEIC inside: the browser cannot decode it and its first bytes are no format the
+    server reads, so its row says why and it is not sent (tests/test_browser_form_phone.py: one the server refuses)."""
     page = parent.page
     odd = tmp_path / "IMG_0001.heic"
     odd.write_bytes(b"ftypheic but not really a photo")
     page.set_input_files("#images", [str(odd)])
     note = cards(page).first.locator(".photo-note")
-    page.wait_for_function("() => document.querySelector('#images').files.length === 1")
-    assert "원본 그대로 보내요" in note.inner_text()
-    assert page.evaluate("document.querySelector('#images').files[0].size") == odd.stat().st_size
+    note.get_by_text("사진으로 열 수 없는 파일이에요").wait_for()
+    assert "원본 그대로 보내요" not in note.inner_text()
+    assert page.evaluate("document.querySelector('#images').files.length") == 0
     page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()
     page.get_by_role("button", name="그림책 만들기").click()
-    error = page.locator("#images-error")
-    error.wait_for(state="visible")
-    assert "사진으로 읽을 수 없는 파일이 있어요" in error.inner_text()
+    alert = page.locator("#form-alert")
+    alert.wait_for(state="visible")
+    assert "장면 1 (IMG_0001.heic): 보낼 수 없는 사진이에요" in alert.inner_text()
     assert file_names(page) == ["IMG_0001.heic"]
 
 
@@ -156,8 +158,9 @@ def test_the_books_in_progress_refusal_comes_before_the_upload_and_keeps_every_h
     wait_photos_ready(page)
     # The book-level hero is in every scene; the scenes can still say otherwise.
     assert [page.locator(f"#scene-{i}-name").input_value() for i in range(2)] == ["민지", "민지"]
-    page.locator("#scene-1-name").fill("강아지")
     page.locator("#scene-0-i_action").fill("모래성을 쌓아요")
+    open_scene(page, 1)
+    page.locator("#scene-1-name").fill("강아지")
     page.locator("#scene-1-i_action").fill("공을 쫓아가요")
     before = hint_values(page)
     uploads: list[str] = []  # the style picker's preview posts a thumbnail; only the book's upload counts here
@@ -188,6 +191,7 @@ def test_a_dropped_upload_and_a_server_refusal_lose_nothing_and_dragged_order_re
     assert "photo3.jpg 사진을 1번째 장면으로 옮겼어요" in page.locator("#order-status").inner_text()
     assert page.evaluate("Array.from(document.querySelector('#images').files).map(f => f.name)") == file_names(page)
     for position, (name, action) in enumerate([("파랑", "그림을 그려요"), ("빨강", "책을 읽어요"), ("초록", "뛰어놀아요")]):
+        open_scene(page, position)
         page.locator(f"#scene-{position}-name").fill(name)
         page.locator(f"#scene-{position}-i_action").fill(action)
 
@@ -197,11 +201,12 @@ def test_a_dropped_upload_and_a_server_refusal_lose_nothing_and_dragged_order_re
     before = hint_values(page)
     page.get_by_role("button", name="그림책 만들기").click()
     page.locator("#form-alert").wait_for(state="visible")
-    assert "인터넷 연결이 끊겨" in page.locator("#form-alert").inner_text()
+    assert "사진을 보내는 도중에 연결이 끊겼어요" in page.locator("#form-alert").inner_text()
     assert hint_values(page) == before and len(file_names(page)) == 3
     page.unroute("**/books/new")
 
     # The server refuses one field: its message sits beside that field, and nothing else changes.
+    open_scene(page, 1)
     page.locator("#scene-1-classification").select_option("의사소통")
     page.evaluate("document.querySelector('#scene-2-name').value = ' '")  # passes the browser, not the server
     page.get_by_role("button", name="그림책 만들기").click()
@@ -227,7 +232,9 @@ def test_the_draft_comes_back_after_a_reload_and_goes_once_the_book_is_made(pare
     page.set_input_files("#images", small_photos[:2])
     wait_photos_ready(page)
     page.get_by_role("button", name="장면 2 사진을 앞으로").click()
+    open_scene(page, 0)
     page.locator("#scene-0-i_action").fill("감을 따요")
+    open_scene(page, 1)
     page.locator("#scene-1-name").fill("할머니")
     page.locator("#scene-1-i_action").fill("떡을 만들어요")
     before = hint_values(page)

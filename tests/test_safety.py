@@ -48,7 +48,7 @@ def test_unsafe_hints_are_refused_at_submission_naming_the_field(client, api, bo
     assert response.status_code == 400
     assert response.json["error"]["code"] == "unsafe_text"
     assert response.json["error"]["field"] == field
-    assert "children's book" in response.json["error"]["message"]
+    assert "아이 그림책에 넣을 수 없는 말이 있어요" in response.json["error"]["message"]
 
 
 def test_unsafe_hints_are_refused_when_annotating_later(client, api):

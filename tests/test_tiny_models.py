@@ -26,7 +26,7 @@ def _settings(tiny_models, **extra) -> Settings:
 def test_directories_hold_the_real_model_and_tokenizer_classes(tiny_models):
     from transformers import AutoConfig, AutoTokenizer, BlipProcessor
 
-    assert sorted(p.name for p in tiny_models.iterdir()) == ["blip", "illustrator", "kot5", "translator", "vits"]
+    assert sorted(p.name for p in tiny_models.iterdir()) == ["blip", "illustrator", "kot5", "translator", "vits", "whisper"]
     assert AutoConfig.from_pretrained(tiny_models / "blip").architectures == ["BlipForConditionalGeneration"]
     processor = BlipProcessor.from_pretrained(tiny_models / "blip")
     assert type(processor.image_processor).__name__ == "BlipImageProcessor"

@@ -93,9 +93,13 @@ def test_requests_gunicorn_cannot_parse_get_the_api_error_shape_and_the_server_s
 @pytest.mark.e2e
 def test_metrics_add_up_every_worker_and_show_books_and_queues(service_env, spare_redis_url, tmp_path, pg_url, db):
     # No worker reads this Redis database, so the book's first message stays in the gpu queue.
-    server = WebProcess({**service_env, "REDIS_URL": spare_redis_url}, tmp_path / "web.log", "--workers", "2")
+    token = "prometheus-scraper-token"
+    scraper = {"Authorization": f"Bearer {token}"}
+    server = WebProcess({**service_env, "REDIS_URL": spare_redis_url, "TALES_METRICS_TOKEN": token},
+                        tmp_path / "web.log", "--workers", "2")
     try:
-        probes = _metric(requests.get(f"{server.url}/metrics", timeout=10).text, "talesrunner_http_requests_total", route="/healthz")
+        probes = _metric(requests.get(f"{server.url}/metrics", headers=scraper, timeout=10).text,
+                         "talesrunner_http_requests_total", route="/healthz")
         for _ in range(7):  # a new connection each time: the requests land on both workers
             assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
         api = requests.Session()
@@ -109,13 +113,15 @@ def test_metrics_add_up_every_worker_and_show_books_and_queues(service_env, spar
         api.get(f"{server.url}/api/v1/books/{created.json()['id']}", timeout=10).raise_for_status()
         api.get(f"{server.url}/nowhere", timeout=10)
 
-        body = requests.get(f"{server.url}/metrics", timeout=10).text
+        assert requests.get(f"{server.url}/metrics", timeout=10).status_code == 404  # no token, no metrics
+        body = requests.get(f"{server.url}/metrics", headers=scraper, timeout=10).text
         assert _metric(body, "talesrunner_http_requests_total", route="/healthz", status="200") == probes + 7
         assert _metric(body, "talesrunner_http_requests_total", route="/api/v1/books", method="POST", status="202") == 1
         assert _metric(body, "talesrunner_http_requests_total", route="unmatched", status="404") == 1
         assert _metric(body, "talesrunner_http_request_seconds_count", route="/api/v1/books/<book_id>") == 1
         assert _metric(body, "talesrunner_http_request_seconds_bucket", route="/healthz", le="+Inf") == probes + 7
         assert _metric(body, "talesrunner_http_requests_total", route="/metrics", status="200") == 1
+        assert _metric(body, "talesrunner_http_requests_total", route="/metrics", status="404") == 1
         assert _metric(body, "talesrunner_books", status="queued") == 1
         assert _metric(body, "talesrunner_books", status="done") == 0
         assert _metric(body, "talesrunner_queue_depth", queue="gpu") == 1
@@ -172,10 +178,11 @@ def test_compose_requires_its_secrets_and_keeps_admin_ports_on_this_host():
         assert uses and all(use.startswith(":?") for use in uses), (variable, uses)
     assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH:?")
     published = {port for service in services.values() for port in service.get("ports", [])}
-    # The pages, and MinIO's API for the presigned links browsers follow; the consoles on loopback only.
-    assert {port for port in published if not port.startswith("127.0.0.1:")} == {"8000:8000", "9000:9000"}
+    # The proxy in front of the pages (gunicorn is not published), and MinIO's API for the presigned
+    # links browsers follow; the consoles on loopback only.
+    assert {port for port in published if not port.startswith("127.0.0.1:")} == {"80:80", "443:443", "9000:9000"}
     assert "127.0.0.1:9001:9001" in published and "127.0.0.1:5555:5555" in published
-    for name in ("postgres", "redis", "minio", "web", "worker-gpu", "worker-cpu", "flower"):
+    for name in ("postgres", "redis", "minio", "web", "proxy", "worker-gpu", "worker-cpu", "flower"):
         assert services[name]["restart"] == "unless-stopped", name
     for name in ("postgres", "redis", "minio", "web", "worker-gpu", "worker-cpu"):
         assert "healthcheck" in services[name], name

@@ -7,7 +7,7 @@ import time
 from sqlalchemy import select
 
 from shared.db import session_factory
-from shared.models import Book, Scene, User
+from shared.models import Book, Scene, User, utcnow
 from shared.status import BookStatus
 from shared.storage import LocalStorage
 from tests.helpers import jpeg
@@ -69,6 +69,12 @@ class Pages:
 def user_id(db_url: str, email: str) -> int:
     with session_factory(db_url)() as session:
         return session.scalar(select(User.id).where(User.email == email))
+
+
+def confirm_email(db_url: str, email: str = "parent@example.com") -> None:
+    """Mark the account's address confirmed, as its confirmation link does: it may mail others (tests/test_email_confirmation.py)."""
+    with session_factory(db_url).begin() as session:
+        session.get(User, user_id(db_url, email)).email_confirmed_at = utcnow()
 
 
 TEST_PDF = b"%PDF-1.4 test book\n%%EOF\n"

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from flask import Flask
 
-from shared.config import Settings, get_settings
+from shared.config import Settings, get_settings, refuse_weak_secret_key
 from shared.decoding import return_large_blocks_to_the_os
 from shared.jobs import make_celery
 from shared.storage import open_storage
@@ -21,6 +21,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings = get_settings()
     if overrides:
         settings = Settings.model_validate({**settings.model_dump(), **overrides})
+    # Exit status 4 is gunicorn's "App failed to load": its master stops instead of booting workers forever.
+    refuse_weak_secret_key(settings, "talesrunner web", exit_code=4)
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_mapping(
         SECRET_KEY=settings.SECRET_KEY,
@@ -45,7 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return_large_blocks_to_the_os()  # the decode slots bound memory only if freed pixels leave the process
     app.extensions["talesrunner.decode_slots"] = DecodeSlots(settings.TALES_DECODE_SLOTS)
 
-    from web import db, errors, metrics, security
+    from web import db, errors, metrics, request_body, security
     from web.api import api
     from web.health import bp as health
     from web.pages import accounts, books, home, passwords, shared_links
@@ -53,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)  # first: the request id and the clock start before any other hook
     db.init_app(app)
     errors.init_app(app)
+    request_body.init_app(app)  # a refused body is read to its end, so the answer is not a reset
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(accounts.bp)

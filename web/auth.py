@@ -11,6 +11,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from shared.links import end_user_links
 from shared.models import ApiToken, LoginSession, User, utcnow
 from web.db import current_settings, get_session
 from web.errors import ApiError, error_response, page_asks_json
@@ -58,9 +59,9 @@ def password_matches(user: User, password: str) -> bool:
 def set_password(user: User, password: str, *, keep_this_session: bool, end_api_tokens: bool = False) -> None:
     """Store a new password and end the user's login sessions: all, or all but this request's own.
 
-    A reset (`end_api_tokens`) also revokes every API token: whoever made one while holding the
-    old password loses it with the password. A change from the settings page keeps them; that page
-    lists them. The caller commits. A reset link carries a digest of the old hash, so this kills it too.
+    `end_api_tokens` (a reset, and a change from the settings page) also revokes every API token:
+    whoever made one while holding the old password loses it with the password. The caller
+    commits. A reset link carries a digest of the old hash, so this kills it too.
     """
     user.password_hash = hash_password(password)
     keep = session.get("sid") if keep_this_session and session.get("user_id") == user.id else None
@@ -69,6 +70,8 @@ def set_password(user: User, password: str, *, keep_this_session: bool, end_api_
         ended = ended.where(LoginSession.id != hash_token(keep))
     db = get_session()
     db.execute(ended.execution_options(synchronize_session=False))
+    # Whoever held the old password could have made share links: they end with it, reset or change.
+    end_user_links(db, user.id)
     if end_api_tokens:
         db.execute(delete(ApiToken).where(ApiToken.user_id == user.id).execution_options(synchronize_session=False))
 

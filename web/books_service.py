@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import redis
 from flask import current_app
-from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
-from werkzeug.datastructures import FileStorage
 
 from shared.config import Settings
 from shared.jobs import TaskName, enqueue_after_commit
@@ -20,10 +18,14 @@ from shared.models import Book, EmailRequest, Scene, User, utcnow
 from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from shared.storage import Storage
 from shared.styles import available_styles
+from shared.vocabulary import STATUS_LABELS
 from web.db import current_settings, get_session
 from web.errors import ApiError, BrokerDown
-from web.images import DecodeSlots, ImageRejected, sniff_image
-from web.schemas import BookRequest, JsonRefused, SceneAnnotation, describe_error, error_code, parse_json
+from web.images import DecodeSlots
+from web.schemas import BookRequest, SceneAnnotation
+
+if TYPE_CHECKING:
+    from web.uploads import Upload
 
 
 def storage() -> Storage:
@@ -54,6 +56,7 @@ def require_broker() -> None:
 
 
 BOOK_ID = re.compile(r"[0-9a-f]{32}")
+NO_BOOK = "찾는 책이 없어요. 책 주소(id)를 확인해 주세요."
 # Pages past this are empty for anyone; a larger number would only overflow the query's OFFSET.
 MAX_PAGE = 100_000
 
@@ -66,10 +69,10 @@ def page_number(value: int | None) -> int:
 def owned_book(user: User, book_id: str) -> Book:
     """The caller's book, or 404: someone else's book does not exist for them."""
     if not BOOK_ID.fullmatch(book_id):  # ids are generated hex: anything else is no book, and never reaches SQL
-        raise ApiError(404, "not_found", "no such book")
+        raise ApiError(404, "not_found", NO_BOOK)
     book = get_session().scalar(select(Book).where(Book.id == book_id, Book.user_id == user.id))
     if book is None:
-        raise ApiError(404, "not_found", "no such book")
+        raise ApiError(404, "not_found", NO_BOOK)
     return book
 
 
@@ -86,56 +89,7 @@ def scene_of(book: Book, index: int) -> Scene:
     for scene in book.scenes:
         if scene.index == index:
             return scene
-    raise ApiError(404, "not_found", f"this book has no scene {index} (scenes are 1..{len(book.scenes)})")
-
-
-def parse_book_request(raw: str | None) -> BookRequest:
-    """The `book` form field: JSON text, optional."""
-    if raw is None or not raw.strip():
-        return BookRequest()
-    if "\ufffd" in raw:  # the form parser put it where bytes were not UTF-8
-        raise ApiError(400, "invalid_json", "the 'book' field is not valid UTF-8", "book")
-    config = current_settings()
-    try:
-        data = parse_json(raw, max_bytes=config.TALES_MAX_JSON_BYTES, max_depth=config.TALES_MAX_JSON_DEPTH)
-    except JsonRefused as exc:
-        raise ApiError(400, "invalid_json", f"the 'book' field is refused: {exc}", "book") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "the 'book' field must be a JSON object", "book")
-    try:
-        return BookRequest.model_validate(data)
-    except ValidationError as exc:
-        message, field = describe_error(exc)
-        raise ApiError(400, error_code(exc), f"book.{message}", f"book.{field}" if field else "book") from None
-
-
-@dataclass(frozen=True)
-class Upload:
-    data: bytes
-    extension: str
-    format: str
-    width: int
-    height: int
-
-
-def read_uploads(files: list[FileStorage], config: Settings) -> list[Upload]:
-    """Check the uploaded photos: 1..N files, each a real image within the limits."""
-    files = [f for f in files if f and (f.filename or f.content_length)]
-    if not files:
-        raise ApiError(400, "no_images", "add 1 to 10 photos in the 'images' field, in story order", "images")
-    if len(files) > config.TALES_MAX_IMAGES:
-        raise ApiError(400, "too_many_images", f"at most {config.TALES_MAX_IMAGES} photos per book; got {len(files)}", "images")
-    uploads = []
-    for position, file in enumerate(files, start=1):
-        data = file.read(config.TALES_MAX_IMAGE_BYTES + 1)
-        label = f"{position}번째 사진" + (f"({file.filename})" if file.filename else "")
-        try:
-            info = sniff_image(data, filename=label, max_bytes=config.TALES_MAX_IMAGE_BYTES, max_pixels=config.TALES_MAX_IMAGE_PIXELS,
-                               max_decode_bytes=config.TALES_MAX_DECODE_MB * 2**20, decode_slot=decode_slot())
-        except ImageRejected as exc:
-            raise ApiError(400, "bad_image", str(exc), f"images[{position - 1}]") from None
-        uploads.append(Upload(data, info.extension, info.format, info.width, info.height))
-    return uploads
+    raise ApiError(404, "not_found", f"이 책에는 {index}쪽이 없어요. 1쪽부터 {len(book.scenes)}쪽까지 있어요.")
 
 
 def active_books(user: User) -> int:
@@ -152,19 +106,21 @@ def check_quota(user: User, config: Settings) -> None:
     are counted one after the other and the limit holds exactly.
     """
     get_session().execute(select(User.id).where(User.id == user.id).with_for_update())
-    active = active_books(user)
+    refuse_over_quota(active_books(user), config)
+
+
+def refuse_over_quota(active: int, config: Settings) -> None:
     if active >= config.TALES_MAX_ACTIVE_BOOKS:
         raise ApiError(
             429, "too_many_books_in_progress",
-            f"you already have {active} books being made; wait for one to finish (limit {config.TALES_MAX_ACTIVE_BOOKS})",
+            f"만들고 있는 책이 벌써 {active}권이에요. 한 번에 {config.TALES_MAX_ACTIVE_BOOKS}권까지 만들 수 있으니 하나가 끝난 뒤 다시 해 주세요.",
         )
 
 
 def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Book:
     """Store the photos and rows, commit, then enqueue captioning."""
     config = current_settings()
-    if request_.scenes is not None and len(request_.scenes) != len(uploads):
-        raise ApiError(400, "scene_count", f"{len(request_.scenes)} scene annotations for {len(uploads)} photos: give one per photo", "book.scenes")
+    check_scene_count(request_, len(uploads))
     check_style(request_.style, config)
     check_quota(user, config)
     db = get_session()
@@ -192,16 +148,27 @@ def create_book(user: User, request_: BookRequest, uploads: list[Upload]) -> Boo
     return book
 
 
+def check_scene_count(request_: BookRequest, photos: int) -> None:
+    if request_.scenes is not None and len(request_.scenes) != photos:
+        raise ApiError(400, "scene_count", f"사진은 {photos}장인데 장면 힌트는 {len(request_.scenes)}개예요. 사진마다 힌트를 하나씩 보내 주세요.",
+                       "book.scenes")
+
+
 def check_style(style: str, config: Settings) -> None:
     """400 naming book.style unless this server can draw `style` (shared.styles.available_styles)."""
     offered = [choice.id for choice in available_styles(config)]
     if style not in offered:
-        raise ApiError(400, "unknown_style", f"this server cannot draw the style '{style}'; choose one of: {', '.join(offered)}",
+        raise ApiError(400, "unknown_style", f"이 서버는 '{style}' 스타일로 그릴 수 없어요. 다음 중에서 골라 주세요: {', '.join(offered)}",
                        "book.style")
 
 
 def _refuse(exc: WrongState) -> ApiError:
-    return ApiError(409, "wrong_state", str(exc))
+    return ApiError(409, "wrong_state", state_message(exc.current))
+
+
+def state_message(current: BookStatus) -> str:
+    """Why a book cannot do that now, naming its state as the pages do."""
+    return f"책이 지금 ‘{STATUS_LABELS[current]}’ 상태라서 할 수 없어요. 페이지를 새로 고쳐 상태를 확인해 주세요."
 
 
 def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
@@ -211,7 +178,7 @@ def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
     except WrongState as exc:
         raise _refuse(exc) from None
     if len(scenes) != len(book.scenes):
-        raise ApiError(400, "scene_count", f"this book has {len(book.scenes)} scenes; send exactly that many annotations", "scenes")
+        raise ApiError(400, "scene_count", f"이 책은 {len(book.scenes)}장면이에요. 장면 힌트도 {len(book.scenes)}개를 보내 주세요.", "scenes")
     for scene, annotation in zip(book.scenes, scenes, strict=True):
         scene.annotations = annotation.as_fields()
         scene.text = None
@@ -224,7 +191,7 @@ def put_annotations(book: Book, scenes: list[SceneAnnotation]) -> None:
 def start_writing(book: Book) -> None:
     """Move an annotated book to writing and enqueue the writer."""
     if book.status is BookStatus.AWAITING_ANNOTATIONS and not book.has_annotations:
-        raise ApiError(409, "annotations_missing", "PUT the scene annotations first (name, i_action, classification per scene)")
+        raise ApiError(409, "annotations_missing", "장면마다 힌트(주인공 이름, 주인공이 하는 일, 이야기 분류)를 먼저 보내 주세요(PUT …/scenes).")
     advance(book, [BookStatus.AWAITING_ANNOTATIONS], BookStatus.WRITING, Stage.WRITE, TaskName.WRITE)
 
 
@@ -252,7 +219,7 @@ def undo_rewrite(book: Book, index: int) -> None:
     """Put back the text the last rewrite of page `index` replaced, as an edit, and rebuild the PDF."""
     scene = scene_of(book, index)
     if scene.previous_text is None:
-        raise ApiError(409, "nothing_to_undo", f"page {index} has no earlier text to go back to")
+        raise ApiError(409, "nothing_to_undo", f"{index}쪽에는 되돌릴 이전 글이 없어요. 이미 되돌렸거나 글을 직접 고친 뒤예요.")
     edit_text(book, index, scene.previous_text)
 
 
@@ -268,7 +235,7 @@ def rename(book: Book, title: str) -> None:
     if title == book.display_title:
         return
     if status is BookStatus.RENDERING:  # the PDF being drawn has read the old title already
-        raise ApiError(409, "rendering", "the book is being drawn now; rename it once it is done", "title")
+        raise ApiError(409, "rendering", "지금 책을 그리고 있어요. 다 되면 제목을 바꿔 주세요.", "title")
     book.title = title  # rolled back with the request if the claim is refused
     if status is BookStatus.DONE:
         advance(book, [BookStatus.DONE], BookStatus.RENDERING, *to_rendering(book, current_settings()))
@@ -300,10 +267,10 @@ def choose_alternative(book: Book, index: int, choice: int, shown: str | None = 
     scene = scene_of(book, index)
     offered = list(scene.alternatives or [])
     if not 0 <= choice < len(offered):
-        raise ApiError(404, "not_found", f"page {index} has no alternative {choice} (it has {len(offered)})", "alternative")
+        raise ApiError(404, "not_found", f"{index}쪽에는 {choice}번 다른 글이 없어요(다른 글 {len(offered)}개).", "alternative")
     picked = offered[choice]
     if shown is not None and shown != text_digest(picked):
-        raise ApiError(409, "alternatives_changed", f"page {index}'s alternatives changed; look at them again", "alternative")
+        raise ApiError(409, "alternatives_changed", f"{index}쪽의 다른 글 목록이 그사이 바뀌었어요. 다시 보고 골라 주세요.", "alternative")
     claim_book(book, [BookStatus.DONE], BookStatus.RENDERING)
     current = scene.text
     scene.alternatives = [text for text in offered if text != picked] + ([current] if current and current not in offered else [])

@@ -11,7 +11,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from werkzeug.exceptions import HTTPException
 
 from web.images import MB, DecodeBusy
-from web.schemas import describe_error, error_code
+from web.messages import is_korean, rate_limit, validation_problem
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +21,20 @@ class BrokerDown(Exception):
 
 
 class ApiError(Exception):
-    """A request the service refuses, with a message a person can act on."""
+    """A request the service refuses, with a message a person can act on.
+
+    `message` is Korean where the raiser wrote one; an English one is a detail for the log, and the
+    answer then says KOREAN[code] (every code a raiser uses has its sentence there).
+    """
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-# What the pages say for each refusal; the service's own message is English for API clients.
+# What the pages and the API say for each refusal code, unless the raiser wrote a fuller Korean sentence.
 KOREAN: dict[str, str] = {
-    "not_found": "찾는 것이 없어요.",
+    "not_found": "찾는 것이 없어요. 주소를 확인해 주세요.",
     "no_images": "사진을 1장에서 {max_images}장까지 골라 주세요.",
     "too_many_images": "사진은 한 책에 {max_images}장까지 넣을 수 있어요.",
     "bad_image": "사진으로 읽을 수 없는 파일이 있어요.",
@@ -49,6 +53,15 @@ KOREAN: dict[str, str] = {
     "unsafe_text": "아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요.",
     "nothing_to_undo": "되돌릴 이전 글이 없어요. 이미 되돌렸거나 글을 직접 고친 뒤예요.",
     "alternatives_changed": "다른 글 목록이 그사이 바뀌었어요. 페이지를 새로 고쳐 다시 골라 주세요.",
+    "unauthorized": "로그인이 필요해요. 토큰을 받아(POST /api/v1/tokens) 'Authorization: Bearer <토큰>' 머리글로 보내 주세요.",
+    "invalid_json": "보낸 내용을 JSON으로 읽을 수 없어요. Content-Type: application/json으로 JSON 객체를 보내 주세요.",
+    "too_large": "보낸 내용이 너무 커요. 글을 줄여서 다시 보내 주세요.",
+    "not_ready": "아직 파일이 준비되지 않았어요. 책이 다 만들어지면 다시 해 주세요.",
+    "not_drawn": "이 책은 사진을 그대로 쓰는 책이라 다시 그릴 그림이 없어요.",
+    "unknown_style": "이 서버에서 그릴 수 없는 그림 스타일이에요. 목록에 있는 스타일을 골라 주세요.",
+    "invalid_preview": "미리 보기 사진을 읽을 수 없어요. 작은 JPEG나 PNG 사진을 보내 주세요.",
+    "csrf_failed": "보안 확인 값(CSRF 토큰)이 없거나 맞지 않아요. 페이지를 새로 고친 뒤 다시 해 주세요.",
+    "internal_error": "서버에 문제가 생겼어요. 잠시 후 다시 해 주세요.",
 }
 
 PAGE_MESSAGES: dict[int, tuple[str, str]] = {
@@ -71,12 +84,28 @@ RETRY_AFTER_S = 5
 
 
 def korean(exc: ApiError) -> str:
-    """A page's wording for a refused request, keeping the English detail where it names a file."""
+    """A page's wording for a refused request, keeping the detail where it names a file."""
     text = KOREAN.get(exc.code)
     if text is None:
-        return exc.message
+        return api_message(exc)
     text = text.format(max_images=current_app.extensions["talesrunner.settings"].TALES_MAX_IMAGES)
-    return f"{text} ({exc.message})" if exc.code in ("bad_image", "invalid") else text
+    return f"{text} ({exc.message})" if exc.code in ("bad_image", "invalid") and is_korean(exc.message) else text
+
+
+def api_message(exc: ApiError) -> str:
+    """The API's Korean `message`: the raiser's own sentence, or its code's (the English detail is logged)."""
+    if is_korean(exc.message):
+        return exc.message
+    log.info("refused %s %s: %s %s", request.method, request.path, exc.code, exc.message)
+    text = KOREAN.get(exc.code)
+    if text is None:
+        return status_message(exc.status)
+    return text.format(max_images=current_app.extensions["talesrunner.settings"].TALES_MAX_IMAGES)
+
+
+def status_message(status: int) -> str:
+    """The pages' sentence for an HTTP status the code has no sentence of its own for."""
+    return PAGE_MESSAGES.get(status, PAGE_MESSAGES[500] if status >= 500 else PAGE_MESSAGES[400])[1]
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None):
@@ -100,7 +129,7 @@ def page_asks_json() -> bool:
     return not wants_json() and request.accept_mimetypes.best == "application/json"
 
 
-CSRF_MESSAGE = "보안 확인 값(CSRF 토큰)이 없거나 맞지 않아요. 페이지를 새로 고친 뒤 다시 해 주세요."
+CSRF_MESSAGE = KOREAN["csrf_failed"]
 
 
 def init_app(app: Flask) -> None:
@@ -108,14 +137,14 @@ def init_app(app: Flask) -> None:
     def _api_error(exc: ApiError):
         if not wants_json():
             return error_page(exc.status, korean(exc))
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        return error_response(exc.status, exc.code, api_message(exc), exc.field)
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):
-        message, field = describe_error(exc)
+        problem = validation_problem(exc)
         if not wants_json():
-            return error_page(400, f"{KOREAN[error_code(exc)]} ({message})")
-        return error_response(400, error_code(exc), message, field)
+            return error_page(400, problem.message)
+        return error_response(400, problem.code, problem.message, problem.field)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
@@ -123,7 +152,9 @@ def init_app(app: Flask) -> None:
             return error_response(400, "csrf_failed", CSRF_MESSAGE)
         if not wants_json():
             return error_page(400, CSRF_MESSAGE)
-        return error_response(400, "csrf_failed", f"{exc.description} Send the page's CSRF token in the X-CSRFToken header.")
+        log.info("csrf refused on %s: %s", request.path, exc.description)
+        return error_response(400, "csrf_failed", "보안 확인 값(CSRF 토큰)이 없거나 맞지 않아요. 로그인한 브라우저에서 보낼 때는 "
+                                                  "페이지의 CSRF 토큰을 X-CSRFToken 머리글에 넣어 주세요.")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
@@ -132,7 +163,7 @@ def init_app(app: Flask) -> None:
         text_field = exc.code == 413 and (request.content_length or 0) <= (app.config["MAX_CONTENT_LENGTH"] or 0)
         if not wants_json():
             if exc.code == 429:
-                return error_page(429, f"{PAGE_MESSAGES[429][1]} (한도: {exc.description})")
+                return error_page(429, f"{PAGE_MESSAGES[429][1]} (한도: {rate_limit(exc.description or '')})")
             if exc.code == 413 and text_field:
                 return error_page(413, f"적은 글이 너무 길어요. 글 칸 하나에 {config.TALES_MAX_JSON_BYTES // 1024}KB까지 쓸 수 있어요.")
             if exc.code == 413:
@@ -140,24 +171,24 @@ def init_app(app: Flask) -> None:
                                        f"한 책에 {config.TALES_MAX_IMAGES}장까지 올릴 수 있어요.")
             return _with_allow(exc, error_page(exc.code or 500))
         messages = {
-            404: "not found",
-            405: "method not allowed",
-            413: f"a text field is larger than {config.TALES_MAX_JSON_BYTES // 1024} KB" if text_field else
-            f"the upload is too large: at most {config.TALES_MAX_IMAGES} photos of {config.TALES_MAX_IMAGE_BYTES // MB} MB each",
-            429: f"too many requests: {exc.description}",
-            431: "the request's headers are too large",
+            404: KOREAN["not_found"],
+            413: f"적은 글이 너무 길어요. 글 칸 하나에 {config.TALES_MAX_JSON_BYTES // 1024}KB까지 쓸 수 있어요." if text_field else
+            f"사진이 너무 커요. 사진 한 장은 {config.TALES_MAX_IMAGE_BYTES // MB}MB까지, 한 책에 {config.TALES_MAX_IMAGES}장까지 "
+            "올릴 수 있어요.",
+            429: f"{PAGE_MESSAGES[429][1]} (한도: {rate_limit(exc.description or '')})",
         }
         code = (exc.name or "error").lower().replace(" ", "_")
-        return _with_allow(exc, error_response(exc.code or 500, code, messages.get(exc.code or 0, exc.description or code)))
+        message = messages.get(exc.code or 0) or status_message(exc.code or 500)
+        return _with_allow(exc, error_response(exc.code or 500, code, message))
 
     @app.errorhandler(DecodeBusy)
     def _busy(_exc: DecodeBusy):
-        return _unavailable("busy", "too many photos are being processed right now; try again shortly")
+        return _unavailable("busy", KOREAN["busy"])
 
     @app.errorhandler(BrokerDown)
     def _broker_down(exc: BrokerDown):
         log.warning("broker unreachable: %s", exc)
-        return _unavailable("unavailable", "the job queue is not reachable; nothing was changed, try again shortly")
+        return _unavailable("unavailable", "작업 대기열에 연결할 수 없어요. 아무것도 바뀌지 않았으니 잠시 후 다시 해 주세요.")
 
     @app.errorhandler(DBAPIError)
     @app.errorhandler(SQLAlchemyTimeout)
@@ -169,7 +200,15 @@ def init_app(app: Flask) -> None:
             return _server_error(exc)
         log.warning("database unreachable: %s", exc.__class__.__name__, exc_info=True)
         g.setdefault("user", None)  # the error page must not wait for the database a second time
-        return _unavailable("unavailable", "the database is not reachable; try again shortly")
+        return _unavailable("unavailable", "저장소(데이터베이스)에 연결할 수 없어요. 잠시 후 다시 해 주세요.")
+
+    @app.after_request
+    def _retry_after_only_on_refusals(response):
+        # Flask-Limiter puts Retry-After on every answer of a limited route; on a 201/202 it reads
+        # as "come back later" to a client that just succeeded.
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
@@ -199,7 +238,7 @@ def _server_error(exc: Exception):
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path, exc_info=exc)
     if not wants_json():
         return error_page(500)
-    return error_response(500, "internal_error", "something went wrong on the server; it has been logged")
+    return error_response(500, "internal_error", KOREAN["internal_error"])
 
 
 def retry_read_once(exc: Exception):

@@ -11,7 +11,8 @@ from typing import ContextManager
 
 from PIL import Image
 
-from shared.decoding import check_decodes, decode_bytes
+from shared.decoding import DRAFT_FORMATS, check_decodes, decode_bytes
+from shared.image_files import jpeg_coefficient_bytes, jpeg_without_metadata, png_without_metadata
 
 # Formats a phone or camera produces that Pillow reads here, and the extension we store them under.
 # HEIF is what iPhones save by default (pillow-heif, registered in shared.decoding).
@@ -22,6 +23,7 @@ ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "B
 MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
                "BMP": "image/bmp", "TIFF": "image/tiff", "HEIF": "image/heic"}
 MB = 2**20
+EXIF_ORIENTATION = 0x0112
 
 
 class ImageRejected(ValueError):
@@ -79,6 +81,22 @@ class ImageInfo:
     height: int
 
 
+def without_metadata(data: bytes, info: ImageInfo) -> tuple[bytes, str]:
+    """The upload as it is stored, and its format: a JPEG or PNG without its metadata, not re-encoded.
+
+    Comments, GPS position, camera data, XMP and text chunks go (shared/image_files.py); the EXIF
+    orientation and the colour profile stay, so every copy is still turned and coloured right.
+    An MPO keeps its first frame, a plain JPEG.
+    """
+    if info.format in ("JPEG", "MPO"):
+        with Image.open(io.BytesIO(data)) as image:  # the header again: sniff_image's was spent on verify()
+            orientation = _orientation(image)
+        return jpeg_without_metadata(data, orientation), "JPEG"
+    if info.format == "PNG":
+        return png_without_metadata(data), info.format
+    return data, info.format
+
+
 def sniff_image(
     data: bytes, *, filename: str, max_bytes: int, max_pixels: int, max_decode_bytes: int,
     decode_slot: ContextManager | None = None,
@@ -86,8 +104,9 @@ def sniff_image(
     """Check one uploaded file and return what it is, or raise ImageRejected.
 
     The header gives the format and size: the pixel count and the memory the decoded photo would
-    take are checked before any pixel is decoded. Then the whole file is decoded (JPEG at a reduced
-    size), inside `decode_slot`, so a truncated or corrupt file is refused here, not in the worker.
+    take (with a multi-scan JPEG's whole-image coefficients) are checked before any pixel is
+    decoded. Then the whole file is decoded (JPEG at a reduced size), inside `decode_slot`, so a
+    truncated or corrupt file is refused here, not in the worker.
     """
     if not data:
         raise ImageRejected(f"{filename}: 빈 파일이에요. 사진을 다시 골라 주세요.")
@@ -104,7 +123,12 @@ def sniff_image(
                     raise ImageRejected(
                         f"{filename}: {width}x{height} 크기예요. {max_pixels / 1e6:.0f}백만 화소(megapixels)보다 작은 사진을 골라 주세요."
                     )
-                cost = decode_bytes(fmt, (width, height))
+                cost = decode_bytes(fmt, (width, height), head=data)
+                if cost > max_decode_bytes and fmt in DRAFT_FORMATS and jpeg_coefficient_bytes(data):
+                    raise ImageRejected(
+                        f"{filename}: {width}x{height} 크기의 점진적(progressive) JPEG 파일은 열기에 너무 커요. "
+                        "일반 JPEG로 다시 저장하거나 더 작게 줄여 주세요."
+                    )
                 if cost > max_decode_bytes:
                     raise ImageRejected(
                         f"{filename}: {width}x{height} 크기의 {fmt or '이미지'} 파일은 열기에 너무 커요. JPEG로 저장하거나 더 작게 줄여 주세요."
@@ -123,3 +147,12 @@ def sniff_image(
     if fmt not in ALLOWED_FORMATS:
         raise ImageRejected(f"{filename}: {fmt or '이'} 형식은 받을 수 없어요. JPEG, HEIC, PNG, WEBP 사진을 골라 주세요.")
     return ImageInfo(format=fmt, extension=ALLOWED_FORMATS[fmt], width=width, height=height)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation; 1 where the EXIF is missing or unreadable (the photo is then taken as it is stored)."""
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block costs the turn, not the photo
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1

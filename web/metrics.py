@@ -1,11 +1,12 @@
-"""GET /metrics (Prometheus) and the per-request bookkeeping: request id, route, status, latency."""
+"""GET /metrics (Prometheus, for a bearer token only) and the per-request bookkeeping: request id, route, status, latency."""
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
 import redis
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, abort, g, request
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
@@ -75,12 +76,22 @@ class StateCollector:
         return depth
 
 
+def scraper_has_the_token(token: str) -> bool:
+    """True when the request carries `Authorization: Bearer <token>` (compared in constant time)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 @bp.get("/metrics")
 def metrics():
     """Prometheus text format: every gunicorn worker's counters, plus books and queues now."""
     from flask import current_app
 
-    body = scrape(StateCollector(current_app.extensions["talesrunner.settings"]))
+    settings = current_app.extensions["talesrunner.settings"]
+    # The same port serves the pages: anyone without the token sees no metrics, and no sign of them.
+    if not scraper_has_the_token(settings.TALES_METRICS_TOKEN):
+        abort(404)
+    body = scrape(StateCollector(settings))
     response = Response(body, mimetype="text/plain")
     response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"
@@ -115,9 +126,10 @@ def _reset(_exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Request ids on every request and response; metrics unless TALES_METRICS_ENABLED is off."""
+    """Request ids on every request and response; /metrics when TALES_METRICS_TOKEN is set (and not turned off)."""
     app.before_request(_start)
     app.after_request(_finish)
     app.teardown_request(_reset)
-    if app.extensions["talesrunner.settings"].TALES_METRICS_ENABLED:
+    settings = app.extensions["talesrunner.settings"]
+    if settings.TALES_METRICS_ENABLED and settings.TALES_METRICS_TOKEN:
         app.register_blueprint(bp)

@@ -8,16 +8,29 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
+from shared.mail_text import SENDER_MAX, SENDER_REFUSED, SENDER_RULE, sender_problem, without_bidi
 from shared.safety import find_unsafe
 from shared.styles import PHOTO
-from shared.vocabulary import AGE_BANDS, CLASSIFICATIONS, AgeBand, Classification
+from shared.vocabulary import AgeBand, Classification
 
 # Line breaks and tabs are text; every other control character (NUL first of all) is not, and the
 # database refuses some of them: they are refused here, before it. The patterns are in the OpenAPI
 # document too, so API clients (and schemathesis) know them. Lone surrogates never parse as text.
 LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"  # one line: no line or paragraph separator either
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
-CONTROL_MESSAGE = "control characters (such as NUL) are not allowed"
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BREAKS = re.compile(r"[\t\n\r\u2028\u2029]")
+
+
+def without_controls(value: str, *, lines: bool = False) -> str:
+    """What a person typed into a page's field, less the characters nobody types (a pasted NUL).
+
+    The pages take the text without them rather than refuse it for something the parent cannot
+    see; a one-line field's breaks and tabs become spaces. The API refuses them (the patterns above).
+    """
+    if not lines:
+        value = _BREAKS.sub(" ", value)
+    return _CONTROLS.sub("", value)
 
 
 def _line(**constraints) -> StringConstraints:
@@ -35,6 +48,10 @@ def one_line_break(value: Any) -> Any:
 
 LineBreaks = BeforeValidator(one_line_break)
 
+# Names and titles lose bidirectional controls (U+202E turns "cod.exe" around on screen and in a
+# file name); nobody types them, so they are dropped, not refused.
+NoBidi = BeforeValidator(lambda value: without_bidi(value) if isinstance(value, str) else value)
+
 UNSAFE = "unsafe_text"
 
 
@@ -50,8 +67,8 @@ def child_safe(value: str) -> str:
 
 
 Safe = AfterValidator(child_safe)
-Required = Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=100), Safe]
-Optional_ = Annotated[str, _line(strip_whitespace=True, max_length=300), Safe] | None
+Required = Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=100), Safe, NoBidi]
+Optional_ = Annotated[str, _line(strip_whitespace=True, max_length=300), Safe, NoBidi] | None
 
 
 class JsonRefused(ValueError):
@@ -115,7 +132,7 @@ class BookHints(_Hints):
     them, and the book's title is made from the name until the hints arrive.
     """
 
-    name: Annotated[str, _line(strip_whitespace=True, max_length=100), Safe] | None = None
+    name: Annotated[str, _line(strip_whitespace=True, max_length=100), Safe, NoBidi] | None = None
     character: Optional_ = None
 
 
@@ -124,7 +141,7 @@ class BookRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, _line(strip_whitespace=True, max_length=200), Safe] | None = None
+    title: Annotated[str, _line(strip_whitespace=True, max_length=200), Safe, NoBidi] | None = None
     age: AgeBand | None = None
     scenes: list[SceneAnnotation] | None = None
     book_hints: BookHints | None = None
@@ -132,7 +149,7 @@ class BookRequest(BaseModel):
     # How the pages look (GET /api/v1/styles lists what this server draws); checked against the server's list.
     style: Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=16)] = PHOTO
     # Who the book is for, set on its last page ("사랑하는 하은이에게").
-    dedication: Annotated[str, _line(strip_whitespace=True, max_length=100), Safe] | None = None
+    dedication: Annotated[str, _line(strip_whitespace=True, max_length=100), Safe, NoBidi] | None = None
 
 
 class BookUpdate(BaseModel):
@@ -140,7 +157,7 @@ class BookUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=200), Safe]
+    title: Annotated[str, _line(strip_whitespace=True, min_length=1, max_length=200), Safe, NoBidi]
 
 
 class PictureChoice(BaseModel):
@@ -197,39 +214,27 @@ class PasswordCheck(BaseModel):
     password: Annotated[str, _line(min_length=1, max_length=200)]
 
 
+def _bidi_dropped(value: Any) -> Any:
+    return without_bidi(value) if isinstance(value, str) else value
+
+
+def _plain_name(value: str) -> str:
+    """Refuse a sender's name that is more than a name: an address, brackets, "@", a link."""
+    if sender_problem(value) is not None:
+        raise PydanticCustomError(SENDER_REFUSED, SENDER_RULE)
+    return value
+
+
 class EmailBook(BaseModel):
     """Mail a finished book: to the caller unless `to`, from `sender_name` (optional) with a `note` (optional)."""
 
     model_config = ConfigDict(extra="forbid")
 
     to: EmailStr | None = None
-    # One line (no line breaks: it goes into the From header), shown as "<sender_name> (TalesRunner)".
-    sender_name: Annotated[str, _line(strip_whitespace=True, max_length=100)] | None = None
+    # A name only, shown in the mail's body and subject (never its From): shared/mail_text.py.
+    sender_name: Annotated[str, _line(strip_whitespace=True, max_length=SENDER_MAX), BeforeValidator(_bidi_dropped),
+                           AfterValidator(_plain_name)] | None = None
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT_PATTERN), LineBreaks] | None = None
-
-
-def error_code(exc: ValidationError) -> str:
-    """The API error code: `unsafe_text` for words a children's book must not carry, else `invalid`."""
-    return UNSAFE if exc.errors()[0].get("type") == UNSAFE else "invalid"
-
-
-def describe_error(exc: ValidationError) -> tuple[str, str | None]:
-    """The first validation problem as (message a person can act on, dotted field path)."""
-    first = exc.errors()[0]
-    location = [str(part) for part in first.get("loc", ())]
-    field = ".".join(location) or None
-    message = first.get("msg", "invalid value").removeprefix("Value error, ")
-    if first.get("type") == "literal_error" and location and location[-1] == "classification":
-        message = "classification must be one of: " + ", ".join(CLASSIFICATIONS)
-    elif first.get("type") == "string_pattern_mismatch":
-        message = CONTROL_MESSAGE
-    elif first.get("type") == "literal_error" and location and location[-1] == "age":
-        message = "age must be one of: " + ", ".join(AGE_BANDS)
-    elif first.get("type") == "missing":
-        message = "this field is required"
-    elif first.get("type") == "extra_forbidden":
-        message = "unknown field"
-    return (f"{field}: {message}" if field else message), field
 
 
 _EMAIL_ADDRESS = TypeAdapter(EmailStr)

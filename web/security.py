@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, Flask, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -20,7 +21,9 @@ CREDENTIAL_ENDPOINTS = frozenset({"api.create_user", "api.create_token"})
 # The page's own files only: no CDN, no inline script; photo previews are blob: URLs.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
-    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; "
+    # A spoken hint is played back from the recording in the page's memory before it is sent.
+    "media-src 'self' blob:"
 )
 
 
@@ -66,6 +69,10 @@ LIMITS: dict[str, list[tuple[str, str, object, bool]]] = {
     "api.create_book": [("TALES_RATELIMIT_BOOKS", "books", user_or_address, False)],
     "books.email": [("TALES_RATELIMIT_EMAILS", "emails", user_or_address, False)],
     "api.email": [("TALES_RATELIMIT_EMAILS", "emails", user_or_address, False)],
+    # Confirmation mails asked for again: one allowance per account for the page and the API.
+    "accounts.resend_confirmation": [("TALES_RATELIMIT_CONFIRM", "confirm", user_or_address, False)],
+    "api.resend_confirmation": [("TALES_RATELIMIT_CONFIRM", "confirm", user_or_address, False)],
+    "api.create_transcription": [("TALES_RATELIMIT_TRANSCRIPTIONS", "transcriptions", user_or_address, False)],
 }
 
 
@@ -123,6 +130,14 @@ def _init_csrf(app: Flask, api: Blueprint) -> None:
             csrf.protect()
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """The session cookie is `Secure` on every request that came over https, and on all with TALES_SECURE_COOKIES."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        # Behind the proxy, request.is_secure is what its X-Forwarded-Proto says (ProxyFix, TALES_TRUSTED_PROXIES).
+        return super().get_cookie_secure(app) or request.is_secure
+
+
 def init_app(app: Flask, api: Blueprint) -> None:
     """CSRF on every form post, secure session cookies, headers, and the rate limits."""
     config = app.extensions["talesrunner.settings"]
@@ -137,6 +152,7 @@ def init_app(app: Flask, api: Blueprint) -> None:
         SESSION_COOKIE_SECURE=config.TALES_SECURE_COOKIES,
         PERMANENT_SESSION_LIFETIME=timedelta(days=config.TALES_SESSION_DAYS),
     )
+    app.session_interface = SessionCookies()
     _init_csrf(app, api)
     _init_limiter(app)
 

@@ -33,6 +33,7 @@ def thumbnail(storage: Storage, scene: Scene, size: int, slots: DecodeSlots) -> 
         with slots.slot(), storage.local_copy(picture) as source, Image.open(source) as image:
             reduced = load_reduced(image, (size * 2, size * 2))
             small = ImageOps.exif_transpose(reduced).convert("RGB")
+            small.info.clear()  # no metadata rides into the copy: a 64 KB comment breaks Pillow's JPEG writer
             del reduced
         small.thumbnail((size, size), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()

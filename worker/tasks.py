@@ -14,7 +14,6 @@ from functools import lru_cache, partial
 import botocore.exceptions
 from celery import Task
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -23,8 +22,8 @@ from shared.config import get_settings
 from shared.db import session_factory
 from shared.jobs import TaskName, enqueue_after_commit, send_now
 from shared.lifecycle import claim_email, email_retries, finish_email, lock_book_of, release, stage_retries
-from shared.links import book_link, reset_link, sign_reset
-from shared.models import EmailRequest, User
+from shared.links import mail_share_link
+from shared.models import EmailRequest
 from shared.status import EmailStatus, Stage
 from shared.storage import open_storage
 from shared.vocabulary import STAGE_LABELS, STAGE_OPERATOR_NAMES
@@ -274,6 +273,22 @@ def render_pdf(self: Task, book_id: str, narrated: bool = False) -> None:
     _run_stage(self, Stage.RENDER, partial(pipeline.render_stage, narrated=narrated), book_id)
 
 
+@celery.task(bind=True, name=TaskName.TRANSCRIBE.value)
+def transcribe_audio(self: Task, transcription_id: str) -> None:
+    """Turn one spoken hint into text and hints (GPU, where Whisper runs); its recording is deleted after."""
+    ctx = context()
+    retries = stage_retries(ctx.settings)
+    try:
+        pipeline.transcribe_stage(ctx, transcription_id)
+    except Exception as exc:
+        transient = is_transient(exc)
+        if transient and retries.may_retry(self.request.retries):
+            pipeline.release_transcription(ctx, transcription_id)  # the retry may run in another process
+            raise self.retry(exc=exc, countdown=retries.delay(self.request.retries), max_retries=retries.max_retries) from exc
+        TASK_FAILURES.labels(short_name(self.name)).inc()
+        pipeline.fail_transcription(ctx, transcription_id, exc, transient)
+
+
 @celery.task(name=TaskName.RECONCILE.value)
 def reconcile() -> list[str]:
     """Re-enqueue books whose work was lost."""
@@ -298,11 +313,13 @@ def send_email(self: Task, request_id: str, outcome: list[str | None] | None = N
             return
         book = request.book
         title, filename = book.display_title, book.file_stem
-        to, pdf_name, pdf_bytes, link = request.to_address, book.pdf_name, book.pdf_bytes or 0, book_link(ctx.settings, book.id)
+        to, pdf_name, pdf_bytes = request.to_address, book.pdf_name, book.pdf_bytes or 0
+        # Too large to attach: a share link to the book's page instead, which the owner can end.
+        link = mail_share_link(session, ctx.settings, book.id) if pdf_bytes > ctx.settings.TALES_EMAIL_ATTACH_MAX_BYTES else None
         epub_name, epub_bytes = book.epub_name, book.epub_bytes or 0
         message_id = request.message_id
         attempts = request.attempts
-        sender_name, note = request.sender_name, request.note
+        sender_name, note, account = request.sender_name, request.note, book.user.email
     try:
         with ExitStack() as files:
             pdf_path = files.enter_context(ctx.storage.local_copy(pdf_name))
@@ -310,17 +327,17 @@ def send_email(self: Task, request_id: str, outcome: list[str | None] | None = N
             epub_path = files.enter_context(ctx.storage.local_copy(epub_name)) if fits else None
             outgoing = mailer.Outgoing(message_id=message_id, to=to, title=title, pdf_path=pdf_path, pdf_bytes=pdf_bytes,
                                        link=link, epub_path=epub_path, epub_bytes=epub_bytes, filename=filename,
-                                       sender_name=sender_name, note=note)
+                                       sender_name=sender_name, note=note, account=account)
             message = mailer.build_message(ctx.settings, outgoing)
         mailer.send(ctx.settings, message)
-    except ValueError as exc:  # a header the email package refuses: sending again cannot help
+    except ValueError:  # a header the email package refuses: sending again cannot help
         log.exception("mail request %s could not be written", request_id)
         _record(self, ctx, request_id, EmailStatus.FAILED, "the mail could not be written (a title or name it refused)")
         TASK_FAILURES.labels(short_name(self.name)).inc()
         return
     except Exception as exc:
         if isinstance(exc, smtplib.SMTPException | OSError | RuntimeError):
-            error = f"{type(exc).__name__}: {exc}"
+            error = mailer.describe_failure(exc)  # whose problem it is first: the book page tells the parent from it
         else:  # the store (S3) or the database failed before the mail went; its text (SQL, URLs) stays in the log
             log.exception("mail request %s failed before it was sent", request_id)
             error = f"{type(exc).__name__}; the worker's log has the details"
@@ -365,31 +382,3 @@ def _finish_email(ctx: pipeline.Context, request_id: str, status: EmailStatus, e
             log.warning("mail request %s ended %s but is %s now; left as it is", request_id, status.value, request.status.value)
             return
         finish_email(request, status, error)
-
-
-@celery.task(bind=True, name=TaskName.PASSWORD_RESET.value)
-def send_password_reset(self: Task, email: str, base_url: str) -> None:
-    """Mail a password-reset link to the account with this address, if there is one.
-
-    The web tier sends this message for every address asked about and answers the same page, so
-    neither its answer nor its timing tells whether an account exists; only here is it looked up.
-    """
-    ctx = context()
-    with ctx.sessions.begin() as session:
-        user = session.scalar(select(User).where(User.email == email.lower()))
-        if user is None:
-            return
-        # Bound to the password hash: the link dies once the password changes (single use).
-        link = reset_link(base_url, sign_reset(ctx.settings, user.id, user.password_hash))
-    message = mailer.build_reset_message(ctx.settings, email, link)
-    retries = email_retries(ctx.settings)
-    try:
-        mailer.send(ctx.settings, message)
-    except RuntimeError:
-        log.error("password reset asked for, but SMTP_HOST is not set: no mail sent")
-    except (smtplib.SMTPException, OSError) as exc:
-        if mailer.is_permanent(exc) or not retries.may_retry(self.request.retries):
-            log.warning("password-reset mail not sent: %s: %s", type(exc).__name__, exc)
-            TASK_FAILURES.labels(short_name(self.name)).inc()
-            return
-        raise self.retry(exc=exc, countdown=retries.delay(self.request.retries), max_retries=retries.max_retries) from exc

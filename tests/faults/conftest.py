@@ -7,6 +7,7 @@ private database; the session worker of the other tests never sees these books.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -105,7 +106,7 @@ def fault_env(fault_pg_url, fault_redis, tmp_path_factory) -> dict[str, str]:
         "DATABASE_URL": fault_pg_url,
         "REDIS_URL": fault_redis.url,
         "DATA_DIR": str(tmp_path_factory.mktemp("fault-data")),
-        "SECRET_KEY": "fault-secret",
+        "SECRET_KEY": secrets.token_hex(32),
         "TALES_CAPTIONER": "none",
         "TALES_WRITER": "template",
         "TALES_TRANSLATOR": "none",

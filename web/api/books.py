@@ -4,15 +4,19 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from flask import jsonify, request, url_for
+from pydantic import ValidationError
 
+from shared.mail_text import SENDER_REFUSED, SENDER_RULE
 from shared.models import Book
 from shared.status import BookStatus
 from web import books_service as service
+from web import uploads
+from web.accounts_service import check_mail_allowed
 from web.api.blueprint import api
 from web.api.users import json_body
 from web.auth import current_user, token_required
 from web.db import current_settings
-from web.downloads import send_stored
+from web.downloads import book_download, send_stored
 from web.images import MEDIA_TYPES
 from web.errors import ApiError
 from web.poll import poll
@@ -84,9 +88,11 @@ def book_json(book: Book, detail: bool = True) -> dict:
 @token_required
 def create_book():
     """Upload 1-10 photos (in order) and optional hints; starts captioning."""
-    book_request = service.parse_book_request(request.form.get("book"))
-    uploads = service.read_uploads(request.files.getlist("images"), current_settings())
-    book = service.create_book(current_user(), book_request, uploads)
+    book_request = uploads.parse_book_request(request.form.get("book"))
+    files = request.files.getlist("images")
+    uploads.check_before_decoding(current_user(), book_request, files, current_settings())  # no pixels spent on a refusal
+    photos = uploads.read_uploads(files, current_settings())
+    book = service.create_book(current_user(), book_request, photos)
     response = jsonify(book_json(book))
     response.headers["Location"] = url_for("api.get_book", book_id=book.id)
     return response, 202
@@ -185,10 +191,21 @@ def retry(book_id: str):
 @api.post("/books/<book_id>/email")
 @token_required
 def email(book_id: str):
-    """Mail the finished book to the caller or to `to`, from `sender_name` with `note` (both optional)."""
+    """Mail the finished book to the caller or to `to`, from `sender_name` with `note` (both optional).
+
+    Someone else's address needs a confirmed account (403 email_not_confirmed) and counts towards
+    TALES_MAIL_PER_DAY (429 mail_limit).
+    """
     book = service.owned_book(current_user(), book_id)
-    body = EmailBook.model_validate(json_body(optional=True))
-    service.request_email(book, str(body.to or current_user().email), body.sender_name, body.note)
+    try:
+        body = EmailBook.model_validate(json_body(optional=True))
+    except ValidationError as exc:
+        if exc.errors()[0].get("type") == SENDER_REFUSED:  # the rule in full: what a name may not hold
+            raise ApiError(400, "not_a_name", SENDER_RULE, "sender_name") from None
+        raise
+    to = str(body.to or current_user().email)
+    check_mail_allowed(current_user(), to)
+    service.request_email(book, to, body.sender_name, body.note)
     return jsonify(book_json(book)), 202
 
 
@@ -197,7 +214,7 @@ def email(book_id: str):
 def get_pdf(book_id: str):
     """Download the book's PDF: the last finished one, also while an edit makes it again."""
     book = service.owned_book(current_user(), book_id)
-    return _book_file(book, book.pdf_name, "application/pdf", "pdf", "the PDF")
+    return _book_file(book, book.pdf_name, "application/pdf", "pdf", "PDF는")
 
 
 @api.get("/books/<book_id>/epub")
@@ -205,18 +222,18 @@ def get_pdf(book_id: str):
 def get_epub(book_id: str):
     """Download the read-along e-book (EPUB 3, fixed layout; media overlays when the pages are narrated)."""
     book = service.owned_book(current_user(), book_id)
-    return _book_file(book, book.epub_name, "application/epub+zip", "epub", "the e-book")
+    return _book_file(book, book.epub_name, "application/epub+zip", "epub", "전자책(EPUB)은")
 
 
 def _book_file(book: Book, name: str | None, mimetype: str, extension: str, what: str):
     # The name is set when a book first finishes and the file is replaced in one move (storage
     # publish), so while an edit remakes it the stored file is the previous, whole version.
     if not name:
-        raise ApiError(409, "not_ready", f"{what} is not ready yet; the book is {book.status.value}")
+        raise ApiError(409, "not_ready", f"{what} 아직 준비되지 않았어요. {service.state_message(book.status)}")
     try:
-        return send_stored(service.storage(), name, mimetype, download_name=f"{book.file_stem}.{extension}", allow_redirect=True)
+        return send_stored(service.storage(), name, mimetype, download_name=book_download(book, extension), allow_redirect=True)
     except FileNotFoundError:
-        raise ApiError(409, "not_ready", f"{what} is being rebuilt; try again shortly") from None
+        raise ApiError(409, "not_ready", f"{what} 다시 만들고 있어요. 잠시 후 다시 해 주세요.") from None
 
 
 @api.get("/books/<book_id>/scenes/<int:index>/audio")
@@ -226,7 +243,7 @@ def get_audio(book_id: str, index: int):
     book = service.owned_book(current_user(), book_id)
     audio = service.scene_of(book, index).audio
     if audio is None:
-        raise ApiError(404, "not_found", "this page is not narrated")
+        raise ApiError(404, "not_found", f"{index}쪽에는 읽어 주는 소리가 없어요.")
     # The URL names the stored file (audio_url's `v`, a hash of the audio), so the browser may keep
     # what it fetched. A tab opened before the page was read again asks with an old `v`: it gets the
     # audio there is now, never kept, or the old URL would hold new audio when the old comes back.
@@ -235,7 +252,7 @@ def get_audio(book_id: str, index: int):
         response = send_stored(service.storage(), audio.name, audio.media_type, max_age=86400 if current else 0,
                                ranges=True)
     except FileNotFoundError:
-        raise ApiError(404, "not_found", "this page's audio is no longer stored") from None
+        raise ApiError(404, "not_found", f"{index}쪽의 읽어 주는 소리가 더는 저장되어 있지 않아요.") from None
     response.cache_control.public, response.cache_control.private = False, True  # a family's voice: no shared caches
     if not current:
         response.cache_control.no_store, response.cache_control.max_age = True, None
@@ -288,7 +305,7 @@ def get_image(book_id: str, index: int):
     try:
         response = send_stored(service.storage(), scene.image_name, mimetype, max_age=3600)
     except FileNotFoundError:
-        raise ApiError(404, "not_found", "this photo is no longer stored") from None
+        raise ApiError(404, "not_found", f"{index}쪽의 사진이 더는 저장되어 있지 않아요.") from None
     response.cache_control.public, response.cache_control.private = False, True  # the user's photos: no shared caches
     return response
 

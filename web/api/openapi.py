@@ -6,6 +6,7 @@ from flask import jsonify
 from shared.status import BookStatus
 from shared.vocabulary import AGE_BANDS
 from web.api.blueprint import api
+from web.api import links, transcriptions
 from web.schemas import (
     AlternativeChoice,
     BookRequest,
@@ -27,7 +28,8 @@ _BOOK = {"$ref": "#/components/schemas/Book"}
 ERRORS = {
     "400": "the input is refused; `error.field` names the part",
     "401": "sign in: send `Authorization: Bearer <token>` (POST /tokens); the token is unknown or revoked",
-    "403": "the password given is not this account's",
+    "403": "the password given is not this account's; on /email, the account's address is not confirmed yet "
+           "(`email_not_confirmed`: it may mail only itself until then)",
     "404": "no such book (someone else's book is not found either)",
     "409": "the book's state does not allow it now",
     "413": "the body, a text field or the photos are over their limits",
@@ -79,7 +81,9 @@ def build_spec() -> dict:
     for model_schema in list(schemas.values()):
         schemas.update(model_schema.pop("$defs", {}))
     schemas["Error"] = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}}
+        "code": {"type": "string", "description": "stable English word to branch on (docs/api.md, Errors)"},
+        "message": {"type": "string", "description": "a Korean sentence for people, in the pages' words"},
+        "field": {"type": "string"}}}}}
     schemas["Book"] = {"type": "object", "required": ["id", "status", "progress"], "properties": {
         "id": {"type": "string"}, "title": {"type": ["string", "null"]}, "title_generated": {"type": "boolean"},
         "age": {"type": ["string", "null"], "enum": [*AGE_BANDS, None]},
@@ -95,7 +99,11 @@ def build_spec() -> dict:
     book = "/books/{book_id}"
     scene = book + "/scenes/{index}"
     paths = {
-        "/users": {"post": _op("Sign up", "201", "Credentials", auth=False, ok_schema={"type": "object"})},
+        "/users": {"post": _op("Sign up (a mail with a link that confirms the address is sent)", "201", "Credentials",
+                               auth=False, ok_schema={"type": "object"})},
+        "/users/me/confirmation": {"post": _op("Mail the link that confirms my address again (200: confirmed already; "
+                                               "409 mail_unavailable: this server cannot mail)", "202", ok_schema={"type": "object"},
+                                               errors=("401", "409", "429", "503"))},
         "/users/me": {"delete": _op("Delete my account with every book, photo and PDF (needs my password)", "204",
                                     "PasswordCheck", ok_schema=None, errors=("400", "401", "403", "413", "429", "503"))},
         "/tokens": {"post": _op("Get a bearer token", "201", "Credentials", auth=False, ok_schema={"type": "object"},
@@ -109,7 +117,9 @@ def build_spec() -> dict:
         book + "/scenes": {"parameters": _id_param(), "put": _op("Annotate every scene", "200", "ScenesUpdate")},
         book + "/generate": {"parameters": _id_param(), "post": _op("Start writing", "202")},
         book + "/retry": {"parameters": _id_param(), "post": _op("Retry a failed book", "202")},
-        book + "/email": {"parameters": _id_param(), "post": _op("Email the book", "202", "EmailBook")},
+        book + "/email": {"parameters": _id_param(), "post": _op(
+            "Email the book (someone else's address: a confirmed account, TALES_MAIL_PER_DAY a day)", "202", "EmailBook",
+            errors=("400", "401", "403", "404", "409", "413", "429", "503"))},
         book + "/pdf": {"parameters": _id_param(), "get": _op("Download the PDF", "200", ok_schema=None)},
         scene: {"parameters": _id_param("index"), "patch": _op("Edit a paragraph", "202", "TextEdit")},
         scene + "/regenerate": {"parameters": _id_param("index"), "post": _op("Regenerate a scene", "202")},
@@ -127,6 +137,13 @@ def build_spec() -> dict:
         "/styles": {"get": _op("The picture styles this server can draw", "200", auth=False, ok_schema={"type": "object"},
                                errors=("503",))},
     }
+    spoken, schemas["Transcription"] = transcriptions.openapi(ERRORS)  # spoken hints (web/api/transcriptions.py)
+    paths.update(spoken)
+    shared, link_schemas = links.openapi(ERRORS)  # share links (web/api/links.py)
+    paths.update(shared)
+    schemas.update(link_schemas)
+    paths["/users/me/confirmation"]["post"]["responses"]["200"] = {
+        "description": "the address is confirmed already; nothing mailed", "content": {"application/json": {"schema": {"type": "object"}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "TalesRunner API", "version": "1"},

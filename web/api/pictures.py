@@ -35,7 +35,7 @@ def get_picture(book_id: str, index: int):
     try:
         response = send_stored(service.storage(), name, mimetype, max_age=3600)
     except FileNotFoundError:
-        raise ApiError(404, "not_found", "this picture is no longer stored") from None
+        raise ApiError(404, "not_found", f"{index}쪽의 그림이 더는 저장되어 있지 않아요.") from None
     response.cache_control.public, response.cache_control.private = False, True  # the family's pictures: no shared caches
     return response
 

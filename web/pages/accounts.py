@@ -1,5 +1,5 @@
-"""Pages for accounts: sign up, log in, log out; on the settings page, API tokens, the password and
-deleting the account."""
+"""Pages for accounts: sign up, log in, log out, confirm the address; on the settings page, API
+tokens, the password and deleting the account."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -8,8 +8,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from shared.links import LinkExpired, LinkInvalid
 from shared.models import ApiToken
-from web.accounts_service import delete_account
+from web.accounts_service import ask_confirmation, confirmation_user, delete_account, mail_configured, mark_confirmed
 from web.auth import (
     current_user,
     find_user,
@@ -26,6 +27,7 @@ from web.errors import ApiError, korean
 from web.schemas import Credentials, NewPassword
 
 bp = Blueprint("accounts", __name__)
+NO_STORE = {"Cache-Control": "no-store"}  # a page reached by a link that is a secret
 
 FIELD_MESSAGES = {
     "email": "올바른 이메일 주소를 적어 주세요.",
@@ -65,8 +67,11 @@ def signup():
             except ApiError as exc:
                 errors["email"] = korean(exc)
             else:
-                log_in(user)
-                flash("가입을 환영해요! 첫 그림책을 만들어 보세요.", "success")
+                asked = ask_confirmation(user)
+                log_in(user)  # commits, and with it sends the confirmation mail
+                flash(f"가입을 환영해요! {user.email} 주소로 확인 메일을 보냈어요. 메일의 링크를 열면 가족에게도 그림책을 "
+                      "메일로 보낼 수 있어요. 첫 그림책을 만들어 보세요." if asked else "가입을 환영해요! 첫 그림책을 만들어 보세요.",
+                      "success")
                 return redirect(url_for("home.new_book"))
     return render_template("accounts/signup.html", errors=errors), (400 if errors else 200)
 
@@ -162,9 +167,10 @@ def change_password():
     errors = new_password_errors()
     if errors:
         return _tokens_page(errors=errors)
-    set_password(user, request.form["password"], keep_this_session=True)
+    # Whoever knew the old password may have signed in elsewhere or made a token: both end with it.
+    set_password(user, request.form["password"], keep_this_session=True, end_api_tokens=True)
     get_session().commit()
-    flash("비밀번호를 바꿨어요. 다른 기기에서는 로그아웃했어요.", "success")
+    flash("비밀번호를 바꿨어요. 다른 기기의 로그인과 API 토큰은 모두 끝났어요. 프로그램에서 쓰려면 토큰을 새로 만들어 주세요.", "success")
     return redirect(url_for("accounts.settings_page"), code=303)
 
 
@@ -179,3 +185,39 @@ def delete_my_account():
     log_out()
     flash("계정과 모든 그림책, 사진을 지웠어요. 그동안 TalesRunner를 써 주셔서 고마워요.", "info")
     return redirect(url_for("accounts.login"), code=303)
+
+
+@bp.post("/settings/confirmation")
+@login_required
+def resend_confirmation():
+    """Mail the link that confirms my address again (rate limited), then back to the page I came from."""
+    user = current_user()
+    back = _safe_next(request.form.get("next") or url_for("accounts.settings_page"))
+    if user.email_confirmed_at is not None:
+        flash("이미 확인한 메일 주소예요. 다른 사람에게도 그림책을 보낼 수 있어요.", "info")
+    elif ask_confirmation(user):
+        get_session().commit()
+        flash(f"{user.email} 주소로 확인 메일을 다시 보냈어요. 메일의 링크를 열어 주세요. 메일이 보이지 않으면 스팸함도 확인해 주세요.",
+              "success")
+    elif not mail_configured():
+        flash("이 서버는 메일을 보낼 수 없게 설정되어 있어서 확인 메일을 보낼 수 없어요. 서버를 운영하는 분께 알려 주세요.", "error")
+    else:
+        flash("지금은 확인 메일을 보낼 수 없어요. 잠시 뒤 다시 해 주세요.", "error")
+    return redirect(back, code=303)
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    """Confirm my address with the link from the mail: a button to press, so a mail scanner opening the link confirms nothing."""
+    try:
+        user = confirmation_user(token, lock=request.method == "POST")
+    except LinkExpired:
+        return render_template("accounts/confirm.html", problem="expired"), 410, NO_STORE
+    except LinkInvalid:
+        return render_template("accounts/confirm.html", problem="invalid"), 404, NO_STORE
+    if request.method == "POST":
+        mark_confirmed(user)
+        flash(f"{user.email} 주소를 확인했어요. 이제 가족에게도 그림책을 메일로 보낼 수 있어요.", "success")
+        return redirect(url_for("home.my_books") if current_user() is not None else url_for("accounts.login"), code=303)
+    return render_template("accounts/confirm.html", problem=None, email=user.email,
+                           confirmed=user.email_confirmed_at is not None), 200, NO_STORE

@@ -8,16 +8,18 @@ from flask import Blueprint, abort, flash, get_flashed_messages, redirect, rende
 from PIL import Image
 from pydantic import ValidationError
 
+from shared.mail_text import SENDER_RULE
 from shared.models import Book, utcnow
 from shared.status import ACTIVE, BookStatus
 from web import books_service as service
 from web import pictures_service
+from web.accounts_service import check_mail_allowed
 from web.auth import current_user, login_required
 from web.db import current_settings
 from web.downloads import send_stored
 from web.errors import ApiError, error_page, korean
-from web.pages.forms import SceneForm, error_summary, read_scenes
-from web.schemas import BookUpdate, EmailBook, TextEdit
+from web.pages.forms import SceneForm, error_summary, read_scenes, typed
+from web.schemas import BookUpdate, EmailBook, TextEdit, one_line_break, without_controls
 from web.thumbnails import SIZES
 from web.thumbnails import thumbnail as make_thumbnail
 
@@ -55,7 +57,9 @@ def _page(book: Book, scene_forms: list[SceneForm] | None = None, problems: list
     # How long the book has not moved, by the server's clock: the script counts on from it with the
     # browser's, so a browser clock that is off does not matter.
     idle_s = max((utcnow() - book.updated_at).total_seconds(), 0.0)
-    return render_template("books/show.html", book=book, scene_forms=scene_forms, problems=problems or [],
+    # With captioning off (TALES_CAPTIONER=none) no page waits for a photo's description.
+    captions_on = current_settings().TALES_CAPTIONER != "none"
+    return render_template("books/show.html", book=book, scene_forms=scene_forms, problems=problems or [], captions_on=captions_on,
                            slow_after=current_settings().TALES_SLOW_AFTER_S, idle_s=idle_s, kept=kept, mail=mail or {},
                            top_flashes=top, placed_flashes=placed), status
 
@@ -69,6 +73,8 @@ def _placed_flashes(book: Book) -> tuple[list[tuple[str, str]], dict[str, list[t
     anchors = {"title-form"}
     if book.status is BookStatus.DONE:
         anchors.add("email-form")
+    if book.pdf_name:  # the share section (web/pages/shared_links.py), shown once the book was finished
+        anchors.add("share")
     if book.status is not BookStatus.AWAITING_ANNOTATIONS:
         anchors.update(f"scene-{scene.index}" for scene in book.scenes)
     top: list[tuple[str, str]] = []
@@ -128,6 +134,24 @@ def show(book_id: str):
     return _page(_mine(book_id))
 
 
+# The addresses the book page's forms post to. A refused edit answers at its form's address, so a
+# reload there, or that address opened again, is a GET: it goes to the book page (the part of it
+# the form is in), not to "405 할 수 없는 요청".
+@bp.get("/scenes/<int:index>/<any(text, regenerate, choose, undo, redraw, picture):action>")
+@login_required
+def scene_form_address(book_id: str, index: int, action: str):
+    """A scene form's address opened with GET: the book page at that scene."""
+    return redirect(url_for("books.show", book_id=_mine(book_id).id, _anchor=f"scene-{index}"), code=303)
+
+
+@bp.get("/<any(annotations, title, retry, email, delete):action>")
+@login_required
+def form_address(book_id: str, action: str):
+    """A book form's address opened with GET: the book page (at the form, where it has one)."""
+    anchor = {"title": "title-form", "email": "email-form"}.get(action)
+    return redirect(url_for("books.show", book_id=_mine(book_id).id, _anchor=anchor), code=303)
+
+
 @bp.get("/scenes/<int:index>/photo-<int:size>.jpg")
 @login_required
 def thumbnail(book_id: str, index: int, size: int):
@@ -152,7 +176,7 @@ def thumbnail(book_id: str, index: int, size: int):
 def annotate(book_id: str):
     """Save every scene's hints and start writing."""
     book = _mine(book_id)
-    annotations, scene_forms = read_scenes(request.form, len(book.scenes))
+    annotations, scene_forms = read_scenes(typed(request.form), len(book.scenes))
     if annotations is None:
         return _page(book, scene_forms, error_summary(scene_forms), 400)
     try:
@@ -169,7 +193,7 @@ def rename(book_id: str):
     """The parent's own title; a finished book is made again with it."""
     book = _mine(book_id)
     try:
-        update = BookUpdate(title=request.form.get("title", ""))
+        update = BookUpdate(title=without_controls(request.form.get("title", "")))
     except ValidationError:
         return _back(book, "제목은 1자에서 200자 사이로, 한 줄로 적어 주세요.", "error", "title-form")
     service.rename(book, update.title)
@@ -179,7 +203,10 @@ def rename(book_id: str):
 
 
 # What a refused page edit says beside the parent's text, which stays in the form.
-EDIT_TOO_LONG = "{index}쪽 글이 비어 있거나 너무 길어요 (2000자까지)."
+EDIT_EMPTY = "{index}쪽 글이 비어 있어요. 책에 실을 글을 적어 주세요."
+EDIT_TOO_LONG = "{index}쪽 글이 너무 길어요. {limit:,}자까지 쓸 수 있는데 지금 {length:,}자예요. {over:,}자를 줄여 주세요."
+EDIT_UNREADABLE = "{index}쪽 글에 책에 실을 수 없는 글자가 있어요. 그 부분을 지우고 다시 적어 주세요."
+EDIT_MAX = 2000  # TextEdit's max_length
 EDIT_BUSY = "지금 책을 다시 만들고 있어요. 다 만들어지면 다시 눌러 주세요. 적은 글은 여기 그대로 있어요."
 EDIT_STALE = ("{index}쪽 글이 이 페이지를 연 뒤에 다른 창이나 기기에서 먼저 바뀌었어요. 지금 글은 ‘{now}’예요. "
               "아래 글로 바꾸려면 다시 눌러 주세요.")
@@ -205,11 +232,19 @@ def edit_text(book_id: str, index: int):
     """
     book = _mine(book_id)
     now = service.scene_of(book, index).text  # 404 for a page the book does not have
-    submitted = request.form.get("text", "")
+    submitted = without_controls(request.form.get("text", ""), lines=True)
     try:
         edit = TextEdit(text=submitted)
     except ValidationError:
-        return _page(book, status=400, kept=KeptEdit(index, submitted, EDIT_TOO_LONG.format(index=index)))
+        # Counted as the textarea counts (a line break is one character) and as TextEdit does (trimmed).
+        length = len(one_line_break(submitted).strip())
+        if not length:
+            message = EDIT_EMPTY.format(index=index)
+        elif length > EDIT_MAX:
+            message = EDIT_TOO_LONG.format(index=index, limit=EDIT_MAX, length=length, over=length - EDIT_MAX)
+        else:
+            message = EDIT_UNREADABLE.format(index=index)
+        return _page(book, status=400, kept=KeptEdit(index, submitted, message))
     shown = request.form.get("shown")
     if shown is not None and shown != text_digest(now) and edit.text != now:
         # Another tab or device changed this page after this form was shown: saving would erase its words.
@@ -285,7 +320,7 @@ def retry(book_id: str):
 
 EMAIL_MESSAGES = {
     "to": "받는 사람의 이메일 주소를 확인해 주세요.",
-    "sender_name": "보내는 사람 이름은 줄바꿈이나 특수 문자 없이 100자까지 적어 주세요.",
+    "sender_name": SENDER_RULE,
     "note": "함께 보낼 말은 500자까지, 특수 문자 없이 적어 주세요.",
 }
 
@@ -305,6 +340,12 @@ def email(book_id: str):
         typed = {name: request.form.get(name, "") for name in ("recipient", "to", "sender_name", "note")}
         return _page(book, status=400, mail=typed)
     address = str(mail.to)
+    try:
+        check_mail_allowed(current_user(), address)  # someone else's address: a confirmed account, within the day's count
+    except ApiError as exc:
+        flash(exc.message, "error:email-form")
+        typed = {name: request.form.get(name, "") for name in ("recipient", "to", "sender_name", "note")}
+        return _page(book, status=exc.status, mail=typed)
     service.request_email(book, address, mail.sender_name, mail.note)  # the same request again within a minute: that one
     return _back(book, f"{address} 주소로 그림책을 보내고 있어요.", anchor="email-form")
 

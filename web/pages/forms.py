@@ -18,7 +18,7 @@ from shared.vocabulary import (
     obj,
     subject,
 )
-from web.schemas import UNSAFE, BookHints, SceneAnnotation
+from web.schemas import UNSAFE, BookHints, SceneAnnotation, without_controls
 
 # A short example under each field, so a parent knows what kind of words to write.
 FIELD_HINTS: dict[str, str] = {
@@ -33,13 +33,27 @@ FIELD_HINTS: dict[str, str] = {
     "prediction": "예: 내일도 놀러 갈 거예요",
 }
 
-# A line under the fields whose names overlap, saying how they differ.
+# A line under the fields whose names overlap or whose words are the training data's (분류, 원인, 결과,
+# 예측), saying what each asks for.
 FIELD_HELP: dict[str, str] = {
     "name": "이야기의 중심이 되는 아이나 동물 한 명이에요.",
     "i_action": "주인공이 이 사진에서 하는 일이에요.",
-    "classification": "비워 두면 하는 일과 장소를 보고 알맞게 골라요.",
+    "classification": "이 장면이 아이의 어떤 경험에 대한 이야기인지예요(어린이집·유치원 누리과정의 다섯 영역). "
+                      "비워 두면 하는 일과 장소를 보고 알맞게 골라요.",
     "character": "주인공 말고 이 장면에 나오는 사람이나 동물이에요.",
     "action": "주인공 말고 다른 인물이 하는 일이나, 장면에서 벌어지는 놀이예요.",
+    "causalRelationship": "이 장면의 일이 왜 일어났는지예요. 이야기가 앞 장면과 이어져요.",
+    "outcomeResolution": "그래서 어떻게 되었는지예요. 장면의 끝맺음이 돼요.",
+    "prediction": "다음에 어떤 일이 있을지예요. 이야기가 다음 장면으로 넘어가요.",
+}
+
+# What each story area (이야기 분류) is about, beside its name in the list.
+CLASSIFICATION_HELP: dict[str, str] = {
+    "의사소통": "말하고 듣고, 책과 이야기",
+    "자연탐구": "자연·동물·날씨를 살피고 궁금해하기",
+    "사회관계": "가족·친구와 지내기, 돕고 나누기",
+    "예술경험": "그림·노래·춤·만들기",
+    "신체운동_건강": "몸 움직이기, 운동, 씻고 먹는 건강한 생활",
 }
 
 # The book-level fields of the new-book form: typed once, used for every scene left empty.
@@ -52,6 +66,14 @@ class SceneForm:
 
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def typed(form: MultiDict, lines: tuple[str, ...] = ()) -> MultiDict:
+    """A posted form as the parent typed it: no control characters (a pasted NUL), one line except in `lines`.
+
+    A NUL in a title used to refuse the whole form for a character nobody can see; now it is dropped.
+    """
+    return MultiDict([(key, without_controls(value, lines=key in lines)) for key, value in form.items(multi=True)])
 
 
 def field_name(position: int, name: str) -> str:
@@ -130,6 +152,7 @@ def template_globals() -> dict:
         "FIELD_LABELS": FIELD_LABELS,
         "FIELD_HINTS": FIELD_HINTS,
         "FIELD_HELP": FIELD_HELP,
+        "CLASSIFICATION_HELP": CLASSIFICATION_HELP,
         "CLASSIFICATIONS": CLASSIFICATIONS,
         "AGE_BANDS": AGE_BANDS,
         "AGE_LABELS": AGE_LABELS,

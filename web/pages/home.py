@@ -15,6 +15,7 @@ from shared.safety import find_unsafe
 from shared.styles import PHOTO, available_styles
 from shared.vocabulary import AGE_BANDS
 from web import books_service as service
+from web import transcriptions_service
 from web.api.books import audio_url
 from web.auth import current_user, login_required
 from web.db import current_settings
@@ -22,6 +23,7 @@ from web.errors import KOREAN, ApiError, korean, page_asks_json
 from web.pages import forms, labels
 from web.pages.forms import error_summary, read_scenes, unsafe_message
 from web.schemas import BookRequest
+from web.uploads import read_uploads
 
 bp = Blueprint("home", __name__)
 
@@ -77,6 +79,7 @@ def _new_book_form(problems: list[str], status: int, form: dict | None = None, e
         captions_on=config.TALES_CAPTIONER != "none",
         styles=available_styles(config), illustrator=config.TALES_ILLUSTRATOR,
         illustrator_host=urlsplit(config.OPENAI_BASE_URL or "https://api.openai.com").hostname,
+        **transcriptions_service.page_flags(),  # the record buttons: offered only where a transcriber is set
     ), status
 
 
@@ -170,7 +173,7 @@ def new_book():
     """Pick photos in story order, write hints now or after the captions arrive, and submit."""
     if request.method == "GET":
         return _new_book_form([], 200)
-    form = request.form
+    form = forms.typed(request.form)
     files = [f for f in request.files.getlist("images") if f and f.filename]
     annotations, problems, fields = _form_problems(form, len(files))
     book_hints, hint_problems = forms.read_book_hints(form)
@@ -181,11 +184,17 @@ def new_book():
             "style": form.get("style", PHOTO), "dedication": form.get("dedication", ""),
             "hints": form.get("hints", "now"), **{key: form.get(key, "") for key in forms.BOOK_DEFAULTS.values()}}
     code = "invalid"
+    try:  # a parent at the limit of books in progress costs no photo decoding
+        service.refuse_over_quota(service.active_books(current_user()), current_settings())
+    except ApiError as exc:
+        return _refusal([korean(exc)], exc.status, keep, {}, exc.code)
     try:
-        uploads = service.read_uploads(files, current_settings())
+        uploads = read_uploads(files, current_settings())
     except ApiError as exc:
         problems.insert(0, korean(exc))
         fields.setdefault("images", korean(exc))
+        if exc.field and exc.field.startswith("images["):  # one photo: the page shows why on that photo's row
+            fields[exc.field] = exc.message
         code = exc.code
     if problems:
         return _refusal(problems, 400, keep, fields, code)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from shared.lifecycle import note_for_parents
+from shared.mail_text import address_was_refused
 from shared.models import Book, EmailRequest
 from shared.status import ACTIVE, EmailStatus
 from shared.vocabulary import EMAIL_LABELS, STAGE_LABELS, STATUS_LABELS
@@ -30,11 +31,15 @@ def failure_text(book: Book) -> str:
 def email_state(request: EmailRequest) -> str:
     """One line about one email request."""
     # The SMTP server's answer is for operators (the API's `emails[].error` and the logs), not this page.
+    # Whose problem a failure is comes first in the recorded error (worker/mailer.describe_failure):
+    # only a refused address is the parent's to check; a mail server's fault is not theirs.
     label = EMAIL_LABELS[request.status]
-    if request.status is EmailStatus.FAILED and request.last_error:
+    if request.status is EmailStatus.FAILED and address_was_refused(request.last_error):
         return f"{label}. 받는 주소가 맞는지 확인하고 다시 보내 주세요."
+    if request.status is EmailStatus.FAILED and request.last_error:
+        return "메일 서버에 문제가 있어서 보내지 못했어요. 잠시 뒤 다시 보내 주세요."
     if request.status is EmailStatus.PENDING and request.last_error:
-        return f"{request.attempts}번 시도했지만 보내지 못해 잠시 뒤 다시 보낼게요."
+        return f"메일 서버에 문제가 있어서 아직 보내지 못했어요({request.attempts}번 시도). 잠시 뒤 다시 보낼게요."
     return label
 
 

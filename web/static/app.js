@@ -140,22 +140,39 @@
     }
   }
 
-  // What goes to the server for one chosen file, and its preview. Never fails: a photo the browser
-  // cannot decode or draw goes as it is (the server reads more formats and sizes than some browsers).
+  // What goes to the server for one chosen file, and its preview. Never throws. A photo the browser
+  // cannot draw (no canvas memory) goes as it is; one it cannot decode goes as it is only when its
+  // first bytes say it is a format the server reads and browsers may not (HEIC, TIFF): anything else
+  // the browser cannot open is broken or no photo, and its card says so instead (`error`).
   async function preparedOrAsItIs(file) {
     try {
       return await prepared(file);
     } catch (e) {
-      return { blob: file, name: file.name, thumb: null, reduced: false,
+      return { blob: file, name: file.name, thumb: null, reduced: false, badge: "사진",
                note: "이 브라우저에서 미리 보기를 만들지 못해 원본 그대로 보내요." };
     }
+  }
+
+  // The formats the server reads (web/images.py ALLOWED_FORMATS) that a browser may not decode, by their first bytes.
+  const HEIF_BRANDS = ["heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", "mif1", "msf1"];
+  async function serverOnlyFormat(file) {
+    const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+    const text = (from, to) => String.fromCharCode(...head.slice(from, to));
+    if (text(4, 8) === "ftyp" && HEIF_BRANDS.includes(text(8, 12))) return "HEIC";
+    if (text(0, 4) === "II*\0" || text(0, 4) === "MM\0*") return "TIFF";
+    return null;
   }
 
   async function prepared(file) {
     const source = await decodePhoto(file);
     if (!source) {
-      return { blob: file, name: file.name, thumb: null, reduced: false,
-               note: "이 브라우저에서 미리 볼 수 없는 형식이라 원본 그대로 보내요." };
+      const kind = await serverOnlyFormat(file);
+      if (!kind) {
+        return { blob: null, name: file.name, thumb: null, reduced: false,
+                 error: "사진으로 열 수 없는 파일이에요. 파일이 깨졌거나 사진이 아니에요. 이 사진을 빼고 다른 사진을 골라 주세요." };
+      }
+      return { blob: file, name: file.name, thumb: null, reduced: false, badge: kind,
+               note: `이 브라우저에서는 미리 볼 수 없는 ${kind} 사진이라 원본 그대로 보내요. 서버에서 읽어요.` };
     }
     try {
       const scale = Math.min(1, LONG_SIDE / Math.max(source.width, source.height));
@@ -224,62 +241,137 @@
     });
   }
 
-  const UPLOAD_FAILED = {
-    0: "인터넷 연결이 끊겨 사진을 보내지 못했어요. 고른 사진과 적은 힌트는 이 페이지에 그대로 있어요. 연결을 확인하고 다시 눌러 주세요.",
-    400: "보낸 내용을 받지 못했어요. 페이지를 새로 고치면 쓰던 사진과 힌트가 되살아나요.",
-    413: "사진이 너무 커요. 사진을 줄이거나 몇 장 빼고 다시 눌러 주세요.",
-    429: "짧은 시간에 요청이 너무 많았어요. 잠시 후 다시 눌러 주세요. 사진과 힌트는 그대로 있어요.",
-    500: "서버에 문제가 생겼어요. 잠시 후 다시 눌러 주세요. 사진과 힌트는 그대로 있어요.",
-  };
+  // Why a book was not sent, said to the one who can do something about it: this device's
+  // connection, a connection that dropped on the way, or the server (5xx; 502-504 while it restarts
+  // or is away). The alert's first line already says the photos and hints are kept.
+  function notSent(status, stage) {
+    if (status === 0 && navigator.onLine === false) return "이 기기가 인터넷에 연결되어 있지 않아요. 연결되면 다시 눌러 주세요.";
+    if (status === 0 && stage === "check") return "서버에 닿지 못했어요. 서버가 잠시 멈췄거나 다시 켜지는 중일 수 있어요. 몇 분 뒤 다시 눌러 주세요.";
+    if (status === 0) return "사진을 보내는 도중에 연결이 끊겼어요. 다시 눌러 주세요.";
+    if (status === 413) return "사진이 너무 커요. 사진을 줄이거나 몇 장 빼고 다시 눌러 주세요.";
+    if (status === 429) return "짧은 시간에 요청이 너무 많았어요. 잠시 후 다시 눌러 주세요.";
+    if (status >= 502 && status <= 504) return "서버가 잠시 답을 하지 못해요. 점검 중이거나 다시 켜지는 중일 수 있어요. 몇 분 뒤 다시 눌러 주세요.";
+    if (status >= 500) return "서버에 문제가 생겨 책을 받지 못했어요. 잠시 뒤 다시 눌러 주세요. 계속되면 서비스를 운영하는 분께 알려 주세요.";
+    return "보낸 내용을 받지 못했어요. 페이지를 새로 고치면 쓰던 사진과 힌트가 되살아나요.";
+  }
+
+  // Enter in a text field moves to the next field instead of sending the form (a phone keyboard's
+  // 이동 key did send the whole book): only the form's big button sends it, and the keyboard's Enter
+  // key says 다음 or 완료 (enterkeyhint). `beyond(field, go)` may name a field past the visible ones
+  // (the next scene's, opened when `go`). A Korean syllable's Enter (isComposing) is the IME's own.
+  const TYPED = "input:not([type=hidden]):not([type=file]):not([type=radio]):not([type=checkbox]):not([type=submit]):not([type=button]), select, textarea";
+  // On screen: not in a hidden panel nor a closed <details> (whose content keeps its boxes in Chromium).
+  const visible = (el) => (el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0);
+  const shown = (root) => $$(TYPED, root).filter((field) => !field.disabled && visible(field));
+  function initEnterMovesOn(form, beyond = () => null) {
+    const after = (field, go) => {
+      const fields = shown(form);
+      const here = fields.indexOf(field);
+      return beyond(field, go) || (here >= 0 ? fields[here + 1] : null) || null;
+    };
+    form.addEventListener("keydown", (event) => {
+      const field = event.target;
+      if (event.key !== "Enter" || event.isComposing || event.keyCode === 229) return;
+      if (!field.matches || !field.matches(TYPED) || field.tagName === "TEXTAREA") return;  // textareas keep their line breaks
+      event.preventDefault();
+      const next = after(field, true);
+      if (next) next.focus(); else field.blur();  // 완료: the keyboard goes away; the big button sends
+    });
+    form.addEventListener("focusin", (event) => {
+      const field = event.target;
+      if (field instanceof HTMLInputElement && field.matches(TYPED)) field.enterKeyHint = after(field, false) ? "next" : "done";
+    });
+  }
 
   function initNewBook(form) {
     const input = $("#images", form);
     const list = $("#scene-list", form);
+    const panels = $("#scene-panels", form);
     const template = $("#scene-template");
+    const panelTemplate = $("#scene-panel-template");
     const announce = $("#order-status", form);
     const error = $("#images-error", form);
     const alertBox = $("#form-alert", form);
     const button = $("#submit-book", form);
     const bookName = $("#book-name", form);
     const bookCharacter = $("#book-character", form);
+    const undoBar = $("#undo-bar", form);
     const max = Number(form.dataset.max);
     const maxBytes = Number(form.dataset.maxMb) * 1048576;
     const items = [];
+    const removed = [];  // photos taken out, last first back: { item, from }
+    let opened = null;   // the one scene whose hints are open
     const canRebuildFiles = typeof DataTransfer === "function";
     let sending = false;
 
     $$("[data-js-only]", form).forEach((el) => { el.hidden = false; });
     input.required = false;  // the photos are in `items` (a restored draft has none in the input)
+    form.noValidate = true;  // fields of closed scenes cannot show the browser's bubble: checked in `firstInvalid`
 
     const hintsLater = () => ($("input[name=hints]:checked", form) || {}).value === "later";
+    const itemOf = (el) => items.find((item) => item.node.contains(el) || item.panel.contains(el));
+    const field = (item, key) => $(`[name$="-${key}"]`, item.panel);
 
     function applyHintsMode() {
       const later = hintsLater();
-      $$(".scene-hints", list).forEach((box) => {
+      $$(".scene-hints", panels).forEach((box) => {
         box.hidden = later;
-        $$("input, select, textarea", box).forEach((field) => { field.disabled = later; });
+        $$("input, select, textarea", box).forEach((f) => { f.disabled = later; });
       });
       $("#hints-now-help").hidden = later;
+      items.forEach(summarize);
+      renumber();
       // The main character stays asked for: the book keeps it, and the hints page starts from it.
+    }
+
+    // The one line a closed scene shows in the strip: its hints so far, or what it still needs.
+    function summarize(item) {
+      const line = $(".scene-summary", item.node);
+      let text = "";
+      if (item.error) text = "";
+      else if (hintsLater()) text = "힌트는 사진 설명을 본 뒤에 써요";
+      else if ($("[aria-invalid=true]", item.panel)) text = "고칠 곳이 있어요";
+      else {
+        const words = ["name", "i_action"].map((key) => field(item, key).value.trim()).filter(Boolean);
+        text = words.length === 2 ? words.join(" · ") : item === opened ? "힌트를 쓰고 있어요" : "힌트를 써 주세요";
+      }
+      line.textContent = text;
+      line.classList.toggle("needs", text === "고칠 곳이 있어요");
+    }
+
+    // Open one scene's hints (closing the others); `focus` takes the keyboard to its heading.
+    function open(item, focus = false) {
+      opened = item;
+      items.forEach((other) => {
+        other.panel.hidden = other !== item;
+        other.node.classList.toggle("open", other === item);
+        $("[data-pick]", other.node).setAttribute("aria-expanded", String(other === item));
+        summarize(other);
+      });
+      if (item && focus) $(".scene-title", item.panel).focus();
     }
 
     function renumber() {
       items.forEach((item, position) => {
         const n = position + 1;
-        $$("[id], [for], [name], [data-fill], [aria-describedby]", item.node).forEach((el) => {
-          for (const attr of ["id", "for", "name", "data-fill", "aria-describedby"]) {
-            const value = el.getAttribute(attr);
-            if (value) el.setAttribute(attr, value.replace(/(^|\s)(scenes?-)(?:\d+|__i__)-/g, `$1$2${position}-`));
-          }
-        });
-        $(".scene-no", item.node).textContent = n;
-        $(".preview", item.node).alt = `장면 ${n} 사진 (${item.name})`;
+        for (const root of [item.node, item.panel]) {
+          $$("[id], [for], [name], [data-fill], [aria-describedby], [aria-controls], [aria-labelledby]", root).concat([root]).forEach((el) => {
+            for (const attr of ["id", "for", "name", "data-fill", "aria-describedby", "aria-controls", "aria-labelledby"]) {
+              const value = el.getAttribute(attr);
+              if (value) el.setAttribute(attr, value.replace(/(^|\s)(scenes?-)(?:\d+|__i__)-/g, `$1$2${position}-`));
+            }
+          });
+          $(".scene-no", root).textContent = n;
+        }
         const [up, down] = $$("[data-move]", item.node);
         up.disabled = position === 0;
         down.disabled = position === items.length - 1;
         up.setAttribute("aria-label", `장면 ${n} 사진을 앞으로`);
         down.setAttribute("aria-label", `장면 ${n} 사진을 뒤로`);
-        $("[data-remove]", item.node).setAttribute("aria-label", `장면 ${n} 사진 빼기`);
+        $("[data-remove]", item.panel).textContent = `장면 ${n} 사진 빼기`;
+        $("[data-next]", item.panel).hidden = position === items.length - 1 || hintsLater();
+        $("[data-next]", item.panel).textContent = `장면 ${n + 1} 힌트 쓰기`;
+        $(".panel-photo", item.panel).alt = `장면 ${n} 사진 (${item.name})`;
       });
       updateStylePreviews();
     }
@@ -327,44 +419,72 @@
 
     // The book-level hero and company go into each scene, unless the scene says otherwise.
     const prefillFields = { name: bookName, character: bookCharacter };
-    function prefill(node) {
+    function prefill(item) {
       for (const [key, source] of Object.entries(prefillFields)) {
-        const field = $(`[name$="-${key}"]`, node);
-        if (field && (field.value === "" || field.value === field.dataset.prefilled)) {
-          field.value = source.value.trim();
-          field.dataset.prefilled = field.value;
+        const target = field(item, key);
+        if (target && (target.value === "" || target.value === target.dataset.prefilled)) {
+          target.value = source.value.trim();
+          target.dataset.prefilled = target.value;
         }
       }
+      summarize(item);
     }
-    [bookName, bookCharacter].forEach((field) => field.addEventListener("input", () => items.forEach((item) => prefill(item.node))));
+    [bookName, bookCharacter].forEach((source) => source.addEventListener("input", () => items.forEach(prefill)));
 
     function addCard(photo) {
       const node = template.content.firstElementChild.cloneNode(true);
-      const item = { name: photo.name, node, url: null, photo };
+      const panel = panelTemplate.content.firstElementChild.cloneNode(true);
+      const item = { name: photo.name, node, panel, url: null, photo, error: null };
       $(".file-name", node).textContent = photo.name;
       list.appendChild(node);
+      panels.appendChild(panel);
       items.push(item);
-      prefill(node);
+      prefill(item);
       return item;
+    }
+
+    // What a photo's row says under it: how it is prepared, or (in red, and read with its button) why it cannot go.
+    function showNote(item, text, problem = false) {
+      const note = $(".photo-note", item.node);
+      note.textContent = text;
+      note.hidden = !text;
+      note.classList.toggle("field-error", problem);
+      item.node.classList.toggle("has-error", problem);
+      const pick = $("[data-pick]", item.node);
+      if (text) pick.setAttribute("aria-describedby", note.id); else pick.removeAttribute("aria-describedby");
     }
 
     function showPhoto(item, photo) {
       item.photo = photo;
       item.name = photo.name;
-      item.file = photo.blob instanceof File ? photo.blob : new File([photo.blob], photo.name, { type: photo.blob.type });
-      item.url = photo.thumb ? URL.createObjectURL(photo.thumb) : null;  // no preview of what cannot be decoded
-      $(".preview", item.node).src = item.url || "data:,";
-      $(".preview", item.node).classList.toggle("no-preview", !item.url);
+      item.error = photo.error || null;
+      item.file = !photo.blob ? null : photo.blob instanceof File ? photo.blob : new File([photo.blob], photo.name, { type: photo.blob.type });
+      if (item.file && item.file.size > maxBytes) {
+        item.error = `사진이 너무 커요: ${(item.file.size / 1048576).toFixed(1)}MB예요. 한 장에 ${form.dataset.maxMb}MB까지 보낼 수 있어요. 더 작게 저장하거나 이 사진을 빼 주세요.`;
+      }
+      if (item.error) item.file = null;
+      item.url = photo.thumb ? URL.createObjectURL(photo.thumb) : null;
+      // No preview (a format this browser cannot show, or a broken file): a plain tile, never a broken-image icon.
+      for (const img of [$(".preview", item.node), $(".panel-photo", item.panel)]) {
+        if (item.url) img.src = item.url; else img.removeAttribute("src");
+        img.hidden = !item.url;
+      }
+      $(".no-preview", item.node).textContent = item.url ? "" : item.error ? "!" : photo.badge || "사진";
       $(".file-name", item.node).textContent = photo.name;
-      const note = $(".photo-note", item.node);
-      note.textContent = photo.note || (photo.reduced ? `인쇄 크기로 줄였어요 (${(photo.blob.size / 1048576).toFixed(1)}MB)` : "");
-      note.hidden = !note.textContent;
+      showNote(item, item.error || photo.note || (photo.reduced ? `인쇄 크기로 줄였어요 (${(photo.blob.size / 1048576).toFixed(1)}MB)` : ""),
+               Boolean(item.error));
+      summarize(item);
       updateStylePreviews();
     }
 
     function dropItem(item) {
       items.splice(items.indexOf(item), 1);
       item.node.remove();
+      item.panel.remove();
+      if (opened === item) opened = null;
+    }
+
+    function forget(item) {
       if (item.url) URL.revokeObjectURL(item.url);
     }
 
@@ -376,21 +496,16 @@
         if (items.length >= max) { problems.push(`사진은 ${max}장까지예요: ${file.name}은 넣지 않았어요.`); continue; }
         if (file.type && !file.type.startsWith("image/")) { problems.push(`${file.name}은 사진 파일이 아니에요.`); continue; }
         const item = addCard({ name: file.name });
-        $(".photo-note", item.node).textContent = "사진을 준비하고 있어요…";
-        $(".photo-note", item.node).hidden = false;
+        showNote(item, "사진을 준비하고 있어요…");
         item.ready = preparePhoto(file).then((photo) => {
-          if (!items.includes(item)) return;
-          if (photo.blob.size > maxBytes) {
-            problems.push(`${file.name}은 너무 커요 (${form.dataset.maxMb}MB까지).`);
-            dropItem(item);
-            return;
-          }
           showPhoto(item, photo);
+          if (item.error) announce.textContent = `${file.name}: ${item.error}`;
         });
         jobs.push(item.ready);
       }
       renumber();
       applyHintsMode();
+      if (!opened && items.length) open(items[0]);
       showProblems(problems);
       announce.textContent = `사진 ${items.length}장을 골랐어요.`;
       await Promise.all(jobs);
@@ -407,21 +522,12 @@
     }
 
     list.addEventListener("click", (event) => {
-      const pressed = event.target.closest("button[data-move], button[data-remove]");
+      const pick = event.target.closest("button[data-pick]");
+      if (pick) { open(itemOf(pick), true); return; }
+      const pressed = event.target.closest("button[data-move]");
       if (!pressed) return;
       const node = pressed.closest(".scene-card");
       const from = items.findIndex((item) => item.node === node);
-      if (pressed.hasAttribute("data-remove")) {
-        const gone = items[from];
-        dropItem(gone);
-        renumber();
-        syncFiles();
-        saveDraft();
-        announce.textContent = `${gone.name} 사진을 뺐어요. 이제 ${items.length}장이에요.`;
-        const next = items[Math.min(from, items.length - 1)];
-        (next ? $("[data-remove]", next.node) : input).focus();
-        return;
-      }
       const to = from + Number(pressed.dataset.move);
       if (to < 0 || to >= items.length) return;
       const [item] = items.splice(from, 1);
@@ -434,8 +540,58 @@
       (again.disabled ? $(`[data-move="${-Number(pressed.dataset.move)}"]`, node) : again).focus();
     });
 
-    // Drag and drop with Pointer Events: one code path for mouse, pen and touch. The card follows
-    // the pointer through the list; the order is taken from the list when it is let go.
+    // Taking a photo out keeps it (hints and all) until the page is left: "되돌리기" puts it back in
+    // its place. The bar is a live region, and the keyboard goes to its button.
+    function showUndo() {
+      const last = removed[removed.length - 1];
+      undoBar.hidden = !last;
+      if (last) $("#undo-text").textContent = `장면 ${last.from + 1} 사진(${last.item.name})을 뺐어요`;
+    }
+    panels.addEventListener("click", (event) => {
+      const pressed = event.target.closest("button[data-remove], button[data-next]");
+      if (!pressed) return;
+      const item = itemOf(pressed);
+      const from = items.indexOf(item);
+      if (pressed.hasAttribute("data-next")) {
+        const next = items[from + 1];
+        if (next) { open(next, true); next.panel.scrollIntoView({ block: "start" }); }
+        return;
+      }
+      dropItem(item);
+      removed.push({ item, from });
+      renumber();
+      syncFiles();
+      saveDraft();
+      if (items.length) open(items[Math.min(from, items.length - 1)]);
+      showUndo();
+      $("#undo-remove").focus();
+    });
+    $("#undo-remove").addEventListener("click", () => {
+      const last = removed[removed.length - 1];
+      if (!last) return;
+      if (items.length >= max) {
+        announce.textContent = `사진은 ${max}장까지라 되돌릴 수 없어요. 다른 사진을 하나 뺀 뒤 눌러 주세요.`;
+        return;
+      }
+      removed.pop();
+      const { item } = last;
+      const at = Math.min(last.from, items.length);
+      items.splice(at, 0, item);
+      list.insertBefore(item.node, items[at + 1] ? items[at + 1].node : null);
+      panels.insertBefore(item.panel, items[at + 1] ? items[at + 1].panel : null);
+      prefill(item);
+      renumber();
+      applyHintsMode();
+      open(item);
+      syncFiles();
+      saveDraft();
+      showUndo();
+      announce.textContent = `${item.name} 사진을 ${at + 1}번째 장면으로 되돌렸어요. 힌트도 그대로예요.`;
+      (undoBar.hidden ? $("[data-pick]", item.node) : $("#undo-remove")).focus();
+    });
+
+    // Drag and drop with Pointer Events: one code path for mouse, pen and touch. The row follows
+    // the pointer through the strip; the order is taken from the strip when it is let go.
     list.addEventListener("pointerdown", (event) => {
       const handle = event.target.closest("[data-drag]");
       if (!handle || (event.pointerType === "mouse" && event.button !== 0)) return;
@@ -453,7 +609,7 @@
         }
         if (node.nextElementSibling !== before && before !== node) {
           list.insertBefore(node, before);
-          // Moving the card in the document released the capture: take it again (touch needs it).
+          // Moving the row in the document released the capture: take it again (touch needs it).
           try { handle.setPointerCapture(e.pointerId); } catch (err) { /* the pointer is gone */ }
         }
         if (e.clientY < 48) window.scrollBy(0, -16);
@@ -477,6 +633,19 @@
       window.addEventListener("pointercancel", drop);
     });
 
+    // Enter: on to the next field; from a scene's last field, on to the next scene's first.
+    initEnterMovesOn(form, (at, go) => {
+      const item = itemOf(at);
+      if (!item) return null;
+      const here = shown(item.panel);
+      if (here.indexOf(at) < here.length - 1) return here[here.indexOf(at) + 1];
+      const next = items[items.indexOf(item) + 1];
+      if (!next || hintsLater()) return null;
+      if (!go) return true;  // asked only whether there is one (the Enter key's label)
+      open(next);
+      return shown(next.panel)[0] || null;
+    });
+
     // The draft: every field by name and the photos in order, saved shortly after each change.
     let saveTimer = null;
     function saveDraft() {
@@ -485,17 +654,18 @@
     }
     async function writeDraft() {
       // Fields are saved by their place on the page: wait until every photo has its place for good.
-      const unready = items.filter((item) => !item.file && item.ready);
+      const unready = items.filter((item) => !item.photo.blob && !item.error && item.ready);
       if (unready.length) {
         Promise.all(unready.map((item) => item.ready)).then(saveDraft);
         return;
       }
       const fields = {};
-      $$("input, select, textarea", form).forEach((field) => {
-        if (!field.name || field.type === "file" || field.name === "csrf_token") return;
-        if (field.type === "radio" || field.type === "checkbox") { if (field.checked) fields[field.name] = field.value; return; }
-        fields[field.name] = field.value;
+      $$("input, select, textarea", form).forEach((f) => {
+        if (!f.name || f.type === "file" || f.name === "csrf_token") return;
+        if (f.type === "radio" || f.type === "checkbox") { if (f.checked) fields[f.name] = f.value; return; }
+        fields[f.name] = f.value;
       });
+      // A photo that cannot go is not kept: its hints would come back under the next photo.
       const photos = items.filter((item) => item.file).map((item) => item.photo);
       try {
         if (photos.length || Object.values(fields).some((v) => v && v !== "now")) await draftStore.put({ fields, photos, saved: Date.now() });
@@ -503,10 +673,10 @@
       } catch (e) { /* a browser without room for the draft still sends the form */ }
     }
     function fillFields(fields) {
-      $$("input, select, textarea", form).forEach((field) => {
-        if (!field.name || !(field.name in fields) || field.type === "file" || field.name === "csrf_token") return;
-        if (field.type === "radio" || field.type === "checkbox") field.checked = fields[field.name] === field.value;
-        else field.value = fields[field.name];
+      $$("input, select, textarea", form).forEach((f) => {
+        if (!f.name || !(f.name in fields) || f.type === "file" || f.name === "csrf_token") return;
+        if (f.type === "radio" || f.type === "checkbox") f.checked = fields[f.name] === f.value;
+        else f.value = fields[f.name];
       });
     }
     async function restoreDraft() {
@@ -518,18 +688,21 @@
       fillFields(draft.fields);
       items.forEach((item) => {
         for (const [key, source] of Object.entries(prefillFields)) {
-          const field = $(`[name$="-${key}"]`, item.node);
-          if (field.value === source.value.trim()) field.dataset.prefilled = field.value;
-          else delete field.dataset.prefilled;
+          const target = field(item, key);
+          if (target.value === source.value.trim()) target.dataset.prefilled = target.value;
+          else delete target.dataset.prefilled;
         }
       });
       syncFiles();
       applyHintsMode();
+      if (items.length) open(items[0]);
       $("#draft-note").hidden = false;
       announce.textContent = `지난번에 쓰던 사진 ${items.length}장과 힌트를 되살렸어요.`;
     }
     $("#draft-clear").addEventListener("click", async () => {
-      items.slice().forEach(dropItem);
+      items.slice().forEach((item) => { dropItem(item); forget(item); });
+      removed.splice(0).forEach(({ item }) => forget(item));
+      showUndo();
       form.reset();
       syncFiles();
       applyHintsMode();
@@ -537,39 +710,61 @@
       try { await draftStore.clear(); } catch (e) { /* nothing kept */ }
       announce.textContent = "쓰던 내용을 지웠어요.";
     });
-    form.addEventListener("input", saveDraft);
+    form.addEventListener("input", (event) => {
+      saveDraft();
+      const item = itemOf(event.target);
+      if (item) summarize(item);
+    });
     form.addEventListener("change", (event) => { if (event.target !== input) saveDraft(); });
 
-    // Messages beside the fields they name; the keys are form field names ("scenes-1-name").
+    // Messages beside the fields they name; the keys are form field names ("scenes-1-name"), and
+    // "images[2]" is the third photo, whose row says it.
     function clearErrors() {
       $$("[data-js-error]", form).forEach((el) => el.remove());
-      $$("[aria-invalid][data-js-invalid]", form).forEach((field) => {
-        field.removeAttribute("aria-invalid");
-        field.removeAttribute("data-js-invalid");
-        field.setAttribute("aria-describedby", (field.getAttribute("aria-describedby") || "").replace(/\s*\S+-error\b/g, "").trim());
+      $$("[aria-invalid][data-js-invalid]", form).forEach((f) => {
+        f.removeAttribute("aria-invalid");
+        f.removeAttribute("data-js-invalid");
+        f.setAttribute("aria-describedby", (f.getAttribute("aria-describedby") || "").replace(/\s*\S+-error\b/g, "").trim());
       });
       alertBox.hidden = true;
       showProblems([]);
     }
     function showFieldErrors(fields) {
       let first = null;
+      const photos = Object.keys(fields || {}).filter((name) => /^images\[\d+\]$/.test(name));
       for (const [name, message] of Object.entries(fields || {})) {
-        if (name === "images") { showProblems([message]); first = first || input; continue; }
-        const field = form.elements.namedItem(name);
-        if (!field || !field.id) continue;
+        const photo = /^images\[(\d+)\]$/.exec(name);
+        if (photo) {
+          // Every photo was sent, in this order; the server reads them the same way each time, so this one stays refused.
+          const item = items[Number(photo[1])];
+          if (item) {
+            item.error = message;
+            item.file = null;
+            showNote(item, message, true);
+            $(".no-preview", item.node).textContent = item.url ? "" : "!";
+            first = first || $("[data-pick]", item.node);
+          }
+          continue;
+        }
+        if (name === "images") { if (!photos.length) showProblems([message]); first = first || input; continue; }
+        const target = form.elements.namedItem(name);
+        if (!target || !target.id) continue;
         const note = document.createElement("p");
         note.className = "field-error";
-        note.id = `${field.id}-error`;
+        note.id = `${target.id}-error`;
         note.dataset.jsError = "";
         note.textContent = message;
-        field.closest(".field").appendChild(note);
-        field.setAttribute("aria-invalid", "true");
-        field.dataset.jsInvalid = "";
-        field.setAttribute("aria-describedby", `${field.getAttribute("aria-describedby") || ""} ${note.id}`.trim());
-        const details = field.closest("details");
+        target.closest(".field").appendChild(note);
+        target.setAttribute("aria-invalid", "true");
+        target.dataset.jsInvalid = "";
+        target.setAttribute("aria-describedby", `${target.getAttribute("aria-describedby") || ""} ${note.id}`.trim());
+        const details = target.closest("details");
         if (details) details.open = true;
-        first = first || field;
+        first = first || target;
       }
+      items.forEach(summarize);
+      const item = first && itemOf(first);
+      if (item && first.closest(".scene-panel")) open(item);
       return first;
     }
     function showAlert(lines) {
@@ -581,6 +776,11 @@
       alertBox.append(head, list_);
       alertBox.hidden = false;
       alertBox.focus();
+    }
+
+    // The browser's own check, scene by scene: a required hint left empty in a closed scene opens it.
+    function firstInvalid() {
+      return $$("input, select, textarea", form).find((f) => !f.disabled && f.willValidate && !f.checkValidity()) || null;
     }
 
     const progress = $("#upload-progress", form);
@@ -640,7 +840,7 @@
       return data;
     }
 
-    function refused(status, body) {
+    function refused(status, body, stage) {
       const error_ = body && body.error;
       if (body && body.fields) {
         const first = showFieldErrors(body.fields);
@@ -648,8 +848,7 @@
         if (first && first !== input) first.focus({ preventScroll: false });
         return;
       }
-      const fallback = UPLOAD_FAILED[status] || UPLOAD_FAILED[status >= 500 ? 500 : status ? 400 : 0];
-      showAlert([error_ ? error_.message : fallback]);
+      showAlert([error_ && error_.message ? error_.message : notSent(status, stage)]);
     }
 
     form.addEventListener("submit", async (event) => {
@@ -664,13 +863,29 @@
         input.focus();
         return;
       }
+      const broken = items.filter((item) => item.error);
+      if (broken.length) {
+        busy(false);
+        showAlert(broken.map((item) => `장면 ${items.indexOf(item) + 1} (${item.name}): 보낼 수 없는 사진이에요. 사진을 누르고 ‘사진 빼기’로 빼 주세요.`));
+        open(broken[0]);
+        return;
+      }
+      const invalid = firstInvalid();
+      if (invalid) {
+        busy(false);
+        const item = itemOf(invalid);
+        if (item) open(item);
+        invalid.focus();
+        invalid.reportValidity();
+        return;
+      }
       busy(true, "보낼 수 있는지 확인하고 있어요…");
       let verdict;
       try {
         verdict = await check();
       } catch (e) {
         busy(false);
-        refused(e.status || 0, e.body);
+        refused(e.status || 0, e.body, "check");
         return;
       }
       if (!verdict.can_create) { busy(false); showAlert([verdict.message]); return; }
@@ -693,7 +908,7 @@
         return;
       }
       busy(false);
-      refused(answer.status, answer.body);
+      refused(answer.status, answer.body, "upload");
     });
 
     $$("input[name=hints]", form).forEach((radio) => radio.addEventListener("change", applyHintsMode));
@@ -837,7 +1052,8 @@
       const badge = $("#status-badge");
       badge.textContent = statusLabels[book.status];
       badge.className = `badge status-${book.status}`;
-      const describing = book.status === "queued" || book.status === "captioning";
+      // A caption is waited for only where photos are described (TALES_CAPTIONER is not none).
+      const describing = root.dataset.captions !== "off" && (book.status === "queued" || book.status === "captioning");
       for (const scene of book.scenes) {
         const page = $(`[data-scene="${scene.index}"]`, root);
         if (!page) continue;
@@ -1050,6 +1266,8 @@
     }
     const form = $("#new-book");
     if (form) initNewBook(form);
+    const annotate = $(".annotate-form");  // the book page's hints, written after the captions
+    if (annotate) initEnterMovesOn(annotate);
     const book = $("#book");
     if (book) { initBook(book); initReadAloud(book); }
   });

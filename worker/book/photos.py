@@ -226,6 +226,9 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 def _save_atomic(image: Image.Image, target: Path, comment: str = "") -> None:
     """Write the JPEG beside its final name, then rename, so a crash never leaves half a copy."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Only what is passed here is written: nothing the source carried (a 64 KB comment does not fit
+    # Pillow's JPEG writer beside `comment`; EXIF and the profile are applied already).
+    image.info.clear()
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -10,6 +10,7 @@ English texts shipped in `worker/ml/data/`.
     DIR/translator  MarianMTModel + MarianTokenizer (sentencepiece), English -> Korean
     DIR/vits        VitsModel + VitsTokenizer (MMS text-to-speech: uroman-Latin characters), 16 kHz
     DIR/illustrator StableDiffusionImg2ImgPipeline (tiny UNet, VAE and CLIP text encoder; worker/illustration/tiny.py)
+    DIR/whisper     WhisperForConditionalGeneration + WhisperProcessor (worker/transcription/tiny.py)
 
 Their words are random, but never empty: each text model saves a generation config with a minimum
 length and with the special tokens suppressed. The VITS voice is noise shaped like speech.
@@ -240,9 +241,10 @@ def make_tiny_translator(directory: Path) -> Path:
 
 
 def make_tiny_models(directory: str | Path) -> list[Path]:
-    """Write DIR/blip, DIR/kot5, DIR/translator, DIR/vits and DIR/illustrator; returns their paths."""
+    """Write DIR/blip, DIR/kot5, DIR/translator, DIR/vits, DIR/illustrator and DIR/whisper; returns their paths."""
     # The drawing pipeline's maker uses this module's seed and test-model mark: imported here, not above.
     from worker.illustration.tiny import make_tiny_illustrator
+    from worker.transcription.tiny import make_tiny_whisper
 
     root = Path(directory).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -252,6 +254,7 @@ def make_tiny_models(directory: str | Path) -> list[Path]:
         make_tiny_translator(root / "translator"),
         make_tiny_vits(root / "vits"),
         make_tiny_illustrator(root / "illustrator"),
+        make_tiny_whisper(root / "whisper"),
     ]
 
 

@@ -11,6 +11,7 @@ the second run finds nothing left to do or loses the claim. One module a stage:
     narrate.py   the pages read aloud
     render.py    the PDF and the read-along e-book
     recovery.py  failed books, lost work sent again, files without a book
+    transcribe.py  spoken hints: a recording to text and hints, the recording deleted
 """
 from worker.pipeline.caption import caption_stage, suggest_stage
 from worker.pipeline.context import Context, Enqueue
@@ -18,10 +19,12 @@ from worker.pipeline.draw import DRAWING_FAILED, draw_stage
 from worker.pipeline.narrate import NARRATION_FAILED, narrate_stage
 from worker.pipeline.recovery import RESENT_NOTE, fail_book, reconcile, remove_orphans, resume_task
 from worker.pipeline.render import render_stage
+from worker.pipeline.transcribe import fail_transcription, release_transcription, transcribe_stage
 from worker.pipeline.write import write_stage
 
 __all__ = [
     "DRAWING_FAILED", "NARRATION_FAILED", "RESENT_NOTE", "Context", "Enqueue", "caption_stage", "draw_stage", "fail_book",
     "narrate_stage",
     "reconcile", "remove_orphans", "render_stage", "resume_task", "suggest_stage", "write_stage",
+    "fail_transcription", "release_transcription", "transcribe_stage",
 ]

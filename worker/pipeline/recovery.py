@@ -16,6 +16,7 @@ from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from worker.pipeline.context import Context, load_book, max_lost
+from worker.pipeline.transcribe import reconcile_transcriptions, remove_stale_audio
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,10 @@ def remove_orphans(ctx: Context, older_than: timedelta) -> list[str]:
     processes on this host that are gone (S3 copies, files waiting to be uploaded) goes too.
     """
     cutoff = utcnow() - older_than
-    old = sorted(book_id for book_id, newest in ctx.storage.stored_books() if newest <= cutoff and book_id.isalnum())
+    stored = [(book_id, newest) for book_id, newest in ctx.storage.stored_books() if book_id.isalnum()]
+    for book_id, _newest in stored:  # a killed process's half-written files, past TALES_TEMP_FILE_GRACE_S, in any book
+        ctx.storage.remove_temp_files(book_id)
+    old = sorted(book_id for book_id, newest in stored if newest <= cutoff)
     kept: set[str] = set()
     with ctx.sessions() as session:
         for start in range(0, len(old), 500):
@@ -70,6 +74,7 @@ def remove_orphans(ctx: Context, older_than: timedelta) -> list[str]:
         ctx.storage.delete_book(book_id)
         log.info("removed the files of book %s, which has no row", book_id)
     ctx.storage.remove_stale_scratch()
+    remove_stale_audio(ctx, older_than)  # recordings no transcription waits for: children's voices are not kept
     return removed
 
 
@@ -92,6 +97,7 @@ def reconcile(ctx: Context, stale_after: timedelta, queued: set[str] | None = No
         gone = _gone_holders(ctx, session, {book.worker_id for book in books if book.worker_id})
         for book in books:
             if book.worker_id in gone:
+                remove_render_leftovers(ctx, book.id)
                 task = resume_task(book)
                 if count_lost_run(session, book, max_lost(ctx, task), task.value):
                     log.error("book %s stopped its worker %d times; failed, dead letter written", book.id, book.lost_runs)
@@ -105,9 +111,28 @@ def reconcile(ctx: Context, stale_after: timedelta, queued: set[str] | None = No
             ctx.enqueue(session, resume_task(book), book.id)
             resent.append(book.id)
         _reconcile_emails(ctx, session, queued, cutoff, grace)
+    reconcile_transcriptions(ctx, queued, cutoff, grace)  # spoken hints, in a transaction of their own
     if resent:
         log.warning("reconciler re-enqueued %d book(s): %s", len(resent), ", ".join(resent))
     return resent
+
+
+def remove_render_leftovers(ctx: Context, book_id: str) -> int:
+    """Delete the half-written PDF and EPUB of a book whose worker is gone; how many went.
+
+    Only a render writes `.tmp-*.pdf` and `.tmp-*.epub`, beside the book's files, and its worker is
+    dead: they go at once, whatever their age (the web tier's thumbnails are .jpg, under thumbs/).
+    An object store keeps no temporary files (local scratch goes with remove_stale_scratch).
+    """
+    folder = ctx.storage.local_path(ctx.storage.book_prefix(book_id))
+    if folder is None or not folder.is_dir():
+        return 0
+    leftovers = [*folder.glob(".tmp-*.pdf"), *folder.glob(".tmp-*.epub")]
+    for tmp in leftovers:
+        tmp.unlink(missing_ok=True)
+    if leftovers:
+        log.info("removed %d file(s) a killed render of book %s left", len(leftovers), book_id)
+    return len(leftovers)
 
 
 def _gone_holders(ctx: Context, session: Session, holders: set[str]) -> set[str]:

@@ -252,6 +252,7 @@ def _image(path: Path, stem: str) -> _Image:
             image = Image.new("RGB", rgba.size, (255, 255, 255))
             image.paste(rgba, mask=rgba.getchannel("A"))
         image = image.convert("RGB")
+        image.info.clear()  # no metadata rides into the copy: a 64 KB comment breaks Pillow's JPEG writer
         image.thumbnail((CONVERTED_MAX_SIDE, CONVERTED_MAX_SIDE), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
