@@ -1,10 +1,10 @@
 """The signed link in the mail that confirms an account's address: the worker signs it, the web tier reads it."""
 from __future__ import annotations
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from shared.config import Settings
-from shared.links import LinkExpired, LinkInvalid
+from shared.links import read_account_pair
 
 _SALT = "email-confirmation"
 
@@ -25,12 +25,4 @@ def confirmation_link(base_url: str, token: str) -> str:
 
 def read_confirmation(settings: Settings, token: str) -> tuple[int, str]:
     """(user id, address) inside a confirmation token; raises LinkExpired or LinkInvalid."""
-    try:
-        payload = _serializer(settings).loads(token, max_age=settings.TALES_CONFIRM_MAX_AGE_S)
-    except SignatureExpired:
-        raise LinkExpired(token) from None
-    except BadSignature:
-        raise LinkInvalid(token) from None
-    if not (isinstance(payload, list) and len(payload) == 2 and type(payload[0]) is int and isinstance(payload[1], str)):
-        raise LinkInvalid(token)
-    return payload[0], payload[1]
+    return read_account_pair(_serializer(settings), token, settings.TALES_CONFIRM_MAX_AGE_S)

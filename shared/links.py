@@ -68,8 +68,13 @@ def reset_link(base_url: str, token: str) -> str:
 
 def read_reset_token(settings: Settings, token: str) -> tuple[int, str]:
     """(user id, password stamp) inside a reset token; raises LinkExpired or LinkInvalid."""
+    return read_account_pair(_serializer(settings, _RESET_SALT), token, settings.TALES_RESET_MAX_AGE_S)
+
+
+def read_account_pair(serializer: URLSafeTimedSerializer, token: str, max_age_s: float) -> tuple[int, str]:
+    """The [user id, text] a signed account link carries (reset, confirmation); raises LinkExpired or LinkInvalid."""
     try:
-        payload = _serializer(settings, _RESET_SALT).loads(token, max_age=settings.TALES_RESET_MAX_AGE_S)
+        payload = serializer.loads(token, max_age=max_age_s)
     except SignatureExpired:
         raise LinkExpired(token) from None
     except BadSignature:

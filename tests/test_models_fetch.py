@@ -26,6 +26,7 @@ def hub(tiny_models, monkeypatch):
         # The KoT5 base exists at its `paraphrase` revision only (as the original used it): `main` answers 404.
         served.add_folder(DEFAULTS["TALES_KOT5_DIR"], tiny_models / "kot5", revisions=("paraphrase",))
         served.add_folder(DEFAULTS["TALES_MMS_MODEL"], tiny_models / "vits")
+        served.add_folder(DEFAULTS["TALES_WHISPER_MODEL"], tiny_models / "whisper", extra={"flax_model.msgpack": b"flax"})
         served.add_folder(DEFAULTS["TALES_ILLUSTRATOR_MODEL"], tiny_models / "illustrator", extra={
             "v1-5-pruned-emaonly.safetensors": b"single file", "v1-5-pruned.ckpt": b"ckpt",
             "unet/diffusion_pytorch_model.fp16.safetensors": b"half", "unet/diffusion_pytorch_model.bin": b"old",
@@ -55,7 +56,8 @@ def test_fetch_puts_each_model_in_its_folder_and_prints_the_settings(hub, tiny_m
     assert main(["models", "fetch", str(out)]) == 0
     printed = capsys.readouterr().out
 
-    folders = {"blip": "blip", "translator": "translator", "kot5-base": "kot5", "mms": "vits", "illustrator": "illustrator"}
+    folders = {"blip": "blip", "translator": "translator", "kot5-base": "kot5", "mms": "vits", "illustrator": "illustrator",
+               "whisper": "whisper"}
     for fetched, tiny in folders.items():
         assert _files(out / fetched) == _files(tiny_models / tiny), fetched  # every file the worker loads, nothing else
     blip_repo, sd_repo = DEFAULTS["TALES_BLIP_MODEL"], DEFAULTS["TALES_ILLUSTRATOR_MODEL"]
@@ -64,7 +66,8 @@ def test_fetch_puts_each_model_in_its_folder_and_prints_the_settings(hub, tiny_m
 
     resolved = out.resolve()
     for setting, folder in (("TALES_BLIP_MODEL", "blip"), ("TALES_TRANSLATOR_MODEL", "translator"),
-                            ("TALES_MMS_MODEL", "mms"), ("TALES_ILLUSTRATOR_MODEL", "illustrator")):
+                            ("TALES_MMS_MODEL", "mms"), ("TALES_ILLUSTRATOR_MODEL", "illustrator"),
+                            ("TALES_WHISPER_MODEL", "whisper")):
         assert f"\n{setting}={resolved / folder}\n" in printed
         assert f"#   {setting}=/models/{folder}" in printed
         assert presence.absence(presence.BY_KEY[folder], str(out / folder)) is None

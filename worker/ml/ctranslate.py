@@ -172,8 +172,8 @@ def load_ct2(name: str, device: str, compute: str, what: str, setting: str, thre
                                        intra_threads=threads or cpu_threads())
     except (OSError, ValueError, RuntimeError) as exc:
         raise model_load_error(f"{what} (CTranslate2)", name, setting, exc) from exc
-    generation = _read_json(path / "generation_config.json")
-    info = _read_json(path / SIDECAR)
+    generation = loading.json_object(path / "generation_config.json")
+    info = loading.json_object(path / SIDECAR)
     return Ct2Parts(tokenizer=tokenizer, model=model, device=device, compute_type=compute, generation=generation,
                     info=info, target_tokens=target_vocabulary(path))
 
@@ -197,14 +197,6 @@ def cpu_threads() -> int:
         return torch.get_num_threads()
     except ImportError:
         return len(os.sched_getaffinity(0))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def decoding_options(parts: Ct2Parts, new_tokens: int, *, beams: int, length_penalty: float | None = None,

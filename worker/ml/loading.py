@@ -7,11 +7,13 @@ Celery kills after 4 seconds; the `solo` pool keeps them for every later book.
 """
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -162,3 +164,12 @@ def is_local_dir(name: str) -> bool:
     from pathlib import Path
 
     return Path(name).expanduser().is_dir()
+
+
+def json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in a model folder's file (a config, a sidecar), or {} when it is missing or not one."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

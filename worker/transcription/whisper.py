@@ -146,7 +146,7 @@ class FasterWhisper:
                              "while converting (talesrunner models convert MODEL OUT --adapter ADAPTER)")
         device, compute = ct2_placement(settings.TALES_DEVICE)
         model = loading.cached(("faster-whisper", name, device, compute), lambda: load_faster_whisper(name, device, compute))
-        return cls(model, label_for(name, None), num_beams=settings.TALES_WHISPER_NUM_BEAMS, info=_read_json(Path(name) / SIDECAR))
+        return cls(model, label_for(name, None), num_beams=settings.TALES_WHISPER_NUM_BEAMS, info=loading.json_object(Path(name) / SIDECAR))
 
     @property
     def test_model(self) -> str | None:
@@ -186,14 +186,6 @@ def load_faster_whisper(name: str, device: str, compute: str) -> Any:
                             cpu_threads=cpu_count() if device == "cpu" else 0, local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise model_load_error("Whisper speech model (CTranslate2)", name, SETTING, exc) from exc
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def whisper_from_settings(settings: Settings) -> TransformersWhisper | FasterWhisper:
