@@ -76,7 +76,7 @@ PAGE_MESSAGES: dict[int, tuple[str, str]] = {
     429: ("잠시 쉬었다 해 주세요", "짧은 시간에 요청이 너무 많았어요. 잠시 후 다시 해 주세요."),
     431: ("요청이 너무 커요", "요청 머리글이 너무 길어요. 쿠키를 지운 뒤 다시 해 주세요."),
     500: ("서버 오류", "서버에 문제가 생겼어요. 잠시 후 다시 해 주세요."),
-    503: ("잠시 쉬고 있어요", "지금은 서비스를 쓸 수 없어요(저장소나 작업 대기열에 연결할 수 없어요). 잠시 후 다시 해 주세요."),
+    503: ("잠시 쉬고 있어요", "서버에 잠깐 문제가 있어서 지금은 쓸 수 없어요. 적은 내용은 바뀌지 않았으니 잠시 뒤 다시 해 주세요."),
 }
 
 # Seconds a client is told to wait when the database or the broker is unreachable.
@@ -188,7 +188,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(BrokerDown)
     def _broker_down(exc: BrokerDown):
         log.warning("broker unreachable: %s", exc)
-        return _unavailable("unavailable", "작업 대기열에 연결할 수 없어요. 아무것도 바뀌지 않았으니 잠시 후 다시 해 주세요.")
+        return _unavailable("unavailable", "서버에 잠깐 문제가 있어서 요청을 받지 못했어요. 아무것도 바뀌지 않았으니 잠시 뒤 다시 해 주세요.")
 
     @app.errorhandler(DBAPIError)
     @app.errorhandler(SQLAlchemyTimeout)
@@ -200,7 +200,7 @@ def init_app(app: Flask) -> None:
             return _server_error(exc)
         log.warning("database unreachable: %s", exc.__class__.__name__, exc_info=True)
         g.setdefault("user", None)  # the error page must not wait for the database a second time
-        return _unavailable("unavailable", "저장소(데이터베이스)에 연결할 수 없어요. 잠시 후 다시 해 주세요.")
+        return _unavailable("unavailable", "서버에 잠깐 문제가 있어서 지금은 쓸 수 없어요. 잠시 뒤 다시 해 주세요.")
 
     @app.after_request
     def _retry_after_only_on_refusals(response):
