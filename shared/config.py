@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # A recording is refused above this length (checked while decoding) and this size (checked on upload).
     TALES_MAX_AUDIO_S: float = Field(default=MAX_AUDIO_SECONDS, gt=0, le=600)
     TALES_MAX_AUDIO_BYTES: int = Field(default=MAX_AUDIO_BYTES, ge=1024)
+    # A finished transcription (the child's words as text, and its hints) is deleted this long after
+    # it ended: the form needs it only while the parent fills it in.
+    TALES_TRANSCRIPT_KEEP_S: float = Field(default=24 * 3600.0, ge=0)
     # Task retries for transient faults (timeouts, lost connections), with exponential backoff from the base.
     TALES_TASK_MAX_RETRIES: int = Field(default=5, ge=0)
     TALES_TASK_RETRY_BASE_S: float = Field(default=5.0, ge=0)

@@ -255,6 +255,17 @@ def test_the_sweep_removes_recordings_no_waiting_transcription_points_to(ctx):
     assert ctx.storage.exists(f"transcriptions/{waiting}.webm")
 
 
+def test_the_sweep_deletes_finished_transcripts_past_their_keep_and_leaves_the_rest(ctx):
+    keep = ctx.settings.TALES_TRANSCRIPT_KEEP_S
+    old_done = _waiting(ctx, TranscriptionStatus.DONE, worker_id=None, age_s=keep + 60)
+    old_failed = _waiting(ctx, TranscriptionStatus.FAILED, worker_id=None, age_s=keep + 60)
+    fresh_done = _waiting(ctx, TranscriptionStatus.DONE, worker_id=None, age_s=keep - 60)
+    old_queued = _waiting(ctx, TranscriptionStatus.QUEUED, worker_id=None, age_s=keep + 60)  # still to be transcribed
+    pipeline.remove_orphans(ctx, timedelta(hours=1))  # the hourly sweep
+    assert _row(ctx, old_done) is None and _row(ctx, old_failed) is None
+    assert _row(ctx, fresh_done) is not None and _row(ctx, old_queued) is not None
+
+
 def test_transcripts_and_hints_pass_the_child_safety_list():
     text, hints = transcribe.child_safe("민호가 씨발 공원에서 놀았어요", {"name": "민호", "i_action": "씨발 놀다", "setting": "공원"})
     assert "씨발" not in text and "민호가" in text and "공원에서" in text

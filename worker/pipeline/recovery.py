@@ -16,7 +16,7 @@ from shared.status import ACTIVE, BookStatus, EmailStatus, Stage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from worker.pipeline.context import Context, load_book, max_lost
-from worker.pipeline.transcribe import reconcile_transcriptions, remove_stale_audio
+from worker.pipeline.transcribe import reconcile_transcriptions, remove_old_transcripts, remove_stale_audio
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def remove_orphans(ctx: Context, older_than: timedelta) -> list[str]:
         log.info("removed the files of book %s, which has no row", book_id)
     ctx.storage.remove_stale_scratch()
     remove_stale_audio(ctx, older_than)  # recordings no transcription waits for: children's voices are not kept
+    remove_old_transcripts(ctx)  # nor their words, once the form has had them
     return removed
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from shared.jobs import TaskName
@@ -203,6 +203,22 @@ def reconcile_transcriptions(ctx: Context, queued: set[str] | None, cutoff: date
     if resent:
         log.warning("reconciler re-enqueued %d transcription(s): %s", len(resent), ", ".join(resent))
     return resent
+
+
+def remove_old_transcripts(ctx: Context) -> int:
+    """Delete finished transcriptions (text and hints) that ended TALES_TRANSCRIPT_KEEP_S ago; how many.
+
+    The form reads a transcription while the parent fills it in; what the parent accepted is in
+    the book's own hints by then, so the child's words are not kept beyond that.
+    """
+    cutoff = utcnow() - timedelta(seconds=ctx.settings.TALES_TRANSCRIPT_KEEP_S)
+    with ctx.sessions.begin() as session:
+        gone = session.execute(delete(Transcription).where(
+            Transcription.status.in_([TranscriptionStatus.DONE, TranscriptionStatus.FAILED]),
+            Transcription.updated_at <= cutoff).execution_options(synchronize_session=False)).rowcount
+    if gone:
+        log.info("deleted %d finished transcription(s) past TALES_TRANSCRIPT_KEEP_S", gone)
+    return gone
 
 
 def remove_stale_audio(ctx: Context, older_than: timedelta) -> list[str]:
