@@ -10,6 +10,8 @@ from __future__ import annotations
 # A phone's recording: 60 s of Opus (Android, desktop Chrome) or AAC (iOS Safari) is well under
 # 1 MB; 60 s of 48 kHz 16-bit stereo WAV from a desktop recorder is 11 MB, so the limit admits that.
 MAX_AUDIO_SECONDS = 60.0
+# A recording stopped at the limit may run a few frames past it (MediaRecorder stops on a timer).
+LENGTH_GRACE_S = 0.5
 MAX_AUDIO_BYTES = 12 * 1024 * 1024
 # Bytes sniff_audio needs to name every container it knows.
 SNIFF_BYTES = 64

@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from sqlalchemy.orm.util import identity_key
 
 from shared.audio import PageAudio, SentenceTiming
+from shared.mail_text import without_bidi
 from shared.status import BookStatus, EmailStatus
 from shared.styles import PHOTO
 from shared.vocabulary import UNTITLED, default_title
@@ -168,7 +169,7 @@ class Book(Base):
     def file_stem(self) -> str:
         """The title as a file name (download and attachment): no path, reserved or bidirectional control characters, at most 60."""
         stem = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', " ", self.display_title)
-        stem = re.sub("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", "", stem)  # U+202E + "fdp.exe" shows as "exe.pdf"
+        stem = without_bidi(stem)  # U+202E + "fdp.exe" shows as "exe.pdf"
         return " ".join(stem.split())[:60].strip(" .") or "talesrunner"
 
     @property

@@ -407,6 +407,14 @@ def mailbox():
 
 
 @pytest.fixture
+def mail_app(db, mail_env):
+    """The web app with the module's `mail_env`: it mails through the same server as the worker."""
+    from web import create_app
+
+    return create_app(mail_env)
+
+
+@pytest.fixture
 def mail(mailbox, mail_env, db):
     """The mailbox, emptied; after the test, wait until the worker has nothing left in hand."""
     from tests.mailbox import drain

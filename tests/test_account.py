@@ -288,13 +288,6 @@ def mail_env(worker_with, mailbox) -> dict[str, str]:
                        TALES_PUBLIC_URL=PUBLIC_URL).env
 
 
-@pytest.fixture
-def mail_app(db, mail_env):
-    from web import create_app
-
-    return create_app(mail_env)
-
-
 def wait_mail(mailbox, count: int = 1, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while len(mailbox.messages) < count:

@@ -7,6 +7,7 @@ import pytest
 
 from shared.status import BookStatus
 from tests.helpers import book_form, jpeg, scene
+from tests.test_pages import limited  # noqa: F401 - the fixture: an app with rate limits on
 from tests.web_helpers import ApiActions, make_book, user_id
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -106,16 +107,3 @@ def test_success_carries_no_retry_after_and_a_refusal_does(limited):
     refused = client.post("/api/v1/books", headers=headers, content_type="multipart/form-data", data=book_form([jpeg()]))
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     assert _error(refused)["code"] == "too_many_requests" and "1시간에 1번" in refused.json["error"]["message"]
-
-
-@pytest.fixture
-def limited(db, service_env, spare_redis_url):
-    """An app with rate limits on, its counters cleared, its messages sent to a Redis no worker reads."""
-    from web import create_app
-
-    def make(**limits):
-        app = create_app({**service_env, "REDIS_URL": spare_redis_url, "TALES_RATELIMIT_ENABLED": "true", **limits})
-        app.extensions["talesrunner.limiter"].reset()
-        return app
-
-    return make

@@ -90,13 +90,6 @@ def mail_env(worker_with, mailbox) -> dict[str, str]:
 
 
 @pytest.fixture
-def mail_app(db, mail_env):
-    from web import create_app
-
-    return create_app(mail_env)
-
-
-@pytest.fixture
 def app(db, service_env, spare_redis_url):
     """The web app alone, its messages going to a Redis database no worker reads."""
     from web import create_app

@@ -214,10 +214,6 @@ class PasswordCheck(BaseModel):
     password: Annotated[str, _line(min_length=1, max_length=200)]
 
 
-def _bidi_dropped(value: Any) -> Any:
-    return without_bidi(value) if isinstance(value, str) else value
-
-
 def _plain_name(value: str) -> str:
     """Refuse a sender's name that is more than a name: an address, brackets, "@", a link."""
     if sender_problem(value) is not None:
@@ -232,7 +228,7 @@ class EmailBook(BaseModel):
 
     to: EmailStr | None = None
     # A name only, shown in the mail's body and subject (never its From): shared/mail_text.py.
-    sender_name: Annotated[str, _line(strip_whitespace=True, max_length=SENDER_MAX), BeforeValidator(_bidi_dropped),
+    sender_name: Annotated[str, _line(strip_whitespace=True, max_length=SENDER_MAX), NoBidi,
                            AfterValidator(_plain_name)] | None = None
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=TEXT_PATTERN), LineBreaks] | None = None
 

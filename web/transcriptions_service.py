@@ -23,7 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared import ffmpeg
 from shared.audio_input import (
-    NOT_AUDIO, NOT_AUDIO_MESSAGE, SNIFF_BYTES, sniff_audio, too_large_message, too_long_message,
+    LENGTH_GRACE_S, NOT_AUDIO, NOT_AUDIO_MESSAGE, SNIFF_BYTES, sniff_audio, too_large_message, too_long_message,
 )
 from shared.config import Settings
 from shared.jobs import TaskName
@@ -40,6 +40,8 @@ ENVELOPE_BYTES = 16 * 1024
 OFF = "이 서버는 음성 힌트를 받지 않아요. 힌트를 글로 적어 주세요."
 NO_AUDIO = "녹음한 소리나 소리 파일을 ‘audio’ 칸에 넣어 보내 주세요."
 NOT_FOUND = "찾는 음성 힌트가 없어요."
+# How long the web tier's one decode (to learn a recording's length) may take; a minute of Opus takes well under a second.
+LENGTH_CHECK_TIMEOUT_S = 10.0
 
 
 def too_large(config: Settings) -> str:
@@ -87,11 +89,6 @@ def read_recording(config: Settings) -> Recording:
     if seconds is not None and seconds > config.TALES_MAX_AUDIO_S + LENGTH_GRACE_S:
         raise ApiError(400, "audio_too_long", too_long_message(config.TALES_MAX_AUDIO_S), FIELD)
     return Recording(data, kind)
-
-
-# A recording stopped at the limit may run a few frames past it (MediaRecorder stops on a timer).
-LENGTH_GRACE_S = 0.5
-LENGTH_CHECK_TIMEOUT_S = 10.0
 
 
 def recording_seconds(data: bytes, kind: str, config: Settings) -> float | None:

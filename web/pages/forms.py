@@ -18,6 +18,7 @@ from shared.vocabulary import (
     obj,
     subject,
 )
+from web.messages import unsafe_message
 from web.schemas import UNSAFE, BookHints, SceneAnnotation, without_controls
 
 # A short example under each field, so a parent knows what kind of words to write.
@@ -92,11 +93,6 @@ def _message(name: str, kind: str) -> str:
     if kind == UNSAFE:
         return unsafe_message(label)
     return f"{obj(label)} 확인해 주세요."
-
-
-def unsafe_message(label: str) -> str:
-    """A field refused by the child-safety check (shared/safety.py), in the parents' words."""
-    return f"{label}에 아이 그림책에 넣을 수 없는 말이 있어요. 다른 말로 바꿔 주세요."
 
 
 def book_defaults(form: MultiDict) -> dict[str, str]:

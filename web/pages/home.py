@@ -20,8 +20,9 @@ from web.api.books import audio_url
 from web.auth import current_user, login_required
 from web.db import current_settings
 from web.errors import KOREAN, ApiError, korean, page_asks_json
+from web.messages import unsafe_message
 from web.pages import forms, labels
-from web.pages.forms import error_summary, read_scenes, unsafe_message
+from web.pages.forms import error_summary, read_scenes
 from web.schemas import BookRequest
 from web.uploads import read_uploads
 

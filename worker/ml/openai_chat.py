@@ -11,6 +11,8 @@ import base64
 import io
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -84,25 +86,13 @@ class OpenAIChat:
 
     def complete(self, messages: list[dict[str, Any]], json_mode: bool = False, max_tokens: int | None = None) -> str:
         """The text of the first choice; raises TimeoutError/ConnectionError (retry) or StageError."""
-        import openai
-
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
         if json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
-        try:
+        with server_errors(f"the OpenAI-compatible server at {self.where}", self.timeout):
             response = self.client.chat.completions.create(**kwargs)
-        except openai.APITimeoutError as exc:
-            raise TimeoutError(f"the OpenAI-compatible server at {self.where} did not answer within {self.timeout:g} s") from exc
-        except openai.APIConnectionError as exc:
-            raise ConnectionError(f"could not reach the OpenAI-compatible server at {self.where}: {exc}") from exc
-        except (openai.RateLimitError, openai.InternalServerError) as exc:
-            raise ConnectionError(f"the OpenAI-compatible server at {self.where} is busy or failing ({exc.status_code})") from exc
-        except openai.APIStatusError as exc:
-            raise StageError(
-                f"the OpenAI-compatible server at {self.where} refused the request ({exc.status_code}): {_message(exc)}"
-            ) from exc
         choices = getattr(response, "choices", None) or []
         content = choices[0].message.content if choices else None
         if not content or not content.strip():
@@ -116,6 +106,26 @@ class OpenAIChat:
             return parse_json_object(text)
         except ValueError as exc:
             raise StageError(f"the model {self.model} did not answer with JSON ({exc}): {text[:200]!r}") from exc
+
+
+@contextmanager
+def server_errors(server: str, timeout: float, model: str | None = None) -> Iterator[None]:
+    """The openai client's failures as the tasks read them: TimeoutError / ConnectionError (a
+    timeout, no connection, busy or failing: retried) or StageError (refused: retrying will not help).
+    `server` names it in the message ("the transcription server at URL")."""
+    import openai
+
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise TimeoutError(f"{server} did not answer within {timeout:g} s") from exc
+    except openai.APIConnectionError as exc:
+        raise ConnectionError(f"could not reach {server}: {exc}") from exc
+    except (openai.RateLimitError, openai.InternalServerError) as exc:
+        raise ConnectionError(f"{server} is busy or failing ({exc.status_code})") from exc
+    except openai.APIStatusError as exc:
+        which = f", model {model}" if model else ""
+        raise StageError(f"{server} refused the request ({exc.status_code}{which}): {_message(exc)}") from exc
 
 
 def _message(exc: Exception) -> str:

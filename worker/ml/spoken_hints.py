@@ -22,6 +22,7 @@ from typing import Any
 
 from shared.config import Settings
 from shared.safety import find_unsafe
+from shared.vocabulary import has_final_consonant
 from worker.ml.hints import parse
 from worker.ml.kiwi import get_kiwi
 
@@ -192,7 +193,8 @@ def _name(group: list, words: str) -> str:
 
 
 def _has_final(syllable: str) -> bool:
-    return "가" <= syllable <= "힣" and (ord(syllable) - 0xAC00) % 28 != 0
+    """A Hangul syllable with a final consonant (받침); anything else is not one."""
+    return "가" <= syllable <= "힣" and has_final_consonant(syllable)
 
 
 def _feeling(clause: list) -> str | None:

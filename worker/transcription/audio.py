@@ -15,7 +15,7 @@ import numpy as np
 
 from shared import ffmpeg
 from shared.audio_input import (
-    NOT_AUDIO, SILENT, SNIFF_BYTES, TOO_LONG, UNREADABLE, AudioRefused, refused, sniff_audio,
+    LENGTH_GRACE_S, NOT_AUDIO, SILENT, SNIFF_BYTES, TOO_LONG, UNREADABLE, AudioRefused, refused, sniff_audio,
 )
 from worker.errors import StageError
 from worker.transcription.base import SAMPLE_RATE
@@ -25,8 +25,6 @@ __all__ = ["AudioRefused", "decode_audio", "loudest_rms"]
 log = logging.getLogger(__name__)
 
 BYTES_PER_SAMPLE = 4  # f32le
-# A recording stopped at the limit may run a few frames past it (MediaRecorder stops on a timer).
-LENGTH_GRACE_S = 0.5
 # Below this loudness (RMS of the loudest 100 ms, full scale 1.0; about -50 dBFS) nothing was said:
 # Whisper, given silence, makes words up ("시청해 주셔서 감사합니다").
 SILENCE_RMS = 0.003

@@ -45,22 +45,13 @@ class OpenAITranscriber:
         self.label = f"openai:{self.model}"
 
     def transcribe(self, samples: np.ndarray) -> Transcript:
-        import openai
+        from worker.ml.openai_chat import server_errors
 
-        try:
+        with server_errors(f"the transcription server at {self.where}", self.timeout, self.model):
             result = self.client.audio.transcriptions.create(
                 model=self.model, file=("hint.wav", wav_bytes(samples), "audio/wav"), language=LANGUAGE,
                 response_format="json",
             )
-        except openai.APITimeoutError as exc:
-            raise TimeoutError(f"the transcription server at {self.where} did not answer within {self.timeout:g} s") from exc
-        except openai.APIConnectionError as exc:
-            raise ConnectionError(f"could not reach the transcription server at {self.where}: {exc}") from exc
-        except (openai.RateLimitError, openai.InternalServerError) as exc:
-            raise ConnectionError(f"the transcription server at {self.where} is busy or failing ({exc.status_code})") from exc
-        except openai.APIStatusError as exc:
-            raise StageError(f"the transcription server at {self.where} refused the request ({exc.status_code}, "
-                             f"model {self.model}): {exc.message}") from exc
         text = getattr(result, "text", result if isinstance(result, str) else None)
         if not isinstance(text, str):
             raise StageError(f"the transcription server at {self.where} answered without a text (model {self.model})")
