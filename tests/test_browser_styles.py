@@ -33,7 +33,7 @@ def test_the_style_picker_shows_the_first_photo_drawn_in_each_style_and_sends_th
     # Each drawn style's preview is the server's drawing of the first photo (red, 300 px wide).
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('[data-style-preview]'))"
-        ".every(img => !img.hidden && img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0)"
+        ".every(img => !img.parentElement.hidden && img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0)"
     )
     page.get_by_label("수채화").check()
     for position in range(3):
@@ -46,3 +46,22 @@ def test_the_style_picker_shows_the_first_photo_drawn_in_each_style_and_sends_th
     page.get_by_role("button", name="그림책 만들기").click()
     book = load(pg_url, book_id_of(page))
     assert book.style == "watercolor"
+
+
+def test_the_previews_arriving_move_nothing_below_them(browser, server, small_photos):
+    """A parent may be dragging a photo while the previews come back: the picker keeps their room from the start.
+
+    On a phone the picker is two rows, the drawn styles' previews arriving after the photo's own."""
+    phone = Visit(browser, server, "styles-phone", viewport={"width": 390, "height": 3600}, is_mobile=True, has_touch=True)
+    page = phone.page
+    sign_up(phone, f"styles-{uuid.uuid4().hex[:8]}@example.com")
+    page.set_input_files("#images", small_photos)
+    wait_photos_ready(page)
+    before = page.locator("#scene-list").bounding_box()["y"]
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('[data-style-preview]'))"
+        ".every(img => img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0)"
+    )
+    assert page.locator("#scene-list").bounding_box()["y"] == before
+    phone.context.close()
+    assert phone.errors == []

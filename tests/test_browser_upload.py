@@ -311,6 +311,9 @@ def test_a_finger_drags_a_photo_to_the_front_on_a_phone(browser, server, small_p
     page.get_by_label("사진 설명과 추천 키워드를 본 뒤에 쓸게요").check()  # short cards: all on one screen
     page.set_input_files("#images", small_photos)
     wait_photos_ready(page)
+    # The style previews come back while a parent may be dragging (they move nothing: test_browser_styles);
+    # the drag starts after them so that this test is about the drag alone.
+    page.wait_for_function("() => Array.from(document.querySelectorAll('[data-style-preview]')).every(img => img.complete && img.naturalWidth > 0)")
     handle = cards(page).nth(2).locator("[data-drag]").bounding_box()
     first = cards(page).nth(0).bounding_box()
     cdp = phone.context.new_cdp_session(page)

@@ -385,11 +385,17 @@
       const thumb = items.length ? items[0].photo && items[0].photo.thumb : null;
       if (thumb === previewed) return;
       previewed = thumb;
-      for (const img of $$("[data-style-preview]", picker)) {
-        const style = img.dataset.stylePreview;
+      const previews = $$("[data-style-preview]", picker);
+      // Every preview's room first (its frame), so the drawings arriving one by one move nothing below.
+      for (const img of previews) {
         if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
-        img.hidden = !thumb;
-        if (!thumb) continue;
+        img.removeAttribute("src");
+        img.parentElement.hidden = !thumb;
+      }
+      if (!thumb) return;
+      for (const img of previews) {
+        const style = img.dataset.stylePreview;
+        const frame = img.parentElement;
         if (style === "photo") { img.src = URL.createObjectURL(thumb); continue; }
         const body = new FormData();
         body.append("photo", thumb, "preview.jpg");
@@ -397,10 +403,14 @@
         body.append("csrf_token", form.elements.namedItem("csrf_token").value);
         try {
           const answer = await fetch(picker.dataset.preview, { method: "POST", body, credentials: "same-origin" });
-          if (!answer.ok || previewed !== thumb) { if (!answer.ok) img.hidden = true; continue; }
-          img.src = URL.createObjectURL(await answer.blob());
+          if (previewed !== thumb) return;  // another first photo: its own round draws the rest
+          if (!answer.ok) { frame.hidden = true; continue; }
+          const drawn = await answer.blob();
+          if (previewed !== thumb) return;
+          img.src = URL.createObjectURL(drawn);
         } catch (e) {
-          img.hidden = true;  // no preview is no loss: the style's name and description stay
+          if (previewed !== thumb) return;
+          frame.hidden = true;  // no preview is no loss: the style's name and description stay
         }
       }
     }
