@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 
 import pytest
@@ -77,6 +78,29 @@ def hint_values(page) -> dict[str, str]:
         ".filter(f => f.name !== 'csrf_token' && f.type !== 'file' && f.type !== 'radio' && f.type !== 'checkbox')"
         ".map(f => [f.name, f.value]))"
     )
+
+
+DRAFT_SAVED = """async () => {
+    const db = await new Promise((resolve) => { const open = indexedDB.open("talesrunner", 1);
+        open.onupgradeneeded = () => open.result.createObjectStore("drafts"); open.onsuccess = () => resolve(open.result); });
+    const drafts = await new Promise((resolve) => {
+        const all = db.transaction("drafts").objectStore("drafts").getAll(); all.onsuccess = () => resolve(all.result); });
+    db.close();
+    const form = document.querySelector("#new-book");
+    const typed = Array.from(form.querySelectorAll("input:not([type]), input[type=text], textarea")).filter((f) => f.name);
+    return drafts.length === 1 && drafts[0].photos.length === form.querySelectorAll(".scene-card").length
+        && typed.every((f) => (drafts[0].fields[f.name] || "") === f.value);
+}"""
+
+
+def wait_draft_saved(page, timeout_s: float = 20) -> None:
+    """The draft in IndexedDB holds every typed field as the form shows it now, and every photo (no fixed wait).
+
+    Asked again and again from here: wait_for_function takes a returned promise for a true answer."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(DRAFT_SAVED):
+        assert time.monotonic() < deadline, "the draft was not saved"
+        page.wait_for_timeout(100)
 
 
 def test_large_photos_are_shrunk_before_a_throttled_upload_with_progress(parent, tmp_path, pg_url):
@@ -238,7 +262,7 @@ def test_the_draft_comes_back_after_a_reload_and_goes_once_the_book_is_made(pare
     page.locator("#scene-1-name").fill("할머니")
     page.locator("#scene-1-i_action").fill("떡을 만들어요")
     before = hint_values(page)
-    page.wait_for_timeout(600)  # the draft is written 0.3 s after the last change
+    wait_draft_saved(page)
     page.reload()
     page.locator("#draft-note").wait_for(state="visible")
     wait_photos_ready(page)
@@ -264,7 +288,7 @@ def test_logging_out_forgets_the_draft_so_the_next_parent_on_this_computer_sees_
     page.get_by_label("주인공 이름 (한 번만", exact=False).fill("비밀아이")
     page.set_input_files("#images", small_photos)
     wait_photos_ready(page)
-    page.wait_for_timeout(600)  # the draft is written 0.3 s after the last change
+    wait_draft_saved(page)
     page.get_by_role("button", name="로그아웃").click()
     page.wait_for_url("**/login")
     assert page.evaluate("""() => new Promise((resolve) => {
