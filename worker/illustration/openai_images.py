@@ -127,34 +127,31 @@ class OpenAIIllustrator:
 
     def draw_page(self, page: PageToDraw, style: Style, which: str = "a page") -> Image.Image:
         """One page drawn, the size of its photo."""
-        import openai
+        from worker.ml.openai_chat import server_errors
 
         width, height = size_for(*page.picture.size)
         kwargs = {}
         if not self.model.startswith(B64_BY_DEFAULT):
             kwargs["response_format"] = "b64_json"
         where = f"the images server at {self.where} (model {self.model}, {which})"
+        # One mapping of the client's failures (openai_chat.server_errors), worded here for the book.
         try:
-            response = self.client.images.edit(
-                image=("photo.png", png_bytes(page.picture), "image/png"),
-                prompt=prompt_for(style, page.caption),
-                model=self.model,
-                size=f"{width}x{height}",
-                n=1,
-                **kwargs,
-            )
-        except openai.APITimeoutError as exc:
-            raise NotAnswering(_said(NOT_ANSWERING, f"{where} did not answer within {self.timeout:g} s")) from exc
-        except openai.APIConnectionError as exc:
-            raise Unreachable(_said(NOT_ANSWERING, f"could not reach {where}: {exc}")) from exc
-        except (openai.RateLimitError, openai.InternalServerError) as exc:
-            raise Unreachable(_said(NOT_ANSWERING, f"{where} is busy or failing ({exc.status_code})")) from exc
-        except openai.APIStatusError as exc:
-            from worker.ml.openai_chat import _message
-
-            korean = POLICY if _is_policy_refusal(exc) else REFUSED
-            detail = f"{where} refused the request ({exc.status_code}): {_message(exc)}"
-            raise StageError(_said(korean, detail)) from exc
+            with server_errors(where, self.timeout):
+                response = self.client.images.edit(
+                    image=("photo.png", png_bytes(page.picture), "image/png"),
+                    prompt=prompt_for(style, page.caption),
+                    model=self.model,
+                    size=f"{width}x{height}",
+                    n=1,
+                    **kwargs,
+                )
+        except TimeoutError as exc:
+            raise NotAnswering(_said(NOT_ANSWERING, str(exc))) from exc.__cause__
+        except ConnectionError as exc:
+            raise Unreachable(_said(NOT_ANSWERING, str(exc))) from exc.__cause__
+        except StageError as exc:
+            korean = POLICY if _is_policy_refusal(exc.__cause__) else REFUSED
+            raise StageError(_said(korean, str(exc))) from exc.__cause__
         drawn = self._picture(response, where)
         return ImageOps.fit(drawn, page.picture.size, Image.LANCZOS)
 
