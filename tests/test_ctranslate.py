@@ -223,3 +223,29 @@ def test_a_real_worker_writes_a_book_with_ctranslate2_kot5(worker_with, tiny_mod
     log = worker.log_path.read_text(errors="replace")
     assert log.count("loading ('kot5-ct2'") == 1 and log.count("loading ('translator-ct2'") == 1
     assert "loading ('kot5'," not in log
+
+
+def test_a_page_rewritten_samples_several_in_one_call_and_offers_the_others(tiny_models, ct2_models, fresh_models):
+    """As on torch (test_rewrites): a first writing is one beam search; a rewrite samples REWRITE_CANDIDATES
+    paragraphs of the page in the same translate_batch call, the best shown and the others offered."""
+    from dataclasses import replace
+
+    from tests.test_rewrites import _rewrite
+    from worker.ml.plan import make_plan
+
+    writer = get_writer(_settings(tiny_models, ct2_models))
+    spy = BatchSpy(writer.parts.model)
+    writer.parts = replace(writer.parts, model=spy)
+    scenes = _scenes(3)
+    texts = writer.write(scenes, make_plan(scenes))
+    assert len(spy.calls[0][0]) == 3 and spy.calls[0][1]["beam_size"] == writer.decoding.num_beams
+    assert "sampling_topp" not in spy.calls[0][1]
+    shown = [texts[1]]
+    for rewrites in (1, 2):
+        draft = _rewrite(writer, scenes, texts, 2, shown, rewrites)
+        source, options = spy.calls[-1]
+        assert len(source) == writer.REWRITE_CANDIDATES and all(row == source[0] for row in source)  # one page, one call
+        assert options["beam_size"] == 1 and options["sampling_topp"] == 0.92
+        new, offered = draft.texts[0], draft.alternatives[0]
+        assert new and new not in shown and len(set(offered)) >= 2 and not set(offered) & set(shown)
+        shown += [new, *offered]

@@ -288,21 +288,30 @@ class Ct2KoT5Writer(KoT5Writer):
             sample_top_p=0.92 if sample else None,
         )
 
-    def generate_ids(self, scenes: list[SceneInput]) -> list[list[int]]:
-        """The output token ids of every scene, from one translate_batch call."""
+    def generate_ids(self, scenes: list[SceneInput], per_scene: int = 1) -> list[list[int]]:
+        """The output token ids of every scene (`per_scene` in a row for each), from one translate_batch call."""
         sources = self.encode([self.input_text(scene) for scene in scenes])["input_ids"]
         # A page written again samples a new paragraph (beam search would give back the same one), as on torch.
-        sample = any(scene.neighbours or scene.again for scene in scenes)
-        return run_batch(self.parts, sources, self.options(sample))
+        sample = per_scene > 1 or any(scene.neighbours or scene.again for scene in scenes)
+        # Several samples of a page: its source repeated, each copy drawn on its own (translate_batch's
+        # num_hypotheses is bounded by the beam size, 1 when sampling).
+        return run_batch(self.parts, [ids for ids in sources for _ in range(per_scene)], self.options(sample))
 
     def generate(self, scenes: list[SceneInput]) -> list[str]:
+        return [group[0] for group in self.generate_candidates(scenes)]
+
+    def generate_candidates(self, scenes: list[SceneInput]) -> list[list[str]]:
+        """Each scene's paragraphs: one (beam search) for a first writing, REWRITE_CANDIDATES samples a page
+        for a page written again by hand, all in one translate_batch call as on torch."""
         if not scenes:
             return []
-        texts = decode(self.parts, self.generate_ids(scenes))
-        empty = [scene.index for scene, text in zip(scenes, texts, strict=True) if not text]
+        per_scene = self.REWRITE_CANDIDATES if any(scene.rewriting for scene in scenes) else 1
+        texts = decode(self.parts, self.generate_ids(scenes, per_scene))
+        groups = [texts[i * per_scene : (i + 1) * per_scene] for i in range(len(scenes))]
+        empty = [scene.index for scene, group in zip(scenes, groups, strict=True) if not any(group)]
         if empty:
             raise StageError(f"the KoT5 model wrote nothing for scene(s) {empty}")
-        return texts
+        return [[text for text in group if text] for group in groups]
 
 
 def load_kot5_ct2(name: str, device: str, compute: str, threads: int = 0) -> Ct2Parts:

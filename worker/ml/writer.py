@@ -185,7 +185,8 @@ class KoT5Writer:
     def generate_candidates(self, scenes: list[SceneInput]) -> list[list[str]]:
         """Each scene's paragraphs: one (beam search) for a first writing, several samples for a page written again.
 
-        A subclass that runs the model its own way (CTranslate2) and has only `generate` gives one a page.
+        A subclass that runs the model its own way and has only `generate` gives one a page
+        (the CTranslate2 writer has its own `generate_candidates`).
         """
         if type(self).generate is not KoT5Writer.generate:
             return [[text] for text in self.generate(scenes)]
