@@ -132,6 +132,20 @@ def test_titles_are_generated_when_missing_and_kept_when_given():
     assert TemplateWriter().write_book(_sample_book()).title == plan.title
 
 
+
+def test_the_title_names_the_companion_the_story_is_about_not_only_the_one_most_often_along():
+    """엄마 comes along on three pages; 할머니 is waited for, gone to market, coming back and at dinner."""
+    def s(action: str, **extra: str) -> dict[str, str]:
+        return {"name": "하은", "i_action": action, "classification": "사회관계", **extra}
+
+    book = _book([s("기차역에 가다", setting="할머니 댁", character="엄마"), s("고양이를 쓰다듬다", character="고양이 나비, 엄마"),
+                  s("할머니를 기다리다", causalRelationship="할머니가 시장에 가셨다", prediction="할머니가 곧 돌아오시다"),
+                  s("저녁을 먹다", character="할머니, 엄마")])
+    assert make_plan(book).title == "하은이와 할머니"
+    # Two children with pages of their own: the other child, not the dog that came along once.
+    siblings = _book([s("모래성을 쌓다", character="강아지"), {"name": "도윤", "i_action": "김밥을 먹다", "classification": "사회관계"}])
+    assert make_plan(siblings).title == "하은이와 도윤이"
+
 def _mean_words(age: str) -> float:
     lengths = []
     for start in range(0, len(CASES), 3):

@@ -285,7 +285,13 @@ def derive_title(scenes: list[SceneInput], cast: dict[str, Character] | None = N
     named = (cast.get(main) or Character(main, short_name(main))).called_first()
     others = Counter(n for s in scenes for n in names_in(s) if n != main)
     if others and (len(leads) > 1 or max(others.values()) >= 2):
-        partner = max(others, key=lambda n: (others[n], n in leads, -order.get(n, 99)))
+        # The companion the story is about: on the most pages in any hint (할머니를 기다리다, 할머니가
+        # 시장에 가셨다, not only the company fields), then a lead of pages of its own (a sibling), the
+        # most mentions, the first met.
+        told = {n: [len(re.findall(rf"(?<![가-힣]){re.escape(n)}", " ".join(map(str, s.fields.values())))) for s in scenes]
+                for n in others}
+        partner = max(others, key=lambda n: (sum(1 for c in told[n] if c), n in leads, sum(told[n]), others[n],
+                                             -order.get(n, 99)))
         return f"{with_(named)} {(cast.get(partner) or Character(partner, short_name(partner))).called_first()}"
     feelings = [c for s in scenes for item in items(s.fields.get("feeling"))
                 if (c := hints.parse(item) or hints.adjective_from_noun(item)) is not None and feeling_polarity(c) > 0]
