@@ -113,6 +113,11 @@ def default_title(protagonist: str | None) -> str:
 # when read aloud (shared/reading.py: Tom은, list.txt는, 10은); both, 은(는), where that is not known.
 
 
+def korean_date(day, year: bool = True) -> str:
+    """A date as the books, the pages and the mail write it: "2026년 12월 7일" (or "12월 7일")."""
+    return f"{day.year}년 {day.month}월 {day.day}일" if year else f"{day.month}월 {day.day}일"
+
+
 def has_final_consonant(word: str) -> bool:
     """True when the last sound of `word` is a consonant (받침); False when it is not or is not known."""
     return bool(ends_in_consonant(word))

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from shared.links import add_share_link
 from shared.models import Book, ShareLink, utcnow
 from shared.status import ACTIVE, BookStatus
+from shared.vocabulary import korean_date
 from web.db import current_settings, get_session
 from web.errors import ApiError
 
@@ -57,9 +58,7 @@ def closing_time(days: int, now: datetime | None = None) -> datetime:
 def last_day(expires_at: datetime) -> str:
     """The last local day a link closing at `expires_at` is open: "12월 31일" (with the year when it is not this year's)."""
     day = expires_at.replace(tzinfo=UTC).astimezone(_zone()) - timedelta(microseconds=1)
-    if day.year == utcnow().replace(tzinfo=UTC).astimezone(_zone()).year:
-        return f"{day.month}월 {day.day}일"
-    return f"{day.year}년 {day.month}월 {day.day}일"
+    return korean_date(day, year=day.year != utcnow().replace(tzinfo=UTC).astimezone(_zone()).year)
 
 
 def open_until(expires_at: datetime) -> str:

@@ -30,7 +30,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
-from shared.vocabulary import AGE_LABELS, default_title
+from shared.vocabulary import AGE_LABELS, default_title, korean_date
 from worker.book import photos
 from worker.book.fonts import SYSTEM_FONT_DIR, BookFonts, FontError, glyphs, register_fonts, resolve_fonts
 from worker.book.layout import (
@@ -259,7 +259,7 @@ class _Book:
 
         measure = w - 2 * 18 * mm * scale
         small = [f"{AGE_LABELS[age]} 그림책"] if age in AGE_LABELS else []
-        small.append(f"{made_on.year}년 {made_on.month}월 {made_on.day}일")
+        small.append(korean_date(made_on))
         lines = [Paragraph(self._markup(" · ".join(small)), self._style(self.fonts.regular, 9 * scale, 1.4, SOFT_INK))]
         hero = byline(protagonist)
         if hero:

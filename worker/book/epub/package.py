@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from shared.vocabulary import korean_date
 from worker.book.epub.overlays import ACTIVE_CLASS, _OVERLAY_TEMPLATES, _clock, _ms, clean_text
 from worker.book.epub.ends import (
     _END_TEMPLATES, ACCENTS, INK, ORNAMENTS, PAPER, SOFT_INK, TITLE_INK, _Cover, _end_values, _Ending,
@@ -35,7 +36,7 @@ def _book_metadata(spec: EpubSpec, title: str, narrated: bool, kind: _Type) -> d
     made_on = spec.made_on
     return {
         "title": title, "protagonist": clean_text(spec.protagonist), "author": clean_text(spec.author) or "TalesRunner",
-        "made_on": made_on, "made_on_text": f"{made_on.year}년 {made_on.month}월 {made_on.day}일",
+        "made_on": made_on, "made_on_text": korean_date(made_on),
         "identifier": f"urn:uuid:{uuid.uuid5(BOOK_NAMESPACE, str(spec.book_id))}",
         "modified": modified.strftime("%Y-%m-%dT%H:%M:%SZ"), "modified_at": modified,
         "narrator": clean_text(spec.narrator_label or "") if narrated else "",
