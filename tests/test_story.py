@@ -146,6 +146,21 @@ def test_the_title_names_the_companion_the_story_is_about_not_only_the_one_most_
     siblings = _book([s("모래성을 쌓다", character="강아지"), {"name": "도윤", "i_action": "김밥을 먹다", "classification": "사회관계"}])
     assert make_plan(siblings).title == "하은이와 도윤이"
 
+
+@pytest.mark.parametrize("age", list(AGE_STYLES))
+def test_books_made_one_after_another_do_not_all_end_alike_and_the_same_hints_end_the_same_way(age):
+    books = [_book([hints for _, hints in CASES[start : start + 3]]) for start in range(0, len(CASES), 3)]
+    endings = []
+    for book in books:
+        plan = make_plan(book, age=age)
+        TemplateWriter().write(book, plan)
+        again = make_plan(book, age=age)
+        TemplateWriter().write(book, again)
+        assert plan.closings == again.closings
+        hero = plan.character(str(book[-1].fields["name"]).strip()).short
+        endings.append(re.sub(r"^X(은|는)", "X는", plan.closings[book[-1].index].replace(hero, "X")))
+    assert len(set(endings)) >= 4, endings
+
 def _mean_words(age: str) -> float:
     lengths = []
     for start in range(0, len(CASES), 3):

@@ -138,12 +138,16 @@ def closing_options(plan, scene, page: Page) -> list[str]:
             "초등 고학년": [f"{topic(hero)} 내일 다시 힘을 내 보기로 마음먹었어요.", "내일은 또 어떤 일이 기다리고 있을까요?"],
         }[plan.age]
     options = {
-        "유아": [f"{topic(hero)} 오늘이 정말 좋았어요.", "정말 신나는 하루였어요!", "참 즐거운 하루였어요."],
+        "유아": [f"{topic(hero)} 오늘이 정말 좋았어요.", "정말 신나는 하루였어요!", "참 즐거운 하루였어요.",
+               f"{hero}의 하루가 반짝반짝 빛났어요."],
         "초등 저학년": [f"{hero}에게 잊지 못할 하루였어요.", f"{topic(hero)} 오늘을 오래오래 기억할 거예요.",
-                    "참 즐거운 하루였어요."],
+                    "참 즐거운 하루였어요.", f"{topic(hero)} 오늘 일을 일기장에 꼭 적어 두기로 했어요."],
         "초등 고학년": [f"{topic(hero)} 오늘 있었던 일을 오래도록 잊지 못할 거예요.",
-                    f"{hero}에게 오늘은 특별한 하루로 마음속에 남았어요.", "창밖으로 하루가 천천히 저물어 갔어요."],
+                    f"{hero}에게 오늘은 특별한 하루로 마음속에 남았어요.", f"그렇게 {hero}의 하루가 천천히 저물어 갔어요."],
     }[plan.age]
+    # Each book its own first choice (seeded by its hero and last page), so books made one after
+    # another do not all end alike; the same hints still end the same way.
+    options = _rotate(options, _seed(hero, str(scene.fields.get("i_action", "")), "close"))
     if many:
         options.insert(1, "모두의 얼굴에 웃음꽃이 활짝 피었어요.")
     felt = {f.clause.lemma.replace(" ", "") for f in page.feelings}
