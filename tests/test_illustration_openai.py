@@ -13,7 +13,7 @@ from shared.config import Settings
 from shared.styles import STYLES
 from tests.openai_stub import ChatStub, Hang, Url, drawn_png
 from worker.errors import StageError
-from worker.illustration.base import PageToDraw
+from worker.illustration.base import PageToDraw, PartlyDrawn
 from worker.illustration.openai_images import OpenAIIllustrator, size_for
 from worker.tasks import is_transient
 
@@ -130,6 +130,24 @@ def test_a_server_that_is_gone_is_a_transient_korean_error(stub):
     assert HANGUL.match(str(failure.value)) and "could not reach" in str(failure.value)
     assert isinstance(failure.value, ConnectionError) and is_transient(failure.value)
 
+
+def test_a_page_that_fails_keeps_the_pages_drawn_before_it_and_sends_no_more(stub):
+    """One page at a time: the first drawn, the second refused, the third never sent (nor paid for)."""
+    answers = iter([drawn_png("1536x1024"), (401, {"error": {"message": "Incorrect API key provided"}})])
+    stub.edit = lambda form: next(answers)
+    pages = [*_pages(), PageToDraw(Image.new("RGB", (800, 800), (10, 10, 10)), "", seed=3)]
+    with pytest.raises(PartlyDrawn) as failure:
+        OpenAIIllustrator(_settings(stub), parallel=1).draw(pages, STYLES["watercolor"])
+    assert list(failure.value.drawn) == [0] and failure.value.drawn[0].size == pages[0].picture.size
+    assert len(stub.edit_requests) == 2
+    assert str(failure.value).startswith("그림을 그리는 서버가 요청을 받아 주지 않았어요") and not is_transient(failure.value)
+
+
+def test_when_no_page_was_drawn_the_failure_is_the_pages_own(stub):
+    stub.edit = lambda form: (401, {"error": {"message": "Incorrect API key provided"}})
+    with pytest.raises(StageError) as failure:
+        OpenAIIllustrator(_settings(stub), parallel=1).draw(_pages(), STYLES["watercolor"])
+    assert not isinstance(failure.value, PartlyDrawn) and len(stub.edit_requests) == 1
 
 def test_a_picture_that_is_not_one_is_a_stage_error(stub):
     stub.edit = lambda form: b"not a png"

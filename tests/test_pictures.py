@@ -166,6 +166,29 @@ def test_a_drawing_that_fails_keeps_the_photos_with_a_note_and_the_book_finishes
     assert not any("out of memory" in note for note in book.notes)  # the exception's words stay in the log
 
 
+
+def test_pages_drawn_before_a_failure_keep_their_pictures_and_the_rest_their_photos(client, api, ctx, monkeypatch):
+    """A paid-for drawing is not thrown away because a later page failed (a redraw would pay again)."""
+    from worker.illustration.base import PartlyDrawn
+    from worker.illustration.filter import FilterIllustrator
+
+    class HalfWay:
+        name, note = "filter", None
+
+        def draw(self, pages, style):
+            first = FilterIllustrator().draw(pages[:1], style)[0]
+            raise PartlyDrawn("그림을 그리는 서버가 요청을 받아 주지 않았어요 (page 2: refused)", {0: first})
+
+    monkeypatch.setattr(draw, "get_illustrator", lambda settings: HalfWay())
+    book_id = _create(client, api.user())
+    for stage in (pipeline.caption_stage, pipeline.write_stage, pipeline.draw_stage):
+        stage(ctx, book_id)
+    assert ctx.enqueue.sent[-1] == (TaskName.RENDER.value, book_id)
+    book = _book(ctx, book_id)
+    assert [scene.picture_source for scene in book.scenes] == ["filter"] + ["photo"] * (len(book.scenes) - 1)
+    assert book.scenes[0].picture_name and ctx.storage.exists(book.scenes[0].picture_name)
+    assert any(note.startswith(draw.DRAWING_FAILED) for note in book.notes)
+
 def test_the_printed_pdf_carries_the_drawing(client, api, ctx, tmp_path):
     headers = api.user()
     book_id = _create(client, headers, style="pencil")

@@ -30,6 +30,7 @@ import binascii
 import io
 import logging
 import math
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -37,7 +38,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from shared.config import Settings
 from shared.styles import Style
 from worker.errors import StageError
-from worker.illustration.base import PageToDraw
+from worker.illustration.base import PageToDraw, PartlyDrawn
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class NotAnswering(StageError, TimeoutError):
 
 class Unreachable(StageError, ConnectionError):
     """The server could not be reached, or was busy or failing: a StageError to show, a ConnectionError to retry."""
+
+
+class _NotSent(Exception):
+    """A page left unsent because another page of the book had failed."""
 
 
 def _said(korean: str, detail: str) -> str:
@@ -113,17 +118,45 @@ class OpenAIIllustrator:
             raise StageError(_said(NO_STYLE, f"the openai illustrator has no prompt for the style '{style.id}'"))
         if not pages:
             return []
+        drawn: dict[int, Image.Image] = {}
+        failure: Exception | None = None
+        failed = threading.Event()
+
+        def page_unless_failed(page: PageToDraw, which: str) -> Image.Image:
+            # After a failure the pages not yet sent are not sent (nor paid for).
+            if failed.is_set():
+                raise _NotSent
+            try:
+                return self.draw_page(page, style, which)
+            except Exception:
+                failed.set()
+                raise
+
         with ThreadPoolExecutor(max_workers=min(self.parallel, len(pages))) as pool:
             futures: list[Future[Image.Image]] = [
-                pool.submit(self.draw_page, page, style, f"page {number} of {len(pages)}")
+                pool.submit(page_unless_failed, page, f"page {number} of {len(pages)}")
                 for number, page in enumerate(pages, 1)
             ]
             try:
-                return [future.result() for future in futures]
+                for position, future in enumerate(futures):
+                    try:
+                        drawn[position] = future.result()
+                    except _NotSent:
+                        continue
+                    except Exception as exc:
+                        if not future.done():
+                            raise  # the wait itself was interrupted (a time limit), not the page
+                        failure = failure or exc
             except BaseException:
-                for future in futures:  # pages not yet sent are not sent (nor paid for)
+                for future in futures:
                     future.cancel()
                 raise
+        if failure is None:
+            return [drawn[position] for position in range(len(pages))]
+        if not drawn:
+            raise failure
+        # The pages drawn before it are kept: a redraw of the book would pay for them again.
+        raise PartlyDrawn(str(failure), drawn) from failure
 
     def draw_page(self, page: PageToDraw, style: Style, which: str = "a page") -> Image.Image:
         """One page drawn, the size of its photo."""

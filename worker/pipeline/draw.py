@@ -24,7 +24,7 @@ from shared.status import BookStatus, Stage
 from shared.styles import STYLES
 from worker.errors import StageError
 from worker.illustration.backends import drawing_side, get_illustrator
-from worker.illustration.base import PageToDraw
+from worker.illustration.base import PageToDraw, PartlyDrawn
 from worker.ml import presence
 from worker.pipeline.context import Context, load_book, reason_for_parents, take_book
 
@@ -127,14 +127,17 @@ def _draw(ctx: Context, book_id: str, style_id: str, jobs: list[_Job]) -> None:
         for job in jobs:  # one photo decoded at a time, reduced to the size drawn
             with ctx.storage.local_copy(job.photo) as path:
                 pages.append(PageToDraw(picture=open_upright(path, side), caption=job.caption, seed=job.seed))
-        pictures = illustrator.draw(pages, style)
+        try:
+            pictures = illustrator.draw(pages, style)
+        except PartlyDrawn as partly:
+            for position, picture in partly.drawn.items():  # kept: the rest keep their photos, saying why
+                stored[jobs[position].scene_id] = _store(ctx, book_id, style_id, jobs[position], picture)
+            raise
         for job, picture in zip(jobs, pictures, strict=True):
             if picture is None:  # the model's safety checker refused this page: it keeps its photo
                 flagged.append(job.index)
                 continue
-            name = ctx.storage.picture_name(book_id, job.index, style_id, job.seed)
-            ctx.storage.write_bytes(name, _jpeg(picture))
-            stored[job.scene_id] = name
+            stored[job.scene_id] = _store(ctx, book_id, style_id, job, picture)
     except Exception as exc:
         why = reason_for_parents(exc, f"book {book_id} keeps its photos")
         with ctx.sessions.begin() as session:
@@ -151,6 +154,13 @@ def _draw(ctx: Context, book_id: str, style_id: str, jobs: list[_Job]) -> None:
             _settle_as_photos(book, {job.scene_id for job in jobs if job.index in flagged},
                               f"{', '.join(map(str, flagged))}쪽은 그림 모델의 안전 검사에 걸렸어요")
         _record(ctx, book, jobs, stored, style_id, illustrator)
+
+
+def _store(ctx: Context, book_id: str, style_id: str, job: _Job, picture: Image.Image) -> str:
+    """The page's picture written under a name of its own (book, page, style, seed); that name."""
+    name = ctx.storage.picture_name(book_id, job.index, style_id, job.seed)
+    ctx.storage.write_bytes(name, _jpeg(picture))
+    return name
 
 
 def _record(ctx: Context, book: Book, jobs: list[_Job], stored: dict[int, str], style_id: str, illustrator) -> None:
