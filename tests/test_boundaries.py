@@ -78,3 +78,14 @@ def test_no_module_outside_the_tests_is_longer_than_450_lines():
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 450
     ]
     assert long == []
+
+
+def test_no_script_in_web_static_is_longer_than_450_lines():
+    # The same rule for the pages' scripts: app.js imports its parts (ES modules, no bundler).
+    scripts = sorted((REPO / "web" / "static").rglob("*.js"))
+    long = [
+        f"{path.relative_to(REPO)}: {lines} lines"
+        for path in scripts
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 450
+    ]
+    assert len(scripts) > 1 and long == []

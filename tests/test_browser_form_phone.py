@@ -1,6 +1,6 @@
 """The new-book form on a phone (Chromium at 390x844, touch), and the parents' messages around it.
 
-In a real Chromium (web/static/app.js `initNewBook`): Enter moves to the next field and never sends
+In a real Chromium (web/static/new-book.js `initNewBook`): Enter moves to the next field and never sends
 the book; the photos' order fits one screen as a strip with one scene's hints open; every control
 is a finger's 44 px; a photo taken out comes back with its hints; a photo that cannot go says why
 on its own row; a send that fails says whose side failed. The server's words (web/pages/books.py):

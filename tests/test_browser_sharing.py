@@ -124,7 +124,9 @@ def test_without_a_share_sheet_only_the_copy_button_shows(browser, still_server,
     desk.go(f"/books/{book_id}")
     make_link(desk, book_id, desk.page.get_by_label("열어 둘 기간").locator("option[selected]").inner_text())
     item = desk.page.locator("[data-share-link]").last
-    assert item.get_by_role("button", name="복사").is_visible()
+    from playwright.sync_api import expect
+
+    expect(item.get_by_role("button", name="복사")).to_be_visible()  # share.js shows it once it has run
     assert item.get_by_role("button", name="보내기").count() == 0  # hidden: no share sheet here
     desk.context.close()
 

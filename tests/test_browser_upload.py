@@ -1,5 +1,5 @@
 """The new-book page in a real Chromium: photos shrunk before upload, progress, refusals and drops that lose
-nothing, drag-and-drop order, and the draft that survives a reload (web/static/app.js `initNewBook`).
+nothing, drag-and-drop order, and the draft that survives a reload (web/static/new-book.js `initNewBook`).
 
 No worker runs: the books stay queued, so each test signs up its own parent, and the small
 TALES_MAX_ACTIVE_BOOKS makes the books-in-progress refusal cheap to reach.

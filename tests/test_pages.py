@@ -15,7 +15,7 @@ from shared.db import session_factory
 from shared.links import sign_book
 from shared.models import ApiToken, Book, EmailRequest, Scene, User, utcnow
 from shared.status import BookStatus, EmailStatus
-from tests.helpers import jpeg
+from tests.helpers import REPO, jpeg
 from tests.web_helpers import PASSWORD, Pages, confirm_email, load, make_book, user_id
 
 
@@ -58,6 +58,25 @@ def test_public_pages_render_in_korean_with_local_assets_only(client, path):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_app_js_is_a_module_whose_imports_are_all_preloaded(client):
+    """app.js imports the pages' other scripts; base.html names each for the browser to fetch at once."""
+    page = client.get("/login").text
+    assert '<script type="module" src="/static/app.js"></script>' in page
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/([^"]+)">', page))
+    static = REPO / "web" / "static"
+    imported = set()
+    for path in static.rglob("*.js"):
+        for name in re.findall(r'^import .* from "(\.[^"]+)";$', path.read_text(encoding="utf-8"), re.M):
+            target = (path.parent / name).resolve()
+            assert target.is_file(), f"{path.relative_to(static)} imports {name}: no such file"
+            imported.add(target.relative_to(static).as_posix())
+    assert preloaded == imported
+    for name in preloaded:
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200
+        assert response.mimetype in ("text/javascript", "application/javascript")  # else the browser refuses a module
 
 
 @pytest.mark.parametrize("path", ["/books", "/books/new", "/settings", "/books/" + "0" * 32])

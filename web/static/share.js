@@ -49,7 +49,7 @@
       }
     });
     // On the form itself, so a cancelled confirmation stops the post before the page's other
-    // submit handlers (app.js disables a sent form's buttons) see it.
+    // submit handlers (forms.js initSendOnce disables a sent form's buttons) see it.
     document.querySelectorAll("form[data-share-confirm]").forEach((form) => {
       form.addEventListener("submit", (event) => {
         if (!window.confirm(form.dataset.shareConfirm)) {

@@ -1,7 +1,7 @@
 // Spoken hints on the new-book form: record (or choose a sound file), listen, send, then take the
 // hints heard into the fields. The markup is web/templates/books/_voice.html, rendered hidden: this
 // script shows it. Nothing reaches the book until the parent sends the form; the server deletes the
-// recording once it is transcribed. Scene panels are cloned from a <template> by app.js, so every
+// recording once it is transcribed. Scene panels are cloned from a <template> by new-book/scenes.js, so every
 // listener is on the document, and the template itself is shown here before any clone is made.
 "use strict";
 
