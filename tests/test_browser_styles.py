@@ -51,17 +51,25 @@ def test_the_style_picker_shows_the_first_photo_drawn_in_each_style_and_sends_th
 def test_the_previews_arriving_move_nothing_below_them(browser, server, small_photos):
     """A parent may be dragging a photo while the previews come back: the picker keeps their room from the start.
 
-    On a phone the picker is two rows, the drawn styles' previews arriving after the photo's own."""
+    On a phone the picker is two rows. The server's first drawing is held back until the strip has been
+    measured, so the drawings certainly arrive after it, and meanwhile their rooms show they are coming."""
     phone = Visit(browser, server, "styles-phone", viewport={"width": 390, "height": 3600}, is_mobile=True, has_touch=True)
     page = phone.page
     sign_up(phone, f"styles-{uuid.uuid4().hex[:8]}@example.com")
+    held, holding = [], [True]
+    page.route("**/books/new/preview", lambda route: held.append(route) if holding else route.continue_())
     page.set_input_files("#images", small_photos)
     wait_photos_ready(page)
+    page.wait_for_function("() => document.querySelectorAll('.style-preview[data-drawing]').length === 3")
     before = page.locator("#scene-list").bounding_box()["y"]
+    holding.clear()
+    for route in held:
+        route.continue_()
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('[data-style-preview]'))"
         ".every(img => img.src.startsWith('blob:') && img.complete && img.naturalWidth > 0)"
     )
     assert page.locator("#scene-list").bounding_box()["y"] == before
+    assert page.locator(".style-preview[data-drawing]").count() == 0  # nothing still shown as on its way
     phone.context.close()
     assert phone.errors == []

@@ -17,6 +17,7 @@ export function initStylePreviews(state) {
       if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
       img.removeAttribute("src");
       img.parentElement.hidden = !thumb;
+      img.parentElement.toggleAttribute("data-drawing", Boolean(thumb) && img.dataset.stylePreview !== "photo");
     }
     if (!thumb) return;
     for (const img of previews) {
@@ -30,12 +31,14 @@ export function initStylePreviews(state) {
       try {
         const answer = await fetch(picker.dataset.preview, { method: "POST", body, credentials: "same-origin" });
         if (previewed !== thumb) return;  // another first photo: its own round draws the rest
+        frame.removeAttribute("data-drawing");
         if (!answer.ok) { frame.hidden = true; continue; }
         const drawn = await answer.blob();
         if (previewed !== thumb) return;
         img.src = URL.createObjectURL(drawn);
       } catch (e) {
         if (previewed !== thumb) return;
+        frame.removeAttribute("data-drawing");
         frame.hidden = true;  // no preview is no loss: the style's name and description stay
       }
     }
