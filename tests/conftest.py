@@ -407,6 +407,16 @@ def mailbox():
 
 
 @pytest.fixture
+def stub():
+    """A local OpenAI-compatible server (tests/openai_stub.py): chat, speech, transcriptions, image edits."""
+    from tests.openai_stub import ChatStub
+
+    server = ChatStub().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def mail_app(db, mail_env):
     """The web app with the module's `mail_env`: it mails through the same server as the worker."""
     from web import create_app

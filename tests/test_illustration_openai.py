@@ -20,13 +20,6 @@ from worker.tasks import is_transient
 HANGUL = re.compile(r"[가-힣]")
 
 
-@pytest.fixture
-def stub():
-    server = ChatStub().start()
-    yield server
-    server.stop()
-
-
 def _settings(stub: ChatStub, **extra) -> Settings:
     values = {
         "TALES_ILLUSTRATOR": "openai", "OPENAI_BASE_URL": stub.base_url, "OPENAI_API_KEY": "test-key",

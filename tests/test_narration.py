@@ -173,13 +173,6 @@ def test_a_pages_text_spans_keep_its_line_breaks_and_spaces_between_the_sentence
 
 # The OpenAI-compatible speech endpoint, against the local stub server.
 
-@pytest.fixture
-def stub():
-    server = ChatStub().start()
-    yield server
-    server.stop()
-
-
 def _openai(stub: ChatStub, **extra) -> Settings:
     values = {
         "TALES_NARRATOR": "openai", "OPENAI_BASE_URL": stub.base_url, "OPENAI_API_KEY": "test-key",

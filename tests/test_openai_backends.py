@@ -22,13 +22,6 @@ from worker.ml.translator import get_translator
 from worker.ml.writer import WRITE_PROMPT, OpenAIWriter, SceneInput, get_writer
 
 
-@pytest.fixture
-def stub():
-    server = ChatStub().start()
-    yield server
-    server.stop()
-
-
 def _settings(stub: ChatStub, **extra) -> Settings:
     values = {
         "OPENAI_BASE_URL": stub.base_url, "OPENAI_API_KEY": "test-key", "TALES_OPENAI_MODEL": "stub-model",

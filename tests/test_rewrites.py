@@ -109,15 +109,6 @@ def test_kot5_rewrites_sample_several_and_offer_the_others(tiny_models, fresh_mo
         shown += [new, *offered]
 
 
-@pytest.fixture
-def stub():
-    from tests.openai_stub import ChatStub
-
-    server = ChatStub().start()
-    yield server
-    server.stop()
-
-
 def _openai(stub):
     from worker.ml.writer import OpenAIWriter
 

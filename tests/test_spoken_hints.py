@@ -56,13 +56,6 @@ def test_a_hint_with_a_word_unfit_for_a_childrens_book_is_left_out():
     assert "i_action" not in hints  # the action held the word: the parent types it
 
 
-@pytest.fixture
-def stub():
-    server = ChatStub().start()
-    yield server
-    server.stop()
-
-
 def _chat(stub: ChatStub, **extra) -> Settings:
     return Settings(OPENAI_BASE_URL=stub.base_url, OPENAI_API_KEY="test", TALES_OPENAI_MAX_RETRIES=0,
                     TALES_OPENAI_TIMEOUT=10, **extra)

@@ -264,13 +264,6 @@ def test_an_adapter_cannot_be_put_on_a_converted_model_and_says_how_to_merge_it(
     assert '"adapter"' in (out / "talesrunner_ct2.json").read_text(encoding="utf-8")
 
 
-@pytest.fixture
-def stub():
-    server = ChatStub().start()
-    yield server
-    server.stop()
-
-
 def _openai(stub: ChatStub, **extra) -> Settings:
     return Settings(TALES_TRANSCRIBER="openai", OPENAI_BASE_URL=stub.base_url, OPENAI_API_KEY="test",
                     TALES_OPENAI_MAX_RETRIES=0, TALES_OPENAI_TIMEOUT=10, **extra)
