@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -59,10 +60,26 @@ def smtp_server() -> Iterator[Mailbox]:
         controller.stop()
 
 
+def wait_mail(mailbox, count: int = 1, timeout: float = 30) -> email.message.EmailMessage:
+    """The `count`th mail the mailbox kept (not a confirmation), once it has arrived."""
+    return _nth(mailbox.messages, count, timeout, "mails")
+
+
+def wait_confirmations(mailbox, count: int = 1, timeout: float = 30) -> email.message.EmailMessage:
+    """The `count`th address-confirmation mail, once it has arrived."""
+    return _nth(mailbox.confirmations, count, timeout, "confirmation mails")
+
+
+def _nth(mails: list[email.message.EmailMessage], count: int, timeout: float, what: str) -> email.message.EmailMessage:
+    deadline = time.monotonic() + timeout
+    while len(mails) < count:
+        assert time.monotonic() < deadline, f"{len(mails)} of {count} {what} arrived"
+        time.sleep(0.05)
+    return mails[count - 1]
+
+
 def drain(env: dict[str, str], timeout: float = 60) -> None:
     """Wait until the worker behind `env` has no message queued or in hand (its mails are all out)."""
-    import time
-
     import redis
 
     broker = redis.Redis.from_url(env["REDIS_URL"])

@@ -15,7 +15,7 @@ from shared.config import Settings
 from shared.db import session_factory
 from shared.models import ApiToken, Base, DeadLetter, EmailRequest, LoginSession, User
 from shared.status import BookStatus
-from tests.mailbox import drain
+from tests.mailbox import drain, wait_mail
 from tests.web_helpers import PASSWORD, Pages, confirm_email, make_book, user_id
 from worker import mailer
 
@@ -287,13 +287,6 @@ def mail_env(worker_with, mailbox) -> dict[str, str]:
     return worker_with(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_FROM="books@talesrunner.test",
                        TALES_PUBLIC_URL=PUBLIC_URL).env
 
-
-def wait_mail(mailbox, count: int = 1, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while len(mailbox.messages) < count:
-        assert time.monotonic() < deadline, f"{len(mailbox.messages)} of {count} mails arrived"
-        time.sleep(0.05)
-    return mailbox.messages[count - 1]
 
 
 def reset_path(message) -> str:

@@ -17,6 +17,7 @@ from shared.config import Settings
 from shared.confirmations import sign_confirmation
 from shared.db import session_factory
 from shared.models import EmailRequest, User, utcnow
+from tests.mailbox import wait_confirmations, wait_mail
 from tests.web_helpers import PASSWORD, ApiActions, Pages, confirm_email, make_book, user_id
 
 PUBLIC_URL = "http://books.test"
@@ -37,20 +38,6 @@ def app(db, service_env, spare_redis_url):
     return create_app({**service_env, "REDIS_URL": spare_redis_url, "SMTP_HOST": "127.0.0.1", "TALES_PUBLIC_URL": PUBLIC_URL})
 
 
-def wait_confirmations(mailbox, count: int = 1, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while len(mailbox.confirmations) < count:
-        assert time.monotonic() < deadline, f"{len(mailbox.confirmations)} of {count} confirmation mails arrived"
-        time.sleep(0.05)
-    return mailbox.confirmations[count - 1]
-
-
-def wait_mail(mailbox, count: int = 1, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while len(mailbox.messages) < count:
-        assert time.monotonic() < deadline, f"{len(mailbox.messages)} of {count} mails arrived"
-        time.sleep(0.05)
-    return mailbox.messages[count - 1]
 
 
 def link_in(message) -> str:

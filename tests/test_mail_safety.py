@@ -26,7 +26,7 @@ from shared.models import Book, EmailRequest
 from shared.status import BookStatus, EmailStatus
 from talesrunner.processes import free_port
 from tests.helpers import REPO
-from tests.mailbox import CONFIRMATION_ID
+from tests.mailbox import CONFIRMATION_ID, wait_mail
 from tests.web_helpers import Pages, confirm_email, make_book, user_id
 from worker import mailer
 
@@ -96,13 +96,6 @@ def app(db, service_env, spare_redis_url):
 
     return create_app({**service_env, "REDIS_URL": spare_redis_url})
 
-
-def wait_mail(mailbox, count: int = 1, timeout: float = 30) -> email.message.EmailMessage:
-    deadline = time.monotonic() + timeout
-    while len(mailbox.messages) < count:
-        assert time.monotonic() < deadline, f"{len(mailbox.messages)} of {count} mails arrived"
-        time.sleep(0.05)
-    return mailbox.messages[count - 1]
 
 
 def wait_ended(db_url: str, book_id: str, timeout: float = 30) -> EmailRequest:
