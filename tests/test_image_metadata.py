@@ -18,7 +18,7 @@ from shared.models import Book
 from shared.status import BookStatus
 from shared.storage import LocalStorage
 from tests.helpers import book_form, scene
-from tests.test_pipeline import Recorder
+from tests.test_pipeline import Recorder, _book, _run_all
 from web.thumbnails import thumbnail
 from web.images import DecodeSlots
 from worker import pipeline
@@ -134,12 +134,9 @@ def test_the_issues_photo_is_accepted_stored_without_its_comment_and_made_into_a
     book_id = created.json["id"]
     stored = client.get(f"/api/v1/books/{book_id}/scenes/1/image", headers=headers).data
     assert same_pixels(stored, photo) and len(stored) < len(photo) - COMMENT
-    pipeline.caption_stage(ctx, book_id)
-    pipeline.write_stage(ctx, book_id)
-    pipeline.render_stage(ctx, book_id)
-    with ctx.sessions() as session:
-        book = session.get(Book, book_id)
-        assert book.status is BookStatus.DONE, book.error
+    _run_all(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE, book.error
     assert client.get(f"/api/v1/books/{book_id}/pdf", headers=headers).status_code == 200
 
 
@@ -154,13 +151,10 @@ def test_a_photo_stored_with_a_huge_comment_still_renders_and_makes_thumbnails(c
         raw = with_comment(phone_photo(orientation=6))  # turned: the e-book converts it rather than copying it
         ctx.storage.path(stored.image_name).write_bytes(raw)
         session.expunge(stored)
-    pipeline.caption_stage(ctx, book_id)
-    pipeline.write_stage(ctx, book_id)
-    pipeline.render_stage(ctx, book_id)
-    with ctx.sessions() as session:
-        book = session.get(Book, book_id)
-        assert book.status is BookStatus.DONE, book.error
-        assert book.epub_name and ctx.storage.path(book.pdf_name).stat().st_size > 0
+    _run_all(ctx, book_id)
+    book = _book(ctx, book_id)
+    assert book.status is BookStatus.DONE, book.error
+    assert book.epub_name and ctx.storage.path(book.pdf_name).stat().st_size > 0
     copy = print_copy(ctx.storage.path(stored.image_name), tmp_path / "print", (180, 180))
     with Image.open(copy.path) as image:
         assert image.size[1] > image.size[0]  # turned upright by its EXIF
